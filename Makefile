@@ -1,0 +1,38 @@
+# The two commands a new user runs: `make demo` and `make test`.
+# Both create .venv with the system python3 (3.11+) and install pinned versions
+# from constraints.txt, so a fresh machine needs only Python and make.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test lint typecheck unit bench clean
+
+$(STAMP): pyproject.toml constraints.txt
+	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "gait-runtime needs Python 3.11+"'
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[test]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/gait demo
+	$(BIN)/gait verify run_demo
+
+lint: $(STAMP)
+	$(BIN)/ruff check gait_runtime tests soak plugins
+	$(BIN)/ruff format --check gait_runtime tests soak plugins
+
+typecheck: $(STAMP)
+	$(BIN)/mypy --strict gait_runtime
+
+unit: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+test: lint typecheck unit
+
+bench: $(STAMP)
+	$(BIN)/python -m pytest -q tests/bench --benchmark-enable
+
+clean:
+	rm -rf $(VENV) gait-out .mypy_cache .ruff_cache .pytest_cache

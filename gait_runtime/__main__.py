@@ -1,0 +1,8 @@
+"""``python -m gait_runtime`` runs the ``gait`` command line."""
+
+from __future__ import annotations
+
+from .cli import run
+
+if __name__ == "__main__":
+    run()

@@ -1,0 +1,113 @@
+"""Timestamps exactly as the Go implementation writes them (RFC 3339 "Nano" form).
+
+Owns: parsing RFC 3339 text into a nanosecond-precise :class:`Timestamp`,
+formatting it back in Go's ``time.RFC3339Nano`` layout (UTC as ``Z``, fraction
+trimmed of trailing zeros, up to 9 digits), and the fixed instants Go uses
+(``EPOCH_1980``, ``ZERO_TIME``). Python's ``datetime`` holds only microseconds,
+so digest-bearing times are kept as integer nanoseconds here.
+"""
+
+from __future__ import annotations
+
+import calendar
+import re
+from datetime import UTC, datetime, timedelta
+from typing import Final, NamedTuple
+
+from ..errors import ArtifactInputError
+
+__all__ = [
+    "EPOCH_1980",
+    "ZERO_TIME_TEXT",
+    "Timestamp",
+    "format_ns",
+    "normalize_rfc3339",
+    "parse_rfc3339",
+    "utc_seconds_text",
+]
+
+_RFC3339: Final = re.compile(
+    r"^(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?"
+    r"(?:([Zz])|([+-])(\d{2}):(\d{2}))$"
+)
+
+ZERO_TIME_TEXT: Final = "0001-01-01T00:00:00Z"
+
+
+class Timestamp(NamedTuple):
+    """An instant as Unix nanoseconds plus the UTC offset it was written with."""
+
+    unix_ns: int
+    offset_minutes: int = 0
+
+    def text(self) -> str:
+        """Go RFC3339Nano text; keeps a non-zero offset as ``+hh:mm``."""
+        return format_ns(self.unix_ns, self.offset_minutes)
+
+    def utc_text(self) -> str:
+        """Go RFC3339Nano text of the same instant in UTC."""
+        return format_ns(self.unix_ns, 0)
+
+
+def parse_rfc3339(text: str, *, field: str = "timestamp") -> Timestamp:
+    """Parse RFC 3339 text (offsets allowed) with nanosecond precision.
+
+    Raises:
+        ArtifactInputError: ``text`` is not valid RFC 3339.
+    """
+    m = _RFC3339.match(text)
+    if m is None:
+        raise ArtifactInputError(f"{field}: invalid RFC 3339 time {text!r}", code="time_invalid")
+    year, month, day, hour, minute, second = (int(m.group(i)) for i in range(1, 7))
+    frac = m.group(7) or ""
+    try:
+        datetime(year, month, day, hour, minute, second)
+    except ValueError as exc:
+        raise ArtifactInputError(
+            f"{field}: invalid RFC 3339 time {text!r}", code="time_invalid"
+        ) from exc
+    if m.group(8):
+        offset = 0
+    else:
+        sign = 1 if m.group(9) == "+" else -1
+        oh, om = int(m.group(10)), int(m.group(11))
+        if oh > 23 or om > 59:
+            raise ArtifactInputError(
+                f"{field}: invalid RFC 3339 offset {text!r}", code="time_invalid"
+            )
+        offset = sign * (oh * 60 + om)
+    seconds = calendar.timegm((year, month, day, hour, minute, second, 0, 0, 0)) - offset * 60
+    nanos = int(frac.ljust(9, "0")) if frac else 0
+    return Timestamp(seconds * 1_000_000_000 + nanos, offset)
+
+
+def format_ns(unix_ns: int, offset_minutes: int = 0) -> str:
+    """Format Unix nanoseconds in Go RFC3339Nano layout."""
+    seconds, nanos = divmod(unix_ns, 1_000_000_000)
+    local = seconds + offset_minutes * 60
+    days, rem = divmod(local, 86400)
+    dt = datetime(1970, 1, 1) + timedelta(days=days)
+    hh, rem = divmod(rem, 3600)
+    mm, ss = divmod(rem, 60)
+    out = f"{dt.year:04d}-{dt.month:02d}-{dt.day:02d}T{hh:02d}:{mm:02d}:{ss:02d}"
+    if nanos:
+        out += "." + f"{nanos:09d}".rstrip("0")
+    if offset_minutes == 0:
+        return out + "Z"
+    sign = "+" if offset_minutes > 0 else "-"
+    oh, om = divmod(abs(offset_minutes), 60)
+    return f"{out}{sign}{oh:02d}:{om:02d}"
+
+
+def normalize_rfc3339(text: str, *, field: str = "timestamp") -> str:
+    """Re-emit RFC 3339 text the way Go re-encodes a ``time.Time`` (offset kept)."""
+    return parse_rfc3339(text, field=field).text()
+
+
+def utc_seconds_text(moment: datetime) -> str:
+    """``YYYY-MM-DDTHH:MM:SSZ`` (seconds precision, UTC) for an aware datetime."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+EPOCH_1980: Final = Timestamp(315532800 * 1_000_000_000)
+"""``1980-01-01T00:00:00Z``, the deterministic fallback time Go uses."""

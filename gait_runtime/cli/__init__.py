@@ -1,0 +1,131 @@
+"""The ``gait`` command line: parse, call one library function, render, map errors to exit codes.
+
+Owns: the command table (command words → module that defines it), ``main`` and
+the single place where a :class:`~gait_runtime.errors.GaitError` becomes an exit
+code. Each command module exposes ``build(parser) -> Handler``; it is imported
+only when its command runs, so ``gait verify`` never pays for the server or
+telemetry imports.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+from collections.abc import Sequence
+from typing import IO, Final
+
+from .. import __version__
+from ..errors import EXIT_INTERNAL, GaitError, UsageError
+from ._frame import Parser, Result, correlation_id, dump_json_line, render_error, render_result
+
+__all__ = ["COMMANDS", "main", "run"]
+
+COMMANDS: Final[dict[tuple[str, ...], tuple[str, str]]] = {
+    ("version",): ("gait_runtime.cli.misc:build_version", "print the gait version"),
+    ("demo",): ("gait_runtime.cli.runpack:build_demo", "record and verify a demo runpack offline"),
+    ("verify",): (
+        "gait_runtime.cli.runpack:build_verify",
+        "verify a runpack (hashes, digest, signatures)",
+    ),
+    ("run", "record"): (
+        "gait_runtime.cli.runpack:build_record",
+        "record a runpack from a run record JSON",
+    ),
+    ("run", "inspect"): (
+        "gait_runtime.cli.runpack:build_inspect",
+        "list a runpack's intents and results",
+    ),
+    ("run", "receipt"): (
+        "gait_runtime.cli.runpack:build_receipt",
+        "print the ticket footer of a runpack",
+    ),
+    ("run", "replay"): (
+        "gait_runtime.cli.runpack:build_replay",
+        "replay a runpack with stubbed tools",
+    ),
+    ("run", "diff"): ("gait_runtime.cli.runpack:build_diff", "compare two runpacks"),
+    ("keys", "init"): ("gait_runtime.cli.keys:build_init", "write a new ed25519 key pair"),
+    ("keys", "rotate"): ("gait_runtime.cli.keys:build_rotate", "write a new timestamped key pair"),
+    ("keys", "verify"): (
+        "gait_runtime.cli.keys:build_verify",
+        "check a key pair loads and matches",
+    ),
+}
+
+
+def _resolve(argv: Sequence[str]) -> tuple[tuple[str, ...], list[str]]:
+    """Longest command-word prefix of ``argv`` that names a command."""
+    for length in (3, 2, 1):
+        words = tuple(argv[:length])
+        if len(words) == length and words in COMMANDS:
+            return words, list(argv[length:])
+    if argv and not argv[0].startswith("-"):
+        group = [k for k in COMMANDS if k[0] == argv[0]]
+        if group and (len(argv) == 1 or argv[1].startswith("-")):
+            subs = ", ".join(sorted(" ".join(k) for k in group))
+            raise UsageError(f"missing subcommand for {argv[0]} (one of: {subs})")
+        raise UsageError(f"unknown command: {' '.join(argv[:2]) if group else argv[0]}")
+    raise UsageError("missing command")
+
+
+def _usage() -> str:
+    width = max(len(" ".join(k)) for k in COMMANDS)
+    lines = [f"gait {__version__}: the gait-runtime command line", "", "commands:"]
+    for words, (_, summary) in sorted(COMMANDS.items()):
+        lines.append(f"  gait {' '.join(words).ljust(width)}  {summary}")
+    lines += ["", "Every command takes --json (one line of JSON) and --help."]
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None, *, out: IO[str] | None = None) -> int:
+    """Run one ``gait`` command and return its exit code (never raises for user errors)."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    stream = out if out is not None else sys.stdout
+    as_json = "--json" in args
+    if not args:
+        stream.write(f"gait {__version__}\n")
+        return 0
+    if args[0] in ("-h", "--help", "help"):
+        stream.write(_usage() + "\n")
+        return 0
+    if args[0] in ("--version", "-V"):
+        args = ["version", *args[1:]]
+    command = ""
+    try:
+        words, rest = _resolve(args)
+        command = " ".join(words)
+        target, summary = COMMANDS[words]
+        module_name, func_name = target.split(":")
+        builder = getattr(importlib.import_module(module_name), func_name)
+        parser = Parser(prog=f"gait {command}", description=summary)
+        handler = builder(parser)
+        try:
+            ns = parser.parse_intermixed_args(rest)
+        except SystemExit as exc:  # --help
+            return int(exc.code or 0)
+        if getattr(ns, "explain", None):
+            text = ns.explain
+            if as_json:
+                payload = {"ok": True, "explain": text, "correlation_id": correlation_id(args)}
+                stream.write(dump_json_line(payload) + "\n")
+            else:
+                stream.write(text + "\n")
+            return 0
+        result: Result = handler(ns)
+    except GaitError as exc:
+        return render_error(exc, command=command, as_json=as_json, argv=args, out=stream)
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # the CLI boundary: never a traceback for a user
+        err = GaitError(f"internal error: {type(exc).__name__}: {exc}")
+        if "GAIT_DEBUG" in os.environ:
+            raise
+        render_error(err, command=command, as_json=as_json, argv=args, out=stream)
+        return EXIT_INTERNAL
+    return render_result(result, as_json=as_json, argv=args, out=stream)
+
+
+def run() -> None:
+    """Console-script entry point."""
+    sys.exit(main())

@@ -1,0 +1,133 @@
+"""The CLI frame: argument parsing that never exits on its own, output rendering,
+the JSON error envelope and the correlation id.
+
+Owns: :class:`Result` (what a handler returns), :class:`Parser` (argparse that
+raises :class:`~gait_runtime.errors.UsageError` instead of exiting),
+``render_result`` / ``render_error`` (text or ``--json``, ``spec/exit-codes.md``
+§2–3) and ``correlation_id``. Does not own any command's logic.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import IO, Any, Final, NoReturn
+
+import msgspec
+
+from ..errors import GaitError, UsageError, default_envelope_fields, exit_code_for
+
+__all__ = [
+    "PROGRAM",
+    "Handler",
+    "Parser",
+    "Result",
+    "add_common",
+    "correlation_id",
+    "dump_json_line",
+    "render_error",
+    "render_result",
+]
+
+PROGRAM: Final = "gait"
+"""argv[0] used for correlation ids, as if invoked as ``gait`` from PATH (like the Go vectors)."""
+
+_ENCODER: Final = msgspec.json.Encoder(order="sorted")
+
+
+@dataclass(slots=True)
+class Result:
+    """What a command handler returns.
+
+    Attributes:
+        payload: the ``--json`` object (``ok`` is added when absent).
+        text: lines printed in text mode.
+        exit_code: process exit code (0, or an outcome such as 2/3/4).
+    """
+
+    payload: dict[str, Any]
+    text: list[str] = field(default_factory=list)
+    exit_code: int = 0
+
+
+Handler = Callable[[argparse.Namespace], Result]
+
+
+class Parser(argparse.ArgumentParser):
+    """An ``ArgumentParser`` that raises :class:`UsageError` rather than exiting."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(message)
+
+
+def add_common(parser: argparse.ArgumentParser, explain: str) -> None:
+    """Add ``--json`` and ``--explain`` (prints one descriptive line, exit 0)."""
+    parser.add_argument("--json", action="store_true", help="print one line of JSON on stdout")
+    parser.add_argument(
+        "--explain",
+        action="store_const",
+        const=explain,
+        default=None,
+        help="print what this command does and exit",
+    )
+
+
+def correlation_id(argv: Sequence[str]) -> str:
+    """First 24 hex chars of sha256 over ``gait`` + argv, each trimmed, joined by U+001F."""
+    items = [PROGRAM, *(a.strip() for a in argv)]
+    return hashlib.sha256("\x1f".join(items).encode("utf-8")).hexdigest()[:24]
+
+
+def dump_json_line(obj: object) -> str:
+    """Compact JSON with keys sorted at every depth (Go re-marshals through a map)."""
+    return _ENCODER.encode(obj).decode("utf-8")
+
+
+def render_result(result: Result, *, as_json: bool, argv: Sequence[str], out: IO[str]) -> int:
+    """Print a handler's result and return its exit code."""
+    if as_json:
+        payload = dict(result.payload)
+        payload.setdefault("ok", result.exit_code in (0, 3, 4))
+        payload.setdefault("correlation_id", correlation_id(argv))
+        out.write(dump_json_line(payload) + "\n")
+    else:
+        for line in result.text:
+            out.write(line + "\n")
+    out.flush()
+    return result.exit_code
+
+
+def render_error(
+    error: GaitError, *, command: str, as_json: bool, argv: Sequence[str], out: IO[str]
+) -> int:
+    """Print an error (text line or JSON envelope) and return its exit code."""
+    code = exit_code_for(error)
+    if as_json:
+        default_code, default_category, default_hint = default_envelope_fields(code)
+        payload: dict[str, Any] = dict(error.details)
+        payload.update(
+            {
+                "ok": False,
+                "error": error.message,
+                "error_code": default_code,
+                "error_category": default_category,
+                "error_detail": error.error_code,
+                "retryable": error.retryable,
+                "hint": error.hint or default_hint,
+                "correlation_id": correlation_id(argv),
+            }
+        )
+        out.write(dump_json_line(payload) + "\n")
+    else:
+        prefix = f"{command} error: " if command else "error: "
+        out.write(prefix + error.message.replace("\n", " ") + "\n")
+    out.flush()
+    return code
+
+
+def stdout() -> IO[str]:
+    """The process stdout (indirection so tests can pass their own stream)."""
+    return sys.stdout
