@@ -1,0 +1,161 @@
+"""Prometheus metrics of one gait process, in a registry of its own.
+
+Owns: :class:`Metrics`, which creates every metric in a private
+``CollectorRegistry`` (never the global one, so two instances — or two tests —
+never share state), the helpers that record a decision or a journal append,
+the callback metrics that read exporter and tracing counters at scrape time,
+and :meth:`Metrics.render` for a ``/metrics`` endpoint. Does not own: serving
+HTTP (the supervisor's transport does that) or deciding what to observe.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from typing import Final
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+from prometheus_client.core import CounterMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+__all__ = ["LATENCY_BUCKETS_S", "BATCH_SIZE_BUCKETS", "Metrics", "StatsSource"]
+
+LATENCY_BUCKETS_S: Final = (
+    0.0005,
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+)
+"""Latency buckets in seconds: decisions and appends take sub-millisecond to seconds."""
+BATCH_SIZE_BUCKETS: Final = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
+"""Journal records written per group commit."""
+
+StatsSource = Callable[[], Mapping[str, object]]
+"""A zero-argument callable returning counters, e.g. ``DecisionExporter.stats``."""
+
+
+class _StatsCollector(Collector):
+    """Reads counters from registered sources each time the registry is scraped."""
+
+    def __init__(self) -> None:
+        self.exporters: list[StatsSource] = []
+        self.tracing: list[StatsSource] = []
+
+    def collect(self) -> Iterator[Metric]:
+        dropped = CounterMetricFamily(
+            "gait_exports_dropped",
+            "Decision export records dropped (queue full, closed, or not drained).",
+        )
+        errors = CounterMetricFamily(
+            "gait_export_errors", "Decision export lines that could not be written."
+        )
+        written = CounterMetricFamily("gait_export_lines_written", "Decision export lines written.")
+        spans_dropped = CounterMetricFamily(
+            "gait_spans_dropped", "Decision spans lost (queue full or failed export)."
+        )
+        span_errors = CounterMetricFamily(
+            "gait_span_export_errors", "Failed span export calls to the collector."
+        )
+        dropped.add_metric([], float(sum(_read(s, "dropped") for s in self.exporters)))
+        errors.add_metric([], float(sum(_read(s, "errors") for s in self.exporters)))
+        written.add_metric([], float(sum(_read(s, "written") for s in self.exporters)))
+        spans_dropped.add_metric([], float(sum(_read(s, "spans_dropped") for s in self.tracing)))
+        span_errors.add_metric([], float(sum(_read(s, "export_errors") for s in self.tracing)))
+        yield from (dropped, errors, written, spans_dropped, span_errors)
+
+
+def _read(source: StatsSource, key: str) -> int:
+    try:
+        value = source().get(key, 0)
+    except Exception:  # a scrape must not fail because one source misbehaves
+        return 0
+    return value if isinstance(value, int) else 0
+
+
+class Metrics:
+    """Every Prometheus metric of one gait process, in its own registry.
+
+    Attributes:
+        registry: the private registry; :meth:`render` serialises it.
+        decisions: counter of decisions, label ``verdict``.
+        decision_latency: histogram of decision latency (seconds).
+        append_latency: histogram of journal append latency (seconds).
+        batch_size: histogram of records per journal group commit.
+        fsyncs: counter of journal fsync calls.
+        mailbox_depth: gauge of messages waiting, label ``mailbox``.
+        sessions_active: gauge of live sessions.
+        actor_restarts: counter of actor restarts after a crash.
+    """
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.decisions = Counter(
+            "gait_decisions", "Gate decisions by verdict.", ["verdict"], registry=r
+        )
+        self.decision_latency = Histogram(
+            "gait_decision_latency_seconds",
+            "Time to produce one decision.",
+            buckets=LATENCY_BUCKETS_S,
+            registry=r,
+        )
+        self.append_latency = Histogram(
+            "gait_journal_append_latency_seconds",
+            "Time to append (and fsync) one journal batch.",
+            buckets=LATENCY_BUCKETS_S,
+            registry=r,
+        )
+        self.batch_size = Histogram(
+            "gait_journal_batch_size",
+            "Journal records written per group commit.",
+            buckets=BATCH_SIZE_BUCKETS,
+            registry=r,
+        )
+        self.fsyncs = Counter("gait_journal_fsyncs", "Journal fsync calls.", registry=r)
+        self.mailbox_depth = Gauge(
+            "gait_mailbox_depth", "Messages waiting in an actor mailbox.", ["mailbox"], registry=r
+        )
+        self.sessions_active = Gauge("gait_sessions_active", "Live sessions.", registry=r)
+        self.actor_restarts = Counter(
+            "gait_actor_restarts", "Actor restarts after a crash.", registry=r
+        )
+        self._stats = _StatsCollector()
+        r.register(self._stats)
+
+    def observe_decision(self, verdict: str, latency_s: float) -> None:
+        """Count one decision and record how long it took."""
+        self.decisions.labels(verdict=verdict).inc()
+        self.decision_latency.observe(latency_s)
+
+    def observe_append(self, latency_s: float, *, batch_size: int, fsyncs: int) -> None:
+        """Record one journal group commit."""
+        self.append_latency.observe(latency_s)
+        self.batch_size.observe(batch_size)
+        if fsyncs:
+            self.fsyncs.inc(fsyncs)
+
+    def track_exporter(self, stats: StatsSource) -> None:
+        """Read ``dropped``/``errors``/``written`` from ``stats`` at every scrape."""
+        self._stats.exporters.append(stats)
+
+    def track_tracing(self, stats: StatsSource) -> None:
+        """Read ``spans_dropped``/``export_errors`` from ``stats`` at every scrape."""
+        self._stats.tracing.append(stats)
+
+    def render(self) -> tuple[bytes, str]:
+        """The text exposition format and its content type, for ``GET /metrics``."""
+        return generate_latest(self.registry), CONTENT_TYPE_LATEST

@@ -1,0 +1,470 @@
+"""Decision spans through the OpenTelemetry API, and the lazy SDK switch.
+
+Owns: the ``gait.gate.decision`` span (``spec/otel.md`` §5) with its child spans
+``gait.journal.append`` and ``gait.trace.sign``; W3C ``traceparent``
+extraction and injection; :func:`setup_tracing`, which the CLI or server calls
+once to install the SDK; and :class:`TracingHandle`, which flushes, shuts down
+and reports what the SDK dropped.
+
+This module imports only ``opentelemetry-api``. The SDK is imported by
+:func:`setup_tracing` on first use, so a library user who never enables tracing
+never loads it. Without an installed provider every span here is a no-op.
+Telemetry is lossy: nothing here blocks or fails a decision. Does not own: the
+JSONL export files (``export.py``) or metrics (``metrics.py``).
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import threading
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Final, Literal, TextIO, TypedDict
+
+import structlog
+from opentelemetry import trace
+from opentelemetry.context import Context
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+from ..errors import UsageError
+from ._record import (
+    DECISION_EVENT_NAME,
+    AttributeValue,
+    DecisionAttributes,
+    span_attributes,
+)
+
+if TYPE_CHECKING:
+    from opentelemetry.sdk.trace import TracerProvider as SDKTracerProvider
+    from opentelemetry.sdk.trace.export import SpanExporter
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+__all__ = [
+    "DECISION_SPAN_NAME",
+    "JOURNAL_APPEND_SPAN_NAME",
+    "TRACE_SIGN_SPAN_NAME",
+    "DecisionAttributes",
+    "DecisionSpan",
+    "ExporterKind",
+    "TracingHandle",
+    "TracingStats",
+    "decision_span",
+    "extract_context",
+    "inject_traceparent",
+    "journal_append_span",
+    "setup_tracing",
+    "trace_sign_span",
+]
+
+DECISION_SPAN_NAME: Final = "gait.gate.decision"
+JOURNAL_APPEND_SPAN_NAME: Final = "gait.journal.append"
+TRACE_SIGN_SPAN_NAME: Final = "gait.trace.sign"
+INSTRUMENTATION_NAME: Final = "gait_runtime"
+
+ExporterKind = Literal["otlp", "console", "memory"]
+
+_log = structlog.get_logger("gait_runtime.telemetry.otel")
+_propagator: Final = TraceContextTextMapPropagator()
+_OK: Final = Status(StatusCode.OK)
+
+
+class _Active:
+    """The tracer installed by :func:`setup_tracing` (None: the global API tracer)."""
+
+    tracer: Tracer | None = None
+    owner: object | None = None
+
+
+def _tracer() -> Tracer:
+    return _Active.tracer or trace.get_tracer(INSTRUMENTATION_NAME)
+
+
+# --------------------------------------------------------------------------- propagation
+
+
+def extract_context(traceparent: str | None, tracestate: str | None = None) -> Context | None:
+    """The caller's context from a W3C ``traceparent`` (and ``tracestate``) header.
+
+    Returns:
+        A context whose current span is the caller's, or None when no valid
+        ``traceparent`` was given (the decision span then starts a new trace).
+    """
+    if not traceparent:
+        return None
+    carrier = {"traceparent": traceparent}
+    if tracestate:
+        carrier["tracestate"] = tracestate
+    ctx = _propagator.extract(carrier)
+    if not trace.get_current_span(ctx).get_span_context().is_valid:
+        return None
+    return ctx
+
+
+def inject_traceparent(
+    carrier: dict[str, str] | None = None, *, context: Context | None = None
+) -> dict[str, str]:
+    """Write ``traceparent`` (and ``tracestate``) for the current span into ``carrier``.
+
+    Args:
+        carrier: headers to add to; a new dict when None.
+        context: the context to inject; the current one when None.
+
+    Returns:
+        The carrier, unchanged when there is no valid current span.
+    """
+    out = {} if carrier is None else carrier
+    _propagator.inject(out, context=context)
+    return out
+
+
+# --------------------------------------------------------------------------- spans
+
+
+class DecisionSpan:
+    """The live ``gait.gate.decision`` span handed out by :func:`decision_span`.
+
+    Args:
+        span: the underlying API span.
+        surface: surface named at the start; used when the record names none.
+    """
+
+    __slots__ = ("_decided", "_surface", "span")
+
+    def __init__(self, span: Span, surface: str = "") -> None:
+        self.span = span
+        self._decided = False
+        self._surface = surface
+
+    @property
+    def decided(self) -> bool:
+        """True once :meth:`record` has attached a decision."""
+        return self._decided
+
+    def record(self, attrs: DecisionAttributes) -> None:
+        """Attach the completed decision: every attribute plus the decision event.
+
+        Never raises; a telemetry failure is logged and dropped.
+        """
+        self._decided = True
+        try:
+            values = span_attributes(attrs)
+            if not attrs.surface and self._surface:
+                values["gait.surface"] = self._surface
+            self.span.set_attributes(values)
+            self.span.add_event(DECISION_EVENT_NAME, values)
+        except Exception as exc:  # telemetry boundary: never fail a decision
+            _log.warning("decision_span_record_failed", error=repr(exc))
+
+    def traceparent(self) -> dict[str, str]:
+        """W3C headers naming this span as the parent of downstream work."""
+        return inject_traceparent(context=trace.set_span_in_context(self.span))
+
+    @contextmanager
+    def journal_append(self, **attributes: AttributeValue) -> Iterator[Span]:
+        """A ``gait.journal.append`` child span of this decision."""
+        with _child_span(JOURNAL_APPEND_SPAN_NAME, self.span, attributes) as span:
+            yield span
+
+    @contextmanager
+    def trace_sign(self, **attributes: AttributeValue) -> Iterator[Span]:
+        """A ``gait.trace.sign`` child span of this decision."""
+        with _child_span(TRACE_SIGN_SPAN_NAME, self.span, attributes) as span:
+            yield span
+
+
+@contextmanager
+def decision_span(
+    attrs_or_name: DecisionAttributes | str,
+    *,
+    traceparent: str | None = None,
+    tracestate: str | None = None,
+    surface: str = "",
+) -> Iterator[DecisionSpan]:
+    """One ``gait.gate.decision`` span around the evaluation of one tool call.
+
+    Pass the :class:`DecisionAttributes` when the decision is already known, or
+    the tool name when it is not yet, and call :meth:`DecisionSpan.record`
+    once it is. The span status is OK for every recorded decision, a ``block``
+    included; it is ERROR only when the block exits without a decision (an
+    exception, or no :meth:`DecisionSpan.record`). Exceptions propagate.
+
+    Args:
+        attrs_or_name: the decision, or the tool name known at the start.
+        traceparent: the caller's W3C ``traceparent``; the span becomes its child.
+        tracestate: the caller's W3C ``tracestate``.
+        surface: ``mcp_proxy``, ``mcp_serve`` or ``gate_eval`` (set early).
+
+    Yields:
+        The :class:`DecisionSpan`.
+    """
+    start: dict[str, AttributeValue] = {"gen_ai.operation.name": "execute_tool"}
+    if surface:
+        start["gait.surface"] = surface
+    if isinstance(attrs_or_name, str) and attrs_or_name:
+        start["gen_ai.tool.name"] = attrs_or_name
+        start["gait.tool_name"] = attrs_or_name
+    with _tracer().start_as_current_span(
+        DECISION_SPAN_NAME,
+        context=extract_context(traceparent, tracestate),
+        kind=SpanKind.INTERNAL,
+        attributes=start,
+        record_exception=False,
+        set_status_on_exception=False,
+    ) as span:
+        handle = DecisionSpan(span, surface)
+        if isinstance(attrs_or_name, DecisionAttributes):
+            handle.record(attrs_or_name)
+        try:
+            yield handle
+        except BaseException as exc:
+            if handle.decided:
+                span.set_status(_OK)
+            else:
+                if isinstance(exc, Exception):
+                    span.record_exception(exc)
+                span.set_status(Status(StatusCode.ERROR, f"no decision: {type(exc).__name__}"))
+            raise
+        if handle.decided:
+            span.set_status(_OK)
+        else:
+            span.set_status(Status(StatusCode.ERROR, "no decision produced"))
+
+
+@contextmanager
+def _child_span(
+    name: str, parent: Span | None, attributes: Mapping[str, AttributeValue]
+) -> Iterator[Span]:
+    ctx = trace.set_span_in_context(parent) if parent is not None else None
+    with _tracer().start_as_current_span(
+        name, context=ctx, kind=SpanKind.INTERNAL, attributes=dict(attributes)
+    ) as span:
+        yield span
+
+
+@contextmanager
+def journal_append_span(**attributes: AttributeValue) -> Iterator[Span]:
+    """A ``gait.journal.append`` span, child of the current span (if any)."""
+    with _child_span(JOURNAL_APPEND_SPAN_NAME, None, attributes) as span:
+        yield span
+
+
+@contextmanager
+def trace_sign_span(**attributes: AttributeValue) -> Iterator[Span]:
+    """A ``gait.trace.sign`` span, child of the current span (if any)."""
+    with _child_span(TRACE_SIGN_SPAN_NAME, None, attributes) as span:
+        yield span
+
+
+# --------------------------------------------------------------------------- SDK switch
+
+
+class TracingStats(TypedDict):
+    """What the SDK pipeline lost or delivered since :func:`setup_tracing`.
+
+    Attributes:
+        spans_exported: spans the exporter accepted.
+        spans_dropped: spans lost: refused by the full queue, ended after
+            shutdown, or part of a batch whose export failed.
+        export_errors: export calls that failed (collector down, timeout, error).
+    """
+
+    spans_exported: int
+    spans_dropped: int
+    export_errors: int
+
+
+class _Counters:
+    """Thread-safe counters shared by the SDK pipeline pieces and the handle."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.spans_exported = 0
+        self.spans_dropped = 0
+        self.export_errors = 0
+
+    def add(self, *, exported: int = 0, dropped: int = 0, errors: int = 0) -> None:
+        with self._lock:
+            self.spans_exported += exported
+            self.spans_dropped += dropped
+            self.export_errors += errors
+
+    def snapshot(self) -> TracingStats:
+        with self._lock:
+            return TracingStats(
+                spans_exported=self.spans_exported,
+                spans_dropped=self.spans_dropped,
+                export_errors=self.export_errors,
+            )
+
+
+class TracingHandle:
+    """The installed tracing pipeline: flush it, shut it down, read its counters.
+
+    Returned by :func:`setup_tracing`; a disabled handle (``enabled`` False)
+    has no SDK objects and all its methods do nothing.
+
+    Args:
+        provider: the SDK tracer provider, or None when disabled.
+        exporter: the exporter behind the batch processor, or None.
+        memory_exporter: the in-memory exporter when ``exporter="memory"``.
+        counters: shared counters of the pipeline.
+    """
+
+    def __init__(
+        self,
+        *,
+        provider: SDKTracerProvider | None = None,
+        exporter: SpanExporter | None = None,
+        memory_exporter: InMemorySpanExporter | None = None,
+        counters: _Counters | None = None,
+    ) -> None:
+        self.provider = provider
+        self.memory_exporter = memory_exporter
+        self._exporter = exporter
+        self._counters = counters or _Counters()
+        self._closed = provider is None
+        if provider is not None:
+            atexit.register(self.shutdown)
+
+    @property
+    def enabled(self) -> bool:
+        """True while an SDK pipeline is installed and not shut down."""
+        return not self._closed
+
+    def stats(self) -> TracingStats:
+        """Counters of the pipeline (all zero when disabled)."""
+        return self._counters.snapshot()
+
+    def force_flush(self, timeout_s: float = 5.0) -> bool:
+        """Export everything queued now; blocking, bounded by the exporter timeout.
+
+        Returns:
+            True when the flush completed.
+        """
+        if self.provider is None or self._closed:
+            return False
+        return bool(self.provider.force_flush(timeout_millis=int(timeout_s * 1000)))
+
+    def shutdown(self, timeout_s: float = 5.0) -> bool:
+        """Flush and stop the pipeline, waiting at most ``timeout_s`` seconds.
+
+        Returns:
+            True when the pipeline stopped in time; False when it was abandoned
+            (its queued spans are lost) or was already stopped.
+        """
+        if self.provider is None or self._closed:
+            return False
+        self._closed = True
+        atexit.unregister(self.shutdown)
+        if _Active.owner is self:
+            _Active.tracer = None
+            _Active.owner = None
+        provider = self.provider
+        worker = threading.Thread(
+            target=provider.shutdown, name="gait-tracing-shutdown", daemon=True
+        )
+        worker.start()
+        worker.join(timeout_s)
+        if worker.is_alive():
+            if self._exporter is not None:
+                self._exporter.shutdown()
+            _log.warning("tracing_shutdown_timeout", timeout_s=timeout_s)
+            return False
+        return True
+
+    def _activate(self, tracer: Tracer) -> None:
+        _Active.tracer = tracer
+        _Active.owner = self
+
+
+def _env_flag(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() == "true"
+
+
+def setup_tracing(
+    *,
+    exporter: ExporterKind | None = None,
+    endpoint: str | None = None,
+    service_version: str,
+    max_queue_size: int | None = None,
+    max_export_batch_size: int | None = None,
+    schedule_delay_ms: float | None = None,
+    export_timeout_s: float | None = None,
+    console_stream: TextIO | None = None,
+    install_global: bool = True,
+) -> TracingHandle:
+    """Install the OpenTelemetry SDK for decision spans (CLI and server only).
+
+    Imports the SDK lazily. Standard ``OTEL_*`` variables apply:
+    ``OTEL_SDK_DISABLED=true`` returns a disabled handle; with ``exporter`` None,
+    ``OTEL_TRACES_EXPORTER`` (``otlp``, ``console`` or ``none``) chooses, and
+    unset means disabled; ``OTEL_EXPORTER_OTLP_ENDPOINT`` /
+    ``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT``, ``OTEL_EXPORTER_OTLP_HEADERS``,
+    ``OTEL_BSP_*``, ``OTEL_TRACES_SAMPLER`` and ``OTEL_RESOURCE_ATTRIBUTES`` are
+    honoured by the SDK. ``service.name`` is always ``gait``.
+
+    Args:
+        exporter: ``otlp`` (OTLP/HTTP, needs the ``otlp`` extra), ``console``
+            (JSON spans on ``console_stream``, stderr by default) or
+            ``memory`` (tests), or None to follow the environment.
+        endpoint: collector base URL (``http://host:4318``) or the full traces
+            URL; ``/v1/traces`` is appended when missing.
+        service_version: ``service.version`` of the resource.
+        max_queue_size: spans buffered before new ones are dropped (bounded;
+            ``OTEL_BSP_MAX_QUEUE_SIZE`` or 2048 when None).
+        max_export_batch_size: spans per export call.
+        schedule_delay_ms: delay between two background exports.
+        export_timeout_s: per-export timeout of the OTLP exporter.
+        console_stream: stream of the console exporter.
+        install_global: also make this the global tracer provider when none
+            is installed yet (the first call of a process wins).
+
+    Returns:
+        The :class:`TracingHandle`; call ``shutdown()`` before exiting.
+
+    Raises:
+        DependencyMissingError: ``otlp`` was chosen but the extra is absent.
+        UsageError: ``OTEL_TRACES_EXPORTER`` names an unsupported exporter.
+    """
+    if _env_flag("OTEL_SDK_DISABLED"):
+        return TracingHandle()
+    kind = exporter if exporter is not None else _exporter_from_env()
+    if kind is None:
+        return TracingHandle()
+    from ._sdk import build_pipeline
+
+    counters = _Counters()
+    provider, inner, memory = build_pipeline(
+        kind,
+        counters,
+        endpoint=endpoint,
+        service_version=service_version,
+        max_queue_size=max_queue_size,
+        max_export_batch_size=max_export_batch_size,
+        schedule_delay_ms=schedule_delay_ms,
+        export_timeout_s=export_timeout_s,
+        console_stream=console_stream,
+    )
+    handle = TracingHandle(
+        provider=provider, exporter=inner, memory_exporter=memory, counters=counters
+    )
+    handle._activate(provider.get_tracer(INSTRUMENTATION_NAME, service_version))
+    if install_global and isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider):
+        trace.set_tracer_provider(provider)
+    return handle
+
+
+def _exporter_from_env() -> ExporterKind | None:
+    value = os.environ.get("OTEL_TRACES_EXPORTER", "").strip().lower()
+    if value in ("", "none"):
+        return None
+    if value in ("otlp", "otlp_proto_http"):
+        return "otlp"
+    if value == "console":
+        return "console"
+    raise UsageError(
+        f"OTEL_TRACES_EXPORTER={value!r} is not supported (use otlp, console or none)",
+        code="otel_exporter_unsupported",
+    )
