@@ -148,7 +148,7 @@ def _make_exporter(
 
 
 def build_pipeline(
-    kind: ExporterKind,
+    kind: ExporterKind | None,
     counters: _Counters,
     *,
     endpoint: str | None,
@@ -158,6 +158,7 @@ def build_pipeline(
     schedule_delay_ms: float | None,
     export_timeout_s: float | None,
     console_stream: TextIO | None,
+    span_exporter: SpanExporter | None = None,
 ) -> tuple[TracerProvider, SpanExporter, InMemorySpanExporter | None]:
     """Build provider, counting exporter and bounded batch processor.
 
@@ -167,12 +168,15 @@ def build_pipeline(
     Raises:
         DependencyMissingError: ``kind`` is ``otlp`` and the extra is absent.
     """
-    inner, memory = _make_exporter(
-        kind,
-        endpoint=endpoint,
-        export_timeout_s=export_timeout_s,
-        console_stream=console_stream,
-    )
+    if span_exporter is not None:
+        inner, memory = span_exporter, None
+    else:
+        inner, memory = _make_exporter(
+            kind or "console",
+            endpoint=endpoint,
+            export_timeout_s=export_timeout_s,
+            console_stream=console_stream,
+        )
     exporter = _CountingExporter(inner, counters)
     if max_queue_size is not None and max_export_batch_size is None:
         max_export_batch_size = min(max_queue_size, _DEFAULT_BATCH)

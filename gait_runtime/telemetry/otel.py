@@ -393,6 +393,7 @@ def setup_tracing(
     schedule_delay_ms: float | None = None,
     export_timeout_s: float | None = None,
     console_stream: TextIO | None = None,
+    span_exporter: SpanExporter | None = None,
     install_global: bool = True,
 ) -> TracingHandle:
     """Install the OpenTelemetry SDK for decision spans (CLI and server only).
@@ -418,6 +419,8 @@ def setup_tracing(
         schedule_delay_ms: delay between two background exports.
         export_timeout_s: per-export timeout of the OTLP exporter.
         console_stream: stream of the console exporter.
+        span_exporter: an SDK ``SpanExporter`` of your own (a telemetry sink
+            plugin); used instead of ``exporter`` when given.
         install_global: also make this the global tracer provider when none
             is installed yet (the first call of a process wins).
 
@@ -431,7 +434,7 @@ def setup_tracing(
     if _env_flag("OTEL_SDK_DISABLED"):
         return TracingHandle()
     kind = exporter if exporter is not None else _exporter_from_env()
-    if kind is None:
+    if kind is None and span_exporter is None:
         return TracingHandle()
     from ._sdk import build_pipeline
 
@@ -446,6 +449,7 @@ def setup_tracing(
         schedule_delay_ms=schedule_delay_ms,
         export_timeout_s=export_timeout_s,
         console_stream=console_stream,
+        span_exporter=span_exporter,
     )
     handle = TracingHandle(
         provider=provider, exporter=inner, memory_exporter=memory, counters=counters
