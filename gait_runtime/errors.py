@@ -16,11 +16,13 @@ Third-party exceptions are translated at the boundary with ``raise ... from exc`
     │   ├── KeyMaterialError         unreadable / malformed keys, key-mode misuse
     │   ├── PolicyError              invalid policy YAML (gate)
     │   ├── IntentError              invalid IntentRequest (gate)
-    │   └── SessionInputError        bad journal input, unreadable journal
+    │   ├── SessionInputError        bad journal input, unreadable journal
+    │   └── StateDirLockedError      another supervisor holds the state directory (always exit 6)
     ├── VerificationError            verification_failed    exit 2
     ├── InternalError                internal_failure       exit 1
     │   ├── IOFailure                io_failure
     │   ├── ContentionError          state_contention (lock timeouts)
+    │   │   └── MailboxFull          a session mailbox is full (retryable; HTTP 503)
     │   └── SessionFailedError       a session exceeded its restart intensity
     ├── DependencyMissingError       dependency_missing     exit 7
     ├── UnsafeOperationError         unsafe_operation       exit 8
@@ -52,10 +54,12 @@ __all__ = [
     "InternalError",
     "InvalidInputError",
     "KeyMaterialError",
+    "MailboxFull",
     "PolicyError",
     "RegressFailedError",
     "SessionFailedError",
     "SessionInputError",
+    "StateDirLockedError",
     "UnsafeOperationError",
     "UsageError",
     "VerificationError",
@@ -217,6 +221,17 @@ class SessionInputError(InvalidInputError):
     code = "session_invalid"
 
 
+class StateDirLockedError(InvalidInputError):
+    """Another supervisor already holds the state directory lock.
+
+    The message names the lock file, so the "lock" exit-code quirk would send it
+    to exit 1; the override keeps it at exit 6 (it is a usage problem).
+    """
+
+    code = "state_dir_locked"
+    exit_override = EXIT_INVALID_INPUT
+
+
 class VerificationError(GaitError):
     """An artifact failed integrity or signature verification. Exit 2."""
 
@@ -243,6 +258,13 @@ class ContentionError(InternalError):
 
     code = "state_contention"
     category = "state_contention"
+
+
+class MailboxFull(ContentionError):
+    """A session's mailbox is full and the caller asked not to wait (retry later)."""
+
+    code = "mailbox_full"
+    retryable = True
 
 
 class SessionFailedError(InternalError):

@@ -1,0 +1,402 @@
+"""SessionActor: one task that owns one session journal.
+
+Owns: the actor's run loop (take one message, drain what is already waiting up
+to ``batch_limit``, commit the batch with one worker-thread call = Go lock +
+one ``write`` + one ``fsync`` + state update, then answer every caller), the
+message types of its mailbox, the fsync ``interval`` timer, checkpoints every N
+events or T seconds, the idle stop, and the clean drain when its mailbox is
+closed. It does not own the mailbox (the :class:`~.sessions.SessionManager`
+creates it and keeps it across restarts, so queued messages survive a crash)
+nor restart policy.
+
+Only this task touches its :class:`~.store.JournalStore`, so there is no lock
+on the hot path; the store's Go-compatible file lock is taken once per batch
+and only ever contends with other processes.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal, TypeVar
+
+import anyio
+import msgspec
+from anyio.abc import TaskStatus
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+
+from ..errors import GaitError, InternalError
+from .checkpoint import checkpoint_file_name, journal_base
+from .compaction import CompactionReport
+from .config import SessionConfig
+from .records import CheckpointRecord, EventFields
+from .store import JournalStore, StoreOptions
+
+__all__ = [
+    "AppendAck",
+    "AppendRequest",
+    "ActorStats",
+    "CallRequest",
+    "Message",
+    "SessionActor",
+]
+
+_log = logging.getLogger("gait_runtime.supervisor.actor")
+
+
+class AppendAck(msgspec.Struct, frozen=True):
+    """The answer to a durable append.
+
+    Attributes:
+        sequence: the event's sequence number.
+        journal_path: the journal it was written to.
+        created_at: the event's ``created_at`` text.
+    """
+
+    sequence: int
+    journal_path: Path
+    created_at: str
+
+
+@dataclass(slots=True, eq=False)
+class AppendRequest:
+    """Append one event; the actor answers on ``reply`` once it is durable."""
+
+    fields: EventFields
+    created_at_ns: int
+    reply: MemoryObjectSendStream[AppendAck | BaseException]
+
+
+CallOp = Literal["checkpoint", "compact", "status"]
+
+
+@dataclass(slots=True, eq=False)
+class CallRequest:
+    """A control message (checkpoint, compact, status); answered on ``reply``."""
+
+    op: CallOp
+    reply: MemoryObjectSendStream[object]
+
+
+Message = AppendRequest | CallRequest
+
+
+@dataclass(slots=True)
+class ActorStats:
+    """Counters shared by every actor of a manager (touched only from the event loop)."""
+
+    appends: int = 0
+    batches: int = 0
+    fsyncs: int = 0
+    checkpoints: int = 0
+    checkpoint_failures: int = 0
+    compactions: int = 0
+    quarantined_tails: int = 0
+    reclaimed_locks: int = 0
+    foreign_writes: int = 0
+    failed_batches: int = 0
+    max_batch: int = 0
+    batch_sizes: dict[int, int] = field(default_factory=dict)
+
+
+_T = TypeVar("_T")
+
+
+def _reply(stream: MemoryObjectSendStream[_T], value: _T) -> None:
+    try:
+        stream.send_nowait(value)
+    except (anyio.BrokenResourceError, anyio.ClosedResourceError, anyio.WouldBlock):
+        pass  # the caller gave up (cancelled); the result stays in the journal
+    finally:
+        stream.close()
+
+
+class SessionActor:
+    """Run one session's journal from a mailbox.
+
+    Args:
+        session_id: the session id.
+        run_id: the run id (used when the journal is created).
+        journal_path: the journal file.
+        config: manager-wide settings.
+        mailbox: receive end of the session's mailbox (owned by the manager).
+        stats: shared counters.
+        on_idle: called synchronously, right before the actor closes its
+            mailbox for an idle stop, so the manager stops routing to it.
+    """
+
+    def __init__(
+        self,
+        session_id: str,
+        run_id: str,
+        journal_path: Path,
+        config: SessionConfig,
+        mailbox: MemoryObjectReceiveStream[Message],
+        stats: ActorStats,
+        on_idle: Callable[[], None] | None = None,
+    ) -> None:
+        self.session_id = session_id
+        self.run_id = run_id
+        self.journal_path = journal_path
+        self.config = config
+        self.mailbox = mailbox
+        self.stats = stats
+        self._on_idle = on_idle
+        self.store = JournalStore(
+            journal_path,
+            StoreOptions(
+                lock=config.lock,
+                fsync_events=config.fsync == "always",
+                state_updates=config.state_updates,
+                producer_version=config.producer_version,
+                clock=config.clock,
+                opener=config.opener,
+                signing_key=config.signing_key,
+            ),
+        )
+        self._base = journal_base(session_id)
+        self._last_activity = 0.0
+        self._last_sync = 0.0
+        self._next_checkpoint = math.inf
+
+    # ------------------------------------------------------------------ timing
+
+    def _deadline(self) -> float:
+        cfg = self.config
+        deadline = math.inf
+        if cfg.idle_timeout_s > 0:
+            deadline = self._last_activity + cfg.idle_timeout_s
+        if cfg.fsync == "interval" and self.store.dirty:
+            deadline = min(deadline, self._last_sync + cfg.fsync_interval_s)
+        if cfg.checkpoint_every_s > 0 and self.store.pending_events() > 0:
+            deadline = min(deadline, self._next_checkpoint)
+        return deadline
+
+    async def _timers(self, now: float) -> None:
+        cfg = self.config
+        if (
+            cfg.fsync == "interval"
+            and self.store.dirty
+            and now >= self._last_sync + cfg.fsync_interval_s
+        ):
+            await self._sync()
+        if (
+            cfg.checkpoint_every_s > 0
+            and now >= self._next_checkpoint
+            and self.store.pending_events() > 0
+        ):
+            await self._auto_checkpoint()
+
+    async def _sync(self) -> None:
+        before = self.store.fsyncs
+        await anyio.to_thread.run_sync(self.store.sync)
+        self.stats.fsyncs += self.store.fsyncs - before
+        self._last_sync = anyio.current_time()
+
+    # -------------------------------------------------------------------- run
+
+    async def open(self) -> None:
+        """Open (and recover) the journal in a worker thread.
+
+        Raises:
+            GaitError: the journal cannot be opened or fails validation; the
+                session must not start.
+        """
+        quarantined_before = len(self.store.quarantined)
+        try:
+            await anyio.to_thread.run_sync(self._open)
+        except BaseException:
+            with anyio.CancelScope(shield=True):
+                await anyio.to_thread.run_sync(self._close_quietly)
+            raise
+        self.stats.quarantined_tails += len(self.store.quarantined) - quarantined_before
+        self.stats.reclaimed_locks += self.store.reclaimed_locks
+        now = anyio.current_time()
+        self._last_activity = self._last_sync = now
+        self._next_checkpoint = now + self.config.checkpoint_every_s
+
+    async def serve(self) -> Literal["idle", "closed"]:
+        """Serve the mailbox until it closes or the session goes idle; always closes the store.
+
+        Returns:
+            ``"idle"`` after an idle stop, ``"closed"`` after the mailbox closed.
+        """
+        try:
+            return await self._serve()
+        finally:
+            with anyio.CancelScope(shield=True):
+                await anyio.to_thread.run_sync(self._close_quietly)
+
+    async def run(
+        self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED
+    ) -> Literal["idle", "closed"]:
+        """:meth:`open`, report ready through ``task_status``, then :meth:`serve`."""
+        await self.open()
+        task_status.started()
+        return await self.serve()
+
+    def _open(self) -> None:
+        self.store.open(self.session_id, self.run_id, create=True, full=True)
+
+    def _close_quietly(self) -> None:
+        try:
+            self.store.close()
+        except GaitError as exc:
+            _log.warning("closing session %s: %s", self.session_id, exc)
+
+    async def _serve(self) -> Literal["idle", "closed"]:
+        mailbox = self.mailbox
+        limit = self.config.batch_limit
+        while True:
+            message: Message | None = None
+            with anyio.CancelScope(deadline=self._deadline()):
+                try:
+                    message = await mailbox.receive()
+                except anyio.EndOfStream:
+                    await self._drain()
+                    return "closed"
+            now = anyio.current_time()
+            if message is None:
+                await self._timers(now)
+                if (
+                    self.config.idle_timeout_s > 0
+                    and now >= self._last_activity + self.config.idle_timeout_s
+                ):
+                    stats = mailbox.statistics()
+                    if stats.current_buffer_used == 0 and stats.tasks_waiting_send == 0:
+                        if self._on_idle is not None:
+                            self._on_idle()
+                        mailbox.close()
+                        await self._final_checkpoint()
+                        return "idle"
+                continue
+            self._last_activity = now
+            batch: list[AppendRequest] = []
+            pending: CallRequest | None = None
+            if isinstance(message, AppendRequest):
+                batch.append(message)
+                while len(batch) < limit:
+                    try:
+                        nxt = mailbox.receive_nowait()
+                    except (anyio.WouldBlock, anyio.EndOfStream):
+                        break
+                    if isinstance(nxt, AppendRequest):
+                        batch.append(nxt)
+                    else:
+                        pending = nxt
+                        break
+            else:
+                pending = message
+            if batch:
+                await self._commit(batch)
+            if pending is not None:
+                await self._call(pending)
+            await self._timers(anyio.current_time())
+
+    # ----------------------------------------------------------------- appends
+
+    async def _commit(self, batch: list[AppendRequest]) -> None:
+        items = [(req.fields, req.created_at_ns) for req in batch]
+        before = self.store.fsyncs
+        try:
+            records = await anyio.to_thread.run_sync(self.store.append, items)
+        except GaitError as exc:
+            self.stats.fsyncs += self.store.fsyncs - before
+            self.stats.failed_batches += 1
+            _log.error("session %s: batch of %d failed: %s", self.session_id, len(batch), exc)
+            for req in batch:
+                _reply(req.reply, exc)
+            return
+        except BaseException as exc:
+            err = InternalError(
+                f"session {self.session_id} actor crashed during append: {exc!r}",
+                code="session_actor_crashed",
+            )
+            for req in batch:
+                _reply(req.reply, err)
+            raise
+        self.stats.fsyncs += self.store.fsyncs - before
+        path = self.journal_path
+        for req, rec in zip(batch, records, strict=True):
+            _reply(req.reply, AppendAck(rec.sequence, path, rec.created_at))
+        n = len(batch)
+        self.stats.appends += n
+        self.stats.batches += 1
+        self.stats.max_batch = max(self.stats.max_batch, n)
+        if not self.store.dirty:
+            self._last_sync = anyio.current_time()
+        every = self.config.checkpoint_every_events
+        if every > 0 and self.store.pending_events() >= every:
+            await self._auto_checkpoint()
+
+    # ------------------------------------------------------------- checkpoints
+
+    def _runpack_path(self) -> Path:
+        directory = self.config.checkpoint_dir or self.config.session_dir
+        return directory / checkpoint_file_name(self._base, self.store.last_sequence)
+
+    def _checkpoint(self) -> CheckpointRecord:
+        record, _ = self.store.checkpoint(self._runpack_path())
+        return record
+
+    async def _auto_checkpoint(self) -> None:
+        try:
+            await self._do_checkpoint()
+        except GaitError as exc:
+            self.stats.checkpoint_failures += 1
+            _log.error("session %s: automatic checkpoint failed: %s", self.session_id, exc)
+        self._next_checkpoint = anyio.current_time() + self.config.checkpoint_every_s
+
+    async def _do_checkpoint(self) -> CheckpointRecord:
+        before = self.store.fsyncs
+        try:
+            record = await anyio.to_thread.run_sync(self._checkpoint)
+        finally:
+            self.stats.fsyncs += self.store.fsyncs - before
+        self.stats.checkpoints += 1
+        self._last_sync = anyio.current_time()
+        return record
+
+    async def _final_checkpoint(self) -> None:
+        if (
+            self.config.final_checkpoint
+            and self.config.checkpoints_enabled
+            and self.store.pending_events() > 0
+        ):
+            with anyio.CancelScope(shield=True):
+                await self._auto_checkpoint()
+
+    async def _drain(self) -> None:
+        await self._final_checkpoint()
+
+    # ------------------------------------------------------------------- calls
+
+    async def _call(self, request: CallRequest) -> None:
+        result: object
+        try:
+            if request.op == "checkpoint":
+                result = await self._do_checkpoint() if self.store.pending_events() > 0 else None
+                self._next_checkpoint = anyio.current_time() + self.config.checkpoint_every_s
+            elif request.op == "compact":
+                result = await anyio.to_thread.run_sync(self._compact)
+                self.stats.compactions += 1
+            else:
+                result = self.store.status()
+        except GaitError as exc:
+            result = exc
+        except BaseException as exc:
+            _reply(
+                request.reply,
+                InternalError(
+                    f"session {self.session_id} actor crashed: {exc!r}",
+                    code="session_actor_crashed",
+                ),
+            )
+            raise
+        _reply(request.reply, result)
+
+    def _compact(self) -> CompactionReport:
+        return self.store.compact()

@@ -1,0 +1,98 @@
+"""Session settings: one frozen value per :class:`~.sessions.SessionManager`.
+
+Owns: :class:`SessionConfig` (where journals live, the fsync policy, mailbox and
+batch sizes, idle timeout, checkpoint cadence, restart intensity, the optional
+checkpoint signing key, the wall clock) and its validation. Every buffer size
+here is a named, bounded number, never ``math.inf``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from .. import __version__
+from ..artifacts.signing import SigningKey
+from ..clock import Clock, SystemClock
+from ..errors import UsageError
+from .lock import LockSettings
+from .store import FileOpener, OsJournalFile, StateUpdates
+
+__all__ = ["FsyncPolicy", "SessionConfig"]
+
+FsyncPolicy = Literal["always", "interval", "never"]
+
+
+@dataclass(frozen=True)
+class SessionConfig:
+    """Settings shared by every session of one manager.
+
+    Attributes:
+        session_dir: directory holding ``<base>.journal.jsonl`` files (and the
+            state-directory lock).
+        fsync: ``always`` = one fsync per batch before anyone is answered;
+            ``interval`` = answer after the write, fsync at most every
+            ``fsync_interval_s`` (a crash of the machine, not of the process,
+            may lose that window); ``never`` = fsync only at checkpoints and stop.
+        fsync_interval_s: the ``interval`` window.
+        mailbox_size: bounded mailbox capacity per session (backpressure beyond).
+        batch_limit: most appends written by one ``write``/``fsync``.
+        idle_timeout_s: stop a session actor after this long without messages
+            (0 disables).
+        checkpoint_every_events: checkpoint when this many events are pending
+            (0 disables).
+        checkpoint_every_s: checkpoint pending events this often (0 disables).
+        checkpoint_dir: where checkpoint runpacks go (default ``session_dir``).
+        restart_intensity: ``(max_restarts, window_s)``; one more crash inside the
+            window marks the session failed.
+        signing_key: sign checkpoint runpacks with this key.
+        producer_version: written into every record.
+        clock: wall clock for record timestamps.
+        state_updates: how often ``J.state.json`` is rewritten (see
+            :class:`~.store.StoreOptions`).
+        lock: Go session lock tunables (honoured once per batch).
+        final_checkpoint: on drain, checkpoint pending events when a checkpoint
+            cadence is configured.
+        drain_timeout_s: bound on the shielded drain in ``__aexit__``.
+        opener: opens journal descriptors (fault injection in tests).
+    """
+
+    session_dir: Path
+    fsync: FsyncPolicy = "always"
+    fsync_interval_s: float = 0.05
+    mailbox_size: int = 1024
+    batch_limit: int = 256
+    idle_timeout_s: float = 300.0
+    checkpoint_every_events: int = 0
+    checkpoint_every_s: float = 0.0
+    checkpoint_dir: Path | None = None
+    restart_intensity: tuple[int, float] = (3, 10.0)
+    signing_key: SigningKey | None = None
+    producer_version: str = __version__
+    clock: Clock = field(default_factory=SystemClock)
+    state_updates: StateUpdates = "batch"
+    lock: LockSettings = field(default_factory=LockSettings)
+    final_checkpoint: bool = True
+    drain_timeout_s: float = 30.0
+    opener: FileOpener = OsJournalFile
+
+    def __post_init__(self) -> None:
+        if self.fsync not in ("always", "interval", "never"):
+            raise UsageError(f"fsync: unsupported policy {self.fsync!r}")
+        if self.mailbox_size < 1 or self.batch_limit < 1:
+            raise UsageError("mailbox_size and batch_limit must be at least 1")
+        if self.fsync == "interval" and self.fsync_interval_s <= 0:
+            raise UsageError("fsync_interval_s must be positive with fsync=interval")
+        restarts, window = self.restart_intensity
+        if restarts < 0 or window <= 0:
+            raise UsageError("restart_intensity must be (restarts >= 0, window_s > 0)")
+        if self.checkpoint_every_events < 0 or self.checkpoint_every_s < 0:
+            raise UsageError("checkpoint cadence must not be negative")
+        if self.idle_timeout_s < 0 or self.drain_timeout_s <= 0:
+            raise UsageError("idle_timeout_s must be >= 0 and drain_timeout_s > 0")
+
+    @property
+    def checkpoints_enabled(self) -> bool:
+        """True when a checkpoint cadence is configured."""
+        return self.checkpoint_every_events > 0 or self.checkpoint_every_s > 0

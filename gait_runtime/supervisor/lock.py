@@ -1,0 +1,356 @@
+"""Cross-process locks: the Go-compatible session lock and the state-directory lock.
+
+Owns: the session lock protocol of ``spec/sessions.md`` §7 (``J.lock`` created
+exclusively with a JSON body, deleted on release, stale after ``stale_after``,
+contention diagnostics in Go's exact format), its tunables (§7.2, Go duration
+syntax), the in-process mutex per lock path that Go also keeps, and
+:func:`acquire_state_dir_lock`, the ``flock`` that stops two supervisors from
+sharing one state directory. Unlike Go, a lock whose ``pid`` names a process
+that no longer exists on this host is reclaimed at once (and logged), so a
+killed writer never stalls a session.
+
+Everything here is synchronous: the session actor calls it from a worker
+thread, once per batch.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import json
+import logging
+import os
+import re
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final
+
+from ..artifacts.timefmt import parse_rfc3339
+from ..errors import ArtifactInputError, ContentionError, IOFailure, StateDirLockedError
+
+__all__ = [
+    "LOCK_SCHEMA",
+    "LockSettings",
+    "StateDirLock",
+    "acquire_state_dir_lock",
+    "go_duration",
+    "lock_settings_from_env",
+    "parse_go_duration",
+    "session_lock",
+]
+
+LOCK_SCHEMA: Final = "gait.runpack.session_lock"
+STATE_DIR_LOCK_NAME: Final = ".gait-supervisor.lock"
+_log = logging.getLogger("gait_runtime.supervisor.lock")
+
+_SECOND: Final = 1_000_000_000
+_UNITS: Final[dict[str, int]] = {
+    "ns": 1,
+    "us": 1_000,
+    "µs": 1_000,
+    "μs": 1_000,
+    "ms": 1_000_000,
+    "s": _SECOND,
+    "m": 60 * _SECOND,
+    "h": 3600 * _SECOND,
+}
+_DURATION_PART: Final = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)")
+
+
+def parse_go_duration(text: str) -> int:
+    """Parse Go ``time.ParseDuration`` syntax (``200ms``, ``1m30s``) into nanoseconds.
+
+    Raises:
+        ValueError: the text is not a Go duration.
+    """
+    s = text.strip()
+    sign = 1
+    if s[:1] in ("+", "-"):
+        sign = -1 if s[0] == "-" else 1
+        s = s[1:]
+    if s == "0":
+        return 0
+    if not s:
+        raise ValueError(f"invalid duration {text!r}")
+    total = 0.0
+    pos = 0
+    while pos < len(s):
+        m = _DURATION_PART.match(s, pos)
+        if m is None:
+            raise ValueError(f"invalid duration {text!r}")
+        total += float(m.group(1)) * _UNITS[m.group(2)]
+        pos = m.end()
+    return sign * round(total)
+
+
+def _fmt_frac(value: int, unit: int) -> str:
+    whole, frac = divmod(value, unit)
+    digits = len(str(unit)) - 1
+    text = str(whole)
+    if frac:
+        text += "." + f"{frac:0{digits}d}".rstrip("0")
+    return text
+
+
+def go_duration(ns: int) -> str:
+    """Format nanoseconds like Go's ``time.Duration.String()`` (``2s``, ``202ms``, ``1m30s``)."""
+    if ns == 0:
+        return "0s"
+    neg = ns < 0
+    ns = abs(ns)
+    if ns < 1_000:
+        out = f"{ns}ns"
+    elif ns < 1_000_000:
+        out = _fmt_frac(ns, 1_000) + "µs"
+    elif ns < _SECOND:
+        out = _fmt_frac(ns, 1_000_000) + "ms"
+    else:
+        hours, rem = divmod(ns, 3600 * _SECOND)
+        minutes, rem = divmod(rem, 60 * _SECOND)
+        secs = _fmt_frac(rem, _SECOND) + "s"
+        if hours:
+            out = f"{hours}h{minutes}m{secs}"
+        elif minutes:
+            out = f"{minutes}m{secs}"
+        else:
+            out = secs
+    return "-" + out if neg else out
+
+
+@dataclass(frozen=True, slots=True)
+class LockSettings:
+    """Tunables of the session lock (``spec/sessions.md`` §7.2), in nanoseconds."""
+
+    profile: str = "standard"
+    timeout_ns: int = 2 * _SECOND
+    retry_ns: int = 50_000_000
+    stale_after_ns: int = 300 * _SECOND
+
+    @property
+    def swarm(self) -> bool:
+        """True for the ``swarm`` profile (Go skips fsync after event appends)."""
+        return self.profile == "swarm"
+
+
+def lock_settings_from_env(environ: Mapping[str, str] | None = None) -> LockSettings:
+    """Read ``GAIT_SESSION_LOCK_*`` exactly as Go does (invalid values fall back)."""
+    env = os.environ if environ is None else environ
+    profile = env.get("GAIT_SESSION_LOCK_PROFILE", "").strip().lower()
+    if profile != "swarm":
+        profile = "standard"
+    swarm = profile == "swarm"
+    defaults = (
+        (10 * _SECOND, 20_000_000, 600 * _SECOND)
+        if swarm
+        else (2 * _SECOND, 50_000_000, 300 * _SECOND)
+    )
+
+    def pick(name: str, default: int, floor: int) -> int:
+        raw = env.get(name, "").strip()
+        if not raw:
+            return default
+        try:
+            value = parse_go_duration(raw)
+        except ValueError:
+            return default
+        return value if value > 0 else floor
+
+    timeout = pick("GAIT_SESSION_LOCK_TIMEOUT", defaults[0], 2 * _SECOND)
+    retry = min(pick("GAIT_SESSION_LOCK_RETRY", defaults[1], 50_000_000), timeout)
+    stale = pick("GAIT_SESSION_LOCK_STALE_AFTER", defaults[2], 300 * _SECOND)
+    return LockSettings(profile, timeout, retry, stale)
+
+
+_PATH_MUTEXES: dict[str, threading.Lock] = {}
+_PATH_MUTEXES_GUARD: Final = threading.Lock()
+
+
+def _path_mutex(path: Path) -> threading.Lock:
+    key = os.path.abspath(path)
+    with _PATH_MUTEXES_GUARD:
+        mutex = _PATH_MUTEXES.get(key)
+        if mutex is None:
+            mutex = _PATH_MUTEXES[key] = threading.Lock()
+        return mutex
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid <= 0:
+        return True  # unknown holder: never presume it dead
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _reclaim_reason(path: Path, stale_after_ns: int, now_ns: int) -> str | None:
+    """Why the existing lock may be removed, or ``None`` when it must be respected."""
+    try:
+        body = json.loads(path.read_bytes())
+    except FileNotFoundError:
+        return "gone"
+    except (OSError, ValueError):
+        return None
+    if not isinstance(body, dict):
+        return None
+    created = body.get("created_at")
+    if isinstance(created, str):
+        try:
+            age = now_ns - parse_rfc3339(created).unix_ns
+        except ArtifactInputError:
+            age = None
+        if age is not None and age > stale_after_ns:
+            return f"stale (created_at={created})"
+    pid = body.get("pid")
+    if isinstance(pid, int) and not isinstance(pid, bool) and pid != os.getpid():
+        return None if _pid_alive(pid) else f"holder pid {pid} is gone"
+    return None
+
+
+def _lock_body(now_ns: int) -> bytes:
+    seconds = now_ns // _SECOND
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(seconds))
+    body = {
+        "created_at": stamp,
+        "pid": os.getpid(),
+        "schema_id": LOCK_SCHEMA,
+        "schema_version": "1.0.0",
+    }
+    return json.dumps(body, separators=(",", ":")).encode() + b"\n"
+
+
+@contextlib.contextmanager
+def session_lock(
+    journal: Path,
+    settings: LockSettings,
+    *,
+    wall_ns: Callable[[], int] = time.time_ns,
+    on_reclaim: Callable[[str], None] | None = None,
+) -> Iterator[None]:
+    """Hold ``<journal>.lock`` for the duration of the ``with`` block.
+
+    Args:
+        journal: the journal path ``J``; the lock file is ``J + ".lock"``.
+        settings: timeout, retry and staleness.
+        wall_ns: wall clock used for the lock body and staleness.
+        on_reclaim: called with a reason when a stale or orphaned lock is removed.
+
+    Raises:
+        ContentionError: the lock stayed busy for ``timeout`` (Go's message).
+        IOFailure: the lock file could not be created for another reason.
+    """
+    lock_path = Path(str(journal) + ".lock")
+    with _path_mutex(lock_path):
+        _acquire(lock_path, settings, wall_ns, on_reclaim)
+        try:
+            yield
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(lock_path)
+
+
+def _acquire(
+    lock_path: Path,
+    settings: LockSettings,
+    wall_ns: Callable[[], int],
+    on_reclaim: Callable[[str], None] | None,
+) -> None:
+    started = time.monotonic_ns()
+    attempts = 0
+    while True:
+        attempts += 1
+        try:
+            fd = os.open(lock_path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+        except FileExistsError:
+            reason = _reclaim_reason(lock_path, settings.stale_after_ns, wall_ns())
+            if reason is not None:
+                if reason != "gone":
+                    _log.warning("reclaimed session lock %s: %s", lock_path, reason)
+                    if on_reclaim is not None:
+                        on_reclaim(reason)
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(lock_path)
+                continue
+            waited = time.monotonic_ns() - started
+            if waited >= settings.timeout_ns:
+                waited_ms = waited - waited % 1_000_000
+                raise ContentionError(
+                    "session state contention: lock timeout "
+                    f"(path={lock_path} waited={go_duration(waited_ms)} attempts={attempts} "
+                    f"timeout={go_duration(settings.timeout_ns)} "
+                    f"retry={go_duration(settings.retry_ns)} profile={settings.profile})",
+                    code="session_lock_timeout",
+                ) from None
+            time.sleep(settings.retry_ns / _SECOND)
+            continue
+        except OSError as exc:
+            raise IOFailure(f"create session lock {lock_path}: {exc.strerror or exc}") from exc
+        try:
+            os.write(fd, _lock_body(wall_ns()))
+        finally:
+            os.close(fd)
+        return
+
+
+@dataclass(slots=True)
+class StateDirLock:
+    """A held state-directory lock; call :meth:`release` (or use ``with``) to drop it."""
+
+    path: Path
+    fd: int
+
+    def release(self) -> None:
+        """Unlock and close (the lock file stays; its content is only informative)."""
+        if self.fd >= 0:
+            with contextlib.suppress(OSError):
+                fcntl.flock(self.fd, fcntl.LOCK_UN)
+            os.close(self.fd)
+            self.fd = -1
+
+    def __enter__(self) -> StateDirLock:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+def acquire_state_dir_lock(directory: Path) -> StateDirLock:
+    """Take the exclusive, non-blocking ``flock`` on ``<directory>/.gait-supervisor.lock``.
+
+    The kernel drops an ``flock`` when its holder dies, so a crashed supervisor
+    never leaves the directory locked.
+
+    Raises:
+        StateDirLockedError: another process holds it (the message names its pid).
+        IOFailure: the directory or lock file cannot be created.
+    """
+    try:
+        directory.mkdir(mode=0o750, parents=True, exist_ok=True)
+        path = directory / STATE_DIR_LOCK_NAME
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError as exc:
+        raise IOFailure(f"open state directory lock in {directory}: {exc.strerror or exc}") from exc
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as exc:
+        holder = b""
+        with contextlib.suppress(OSError):
+            holder = os.pread(fd, 64, 0)
+        os.close(fd)
+        if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+            raise IOFailure(f"lock state directory {directory}: {exc.strerror or exc}") from exc
+        pid = holder.decode("ascii", "replace").strip() or "unknown"
+        raise StateDirLockedError(
+            f"state directory {directory} is in use by another supervisor (pid {pid} holds {path})",
+            details={"holder_pid": pid, "lock_path": str(path)},
+        ) from exc
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+    return StateDirLock(path, fd)

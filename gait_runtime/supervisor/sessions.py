@@ -1,0 +1,443 @@
+"""SessionManager: the registry and supervisor of session actors.
+
+Owns: starting a session's actor on first use (``await tg.start``), routing
+appends and control calls to its mailbox (``send`` for backpressure,
+``send_nowait`` + :class:`~gait_runtime.errors.MailboxFull` for load
+shedding), ``one_for_one`` restarts with a restart intensity (then the session
+answers ``session_failed`` while the others carry on), idle stops and
+transparent restarts, the state-directory lock, the journal file naming of
+``spec/service.md`` §3.3, the bounded and shielded drain on exit, and the
+statistics the HTTP layer reports. It is the only object that holds a task
+group and spawns into it on behalf of other tasks.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Final, TypeVar
+
+import anyio
+import msgspec
+from anyio.abc import TaskGroup, TaskStatus
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+
+from ..errors import GaitError, InternalError, MailboxFull, SessionFailedError, SessionInputError
+from .actor import (
+    ActorStats,
+    AppendAck,
+    AppendRequest,
+    CallOp,
+    CallRequest,
+    Message,
+    SessionActor,
+)
+from .checkpoint import journal_base
+from .compaction import CompactionReport
+from .config import SessionConfig
+from .lock import StateDirLock, acquire_state_dir_lock
+from .records import CheckpointRecord, Envelope, EventFields, normalize_fields
+
+__all__ = ["MailboxFull", "SessionManager", "journal_path_for"]
+
+_log = logging.getLogger("gait_runtime.supervisor.sessions")
+_HEADER_PROBE_BYTES: Final = 64 * 1024
+_T = TypeVar("_T")
+
+
+def _header_ids(path: Path) -> tuple[str, str] | None:
+    try:
+        with open(path, "rb") as fh:
+            first = fh.readline(_HEADER_PROBE_BYTES)
+        env = msgspec.json.decode(first, type=Envelope)
+    except (OSError, msgspec.DecodeError):
+        return None
+    if env.header is None:
+        return None
+    return env.header.session_id, env.header.run_id
+
+
+def journal_path_for(session_dir: Path, session_id: str, run_id: str) -> Path:
+    """``<dir>/<base>.journal.jsonl``, or ``<base>_<run_id>.journal.jsonl`` when the
+    first belongs to another run (``spec/service.md`` §3.3)."""
+    base = journal_base(session_id)
+    path = session_dir / f"{base}.journal.jsonl"
+    ids = _header_ids(path)
+    if ids is None or ids == (session_id, run_id):
+        return path
+    return session_dir / f"{base}_{journal_base(run_id)}.journal.jsonl"
+
+
+def _fresh(exc: BaseException) -> BaseException:
+    """A new exception object per caller (one object must not be raised in two tasks)."""
+    if isinstance(exc, GaitError):
+        clone = type(exc)(
+            exc.message, code=exc.code_override, hint=exc.hint, details=dict(exc.details)
+        )
+        clone.__cause__ = exc.__cause__
+        return clone
+    return InternalError(f"session actor error: {exc!r}")
+
+
+@dataclass(eq=False)
+class _Session:
+    key: tuple[str, str]
+    journal_path: Path
+    send: MemoryObjectSendStream[Message]
+    receive: MemoryObjectReceiveStream[Message]
+    done: anyio.Event = field(default_factory=anyio.Event)
+    restarts: deque[float] = field(default_factory=deque)
+    restart_count: int = 0
+    failed: str = ""
+    routable: bool = True
+
+
+class SessionManager:
+    """Run every session of one state directory as a supervised actor.
+
+    Use as an async context manager. Entering takes the state-directory lock (a
+    second manager on the same directory fails fast with
+    :class:`~gait_runtime.errors.StateDirLockedError`); leaving closes every
+    mailbox, lets each actor flush its queue, write final checkpoints if a
+    cadence is configured and fsync, all shielded and bounded by
+    ``config.drain_timeout_s``.
+
+    Args:
+        config: the session settings.
+    """
+
+    def __init__(self, config: SessionConfig) -> None:
+        self.config = config
+        self._stats = ActorStats()
+        self._sessions: dict[tuple[str, str], _Session] = {}
+        self._by_id: dict[str, tuple[str, str]] = {}
+        self._failed: dict[tuple[str, str], str] = {}
+        self._stopping: dict[Path, anyio.Event] = {}
+        self._start_lock = anyio.Lock()
+        self._tg: TaskGroup | None = None
+        self._dir_lock: StateDirLock | None = None
+        self._restarts_total = 0
+
+    # ------------------------------------------------------------- lifecycle
+
+    async def __aenter__(self) -> SessionManager:
+        self._dir_lock = await anyio.to_thread.run_sync(
+            acquire_state_dir_lock, self.config.session_dir
+        )
+        try:
+            tg = anyio.create_task_group()
+            await tg.__aenter__()
+        except BaseException:
+            self._dir_lock.release()
+            raise
+        self._tg = tg
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool | None:
+        tg = self._tg
+        assert tg is not None
+        try:
+            with anyio.move_on_after(self.config.drain_timeout_s, shield=True) as scope:
+                sessions = list(self._sessions.values())
+                for s in sessions:
+                    s.routable = False
+                    s.send.close()
+                for s in sessions:
+                    await s.done.wait()
+                for event in list(self._stopping.values()):
+                    await event.wait()
+            if scope.cancelled_caught:
+                _log.error("session drain exceeded %.1fs; cancelling", self.config.drain_timeout_s)
+                tg.cancel_scope.cancel()
+            return await tg.__aexit__(exc_type, exc, tb)
+        finally:
+            self._tg = None
+            if self._dir_lock is not None:
+                self._dir_lock.release()
+
+    # --------------------------------------------------------------- routing
+
+    async def _session(self, session_id: str, run_id: str | None) -> _Session:
+        key = self._key(session_id, run_id)
+        s = self._sessions.get(key) if key is not None else None
+        if s is not None and s.routable:
+            return s
+        async with self._start_lock:
+            key = self._key(session_id, run_id)
+            if key is None:
+                raise SessionInputError(
+                    f"unknown session {session_id!r}: no run id given and none running",
+                    code="session_unknown",
+                )
+            s = self._sessions.get(key)
+            if s is not None and s.routable:
+                return s
+            if key in self._failed:
+                raise SessionFailedError(self._failed[key])
+            if self._tg is None:
+                raise InternalError("session manager is not running", code="manager_closed")
+            path = await anyio.to_thread.run_sync(
+                journal_path_for, self.config.session_dir, key[0], key[1]
+            )
+            stopping = self._stopping.get(path)
+            if stopping is not None:
+                await stopping.wait()
+            send, receive = anyio.create_memory_object_stream[Message](self.config.mailbox_size)
+            s = _Session(key, path, send, receive)
+            try:
+                await self._tg.start(self._supervise, s)
+            except BaseException:
+                send.close()
+                receive.close()
+                raise
+            self._sessions[key] = s
+            self._by_id[key[0]] = key
+            return s
+
+    def _key(self, session_id: str, run_id: str | None) -> tuple[str, str] | None:
+        sid = session_id.strip()
+        if not sid:
+            raise SessionInputError("session_id is required", code="session_start_invalid")
+        if run_id is not None:
+            rid = run_id.strip()
+            if not rid:
+                raise SessionInputError("run_id is required", code="session_start_invalid")
+            return sid, rid
+        key = self._by_id.get(sid)
+        if key is not None:
+            return key
+        ids = _header_ids(self.config.session_dir / f"{journal_base(sid)}.journal.jsonl")
+        return ids if ids is not None and ids[0] == sid else None
+
+    # ----------------------------------------------------------- supervision
+
+    async def _supervise(self, s: _Session, *, task_status: TaskStatus[None]) -> None:
+        first = True
+        try:
+            while True:
+                actor = SessionActor(
+                    s.key[0],
+                    s.key[1],
+                    s.journal_path,
+                    self.config,
+                    s.receive,
+                    self._stats,
+                    on_idle=self._idle_callback(s),
+                )
+                try:
+                    if first:
+                        await actor.open()
+                        task_status.started()
+                        first = False
+                    else:
+                        await actor.open()
+                    outcome = await actor.serve()
+                except Exception as exc:
+                    if first:
+                        raise
+                    if not self._may_restart(s, exc):
+                        return
+                    continue
+                _log.info("session %s stopped (%s)", s.key[0], outcome)
+                return
+        finally:
+            s.routable = False
+            if self._sessions.get(s.key) is s:
+                del self._sessions[s.key]
+                if self._by_id.get(s.key[0]) == s.key:
+                    del self._by_id[s.key[0]]
+            s.receive.close()
+            s.done.set()
+            self._stopping.pop(s.journal_path, None)
+
+    def _idle_callback(self, s: _Session) -> Callable[[], None]:
+        def on_idle() -> None:
+            s.routable = False
+            self._stopping[s.journal_path] = s.done
+
+        return on_idle
+
+    def _may_restart(self, s: _Session, exc: Exception) -> bool:
+        _log.error("session %s actor crashed: %r", s.key[0], exc, exc_info=exc)
+        max_restarts, window = self.config.restart_intensity
+        now = anyio.current_time()
+        while s.restarts and s.restarts[0] <= now - window:
+            s.restarts.popleft()
+        if len(s.restarts) >= max_restarts:
+            s.failed = (
+                f"session {s.key[0]} failed: its actor crashed {len(s.restarts) + 1} times "
+                f"within {window:g}s (restart intensity {max_restarts} in {window:g}s); "
+                f"last error: {exc!r}"
+            )
+            self._failed[s.key] = s.failed
+            s.routable = False
+            self._fail_pending(s)
+            _log.error("%s", s.failed)
+            return False
+        s.restarts.append(now)
+        s.restart_count += 1
+        self._restarts_total += 1
+        return True
+
+    def _fail_pending(self, s: _Session) -> None:
+        while True:
+            try:
+                message = s.receive.receive_nowait()
+            except (anyio.WouldBlock, anyio.EndOfStream, anyio.ClosedResourceError):
+                break
+            err = SessionFailedError(s.failed)
+            try:
+                message.reply.send_nowait(err)
+            except (anyio.BrokenResourceError, anyio.ClosedResourceError, anyio.WouldBlock):
+                pass
+            message.reply.close()
+        s.receive.close()
+
+    # ------------------------------------------------------------------- API
+
+    async def append(
+        self, session_id: str, run_id: str, event: EventFields, *, wait: bool = True
+    ) -> AppendAck:
+        """Append one event to a session, starting its actor on first use.
+
+        Args:
+            session_id: the session.
+            run_id: the session's run id (names the journal on first use).
+            event: the event fields (normalised here; invalid input is refused
+                before anything is queued).
+            wait: ``True`` waits for mailbox room (backpressure); ``False``
+                raises :class:`MailboxFull` instead.
+
+        Returns:
+            The acknowledgement, sent only after the record is as durable as
+            ``config.fsync`` promises.
+
+        Raises:
+            SessionInputError: bad event fields or an invalid journal.
+            MailboxFull: ``wait=False`` and the mailbox is full.
+            SessionFailedError: the session exceeded its restart intensity.
+            IOFailure: the batch could not be written (nothing was appended).
+        """
+        fields = normalize_fields(event)
+        created = fields.created_at_ns
+        if created is None:
+            created = self.config.clock.now_ns()
+        for _ in range(3):
+            s = await self._session(session_id, run_id)
+            send, receive = anyio.create_memory_object_stream[AppendAck | BaseException](1)
+            with receive:
+                request = AppendRequest(fields, created, send)
+                if not await self._deliver(s, request, wait):
+                    send.close()
+                    continue
+                return await self._await_reply(receive, AppendAck)
+        raise InternalError(
+            f"session {session_id} kept stopping while appending", code="session_unavailable"
+        )
+
+    async def _deliver(self, s: _Session, request: Message, wait: bool) -> bool:
+        try:
+            if wait:
+                await s.send.send(request)
+            else:
+                s.send.send_nowait(request)
+        except anyio.WouldBlock:
+            request.reply.close()
+            raise MailboxFull(
+                f"session {s.key[0]} mailbox is full ({self.config.mailbox_size} messages)",
+                details={"retry_after_s": 1},
+            ) from None
+        except (anyio.BrokenResourceError, anyio.ClosedResourceError):
+            request.reply.close()
+            if s.failed:
+                raise SessionFailedError(s.failed) from None
+            if self._tg is None:
+                raise InternalError(
+                    "session manager is not running", code="manager_closed"
+                ) from None
+            return False
+        return True
+
+    async def _await_reply(
+        self, receive: MemoryObjectReceiveStream[Any], kind: type[_T] | None
+    ) -> _T:
+        try:
+            result = await receive.receive()
+        except anyio.EndOfStream:
+            raise InternalError(
+                "session actor stopped before answering", code="session_actor_crashed"
+            ) from None
+        if isinstance(result, BaseException):
+            raise _fresh(result)
+        return result  # type: ignore[no-any-return]  # the actor answers with the op's type
+
+    async def _request(self, session_id: str, op: CallOp) -> object:
+        for _ in range(3):
+            s = await self._session(session_id, None)
+            send, receive = anyio.create_memory_object_stream[object](1)
+            with receive:
+                if not await self._deliver(s, CallRequest(op, send), True):
+                    send.close()
+                    continue
+                return await self._await_reply(receive, None)
+        raise InternalError(
+            f"session {session_id} kept stopping during {op}", code="session_unavailable"
+        )
+
+    async def checkpoint(self, session_id: str) -> CheckpointRecord | None:
+        """Checkpoint the session now; ``None`` when no event is pending."""
+        result = await self._request(session_id, "checkpoint")
+        assert result is None or isinstance(result, CheckpointRecord)
+        return result
+
+    async def compact(self, session_id: str) -> CompactionReport:
+        """Compact the session's journal in place (history covered by verified checkpoints)."""
+        result = await self._request(session_id, "compact")
+        assert isinstance(result, CompactionReport)
+        return result
+
+    async def status(self, session_id: str) -> dict[str, object]:
+        """The session's status object (``event_count``, ``last_sequence``, ...)."""
+        result = await self._request(session_id, "status")
+        assert isinstance(result, dict)
+        return result
+
+    def open_journal_paths(self) -> list[Path]:
+        """Journals of the sessions whose actors are running (retention must skip them)."""
+        paths = {s.journal_path for s in self._sessions.values()}
+        paths.update(self._stopping)
+        return sorted(paths)
+
+    def stats(self) -> dict[str, Any]:
+        """Counters for health endpoints and benchmarks."""
+        st = self._stats
+        return {
+            "sessions_active": sum(1 for s in self._sessions.values() if s.routable),
+            "mailbox_depths": {
+                s.key[0]: s.send.statistics().current_buffer_used
+                for s in self._sessions.values()
+                if s.routable
+            },
+            "restarts": self._restarts_total,
+            "failed_sessions": sorted(k[0] for k in self._failed),
+            "appends": st.appends,
+            "batches": st.batches,
+            "max_batch": st.max_batch,
+            "fsyncs": st.fsyncs,
+            "fsyncs_per_append": (st.fsyncs / st.appends) if st.appends else 0.0,
+            "failed_batches": st.failed_batches,
+            "checkpoints": st.checkpoints,
+            "checkpoint_failures": st.checkpoint_failures,
+            "compactions": st.compactions,
+            "quarantined_tails": st.quarantined_tails,
+            "reclaimed_locks": st.reclaimed_locks,
+        }
