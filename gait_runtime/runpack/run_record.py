@@ -127,6 +127,11 @@ def record_from_input(
                 code="raw_context_refused",
             )
     refs["context_evidence_mode"] = evidence_mode.strip().lower() or "best_effort"
+    if refs["context_evidence_mode"] == "required" and not refs.get("context_set_digest"):
+        raise ArtifactInputError(
+            f"{source}: context_evidence_mode=required needs refs.context_set_digest",
+            code="refs_invalid",
+        )
     normalization = doc.get("normalization")
     if normalization is not None and not isinstance(normalization, dict):
         raise ArtifactInputError(
@@ -142,11 +147,6 @@ def record_from_input(
         signing_key=signing_key,
         producer_version=producer_version,
     )
-    if refs["context_evidence_mode"] == "required" and "context_set_digest" not in refs:
-        raise ArtifactInputError(
-            f"{source}: context_evidence_mode=required needs refs.context_set_digest",
-            code="refs_invalid",
-        )
     warnings: list[str] = []
     if mode == "raw":
         warnings.append(RAW_WARNING)

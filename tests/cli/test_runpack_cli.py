@@ -781,6 +781,7 @@ def _write_input(path: Path, **changes: Any) -> None:
         (["--key-mode", "dev", "--private-key", "k"], {}, "dev mode does not accept"),
         (["--key-mode", "prod"], {}, "prod mode requires a private key source"),
         (["--run-id", "../escape"], {}, "cannot name a runpack file"),
+        (["--context-evidence-mode", "required"], {}, "needs refs.context_set_digest"),
         ([], {"run": {"created_at": "2026-01-01T00:00:00Z"}}, "run.run_id is required"),
     ],
 )
