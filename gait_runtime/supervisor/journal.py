@@ -11,6 +11,7 @@ tasks. Writing the journal itself is :mod:`.store`'s job.
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 from dataclasses import dataclass, field
@@ -334,22 +335,26 @@ def load_state(path: Path, journal_size: int) -> SessionState | None:
 
 
 def write_state_fast(path: Path, data: bytes) -> None:
-    """Replace the state file by write + rename, without fsync.
+    """Overwrite the state file in place (``pwrite`` + ``ftruncate``), no rename, no fsync.
 
-    Used after every batch: the state is a cache whose trust rule (size must
-    match) makes a lost or stale copy harmless, so paying two fsyncs per batch
-    for it buys nothing. :func:`~gait_runtime.artifacts.fsutil.write_atomic` is
-    used instead whenever the state must be exact and durable (checkpoint,
-    compaction, idle stop, drain).
+    Used after every batch, always under the session lock, so no Go or Python
+    reader (they read under the same lock) can see a half-written file. The
+    state is a cache whose trust rule (its size must match the journal's) makes
+    a stale or torn copy after a crash harmless: readers rebuild it. Skipping
+    the rename matters: a rename is a metadata operation that makes the next
+    journal ``fsync`` wait for a filesystem journal commit.
+    :func:`~gait_runtime.artifacts.fsutil.write_atomic` is used instead whenever
+    the state must be exact and durable (checkpoint, compaction, stop, drain).
     """
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o600)
         try:
-            os.write(fd, data)
+            written = os.pwrite(fd, data, 0)
+            if written != len(data):
+                raise OSError(errno.EIO, "short write")
+            os.ftruncate(fd, len(data))
         finally:
             os.close(fd)
-        os.replace(tmp, path)
     except OSError as exc:
         raise IOFailure(f"write {path}: {exc.strerror or exc}") from exc
 

@@ -222,6 +222,8 @@ class JournalStore:
             SessionInputError: the journal is invalid, missing (``create`` off),
                 or belongs to another session/run.
         """
+        if create:
+            ensure_dir(self.path.parent if str(self.path.parent) else Path("."))
         with self._lock():
             exists = self.path.exists() and self.path.stat().st_size > 0
             if not exists:
