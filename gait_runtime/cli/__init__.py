@@ -47,6 +47,15 @@ COMMANDS: Final[dict[tuple[str, ...], tuple[str, str]]] = {
     ("run", "diff"): ("gait_runtime.cli.runpack:build_diff", "compare two runpacks"),
     ("keys", "init"): ("gait_runtime.cli.keys:build_init", "write a new ed25519 key pair"),
     ("keys", "rotate"): ("gait_runtime.cli.keys:build_rotate", "write a new timestamped key pair"),
+    ("serve",): ("gait_runtime.cli.serve:build_serve", "run the long-running decision server"),
+    ("mcp", "serve"): (
+        "gait_runtime.cli.serve:build_mcp_serve",
+        "run the decision server (Go command name)",
+    ),
+    ("guard", "retain"): (
+        "gait_runtime.cli.serve:build_guard_retain",
+        "prune old trace/pack files with a report",
+    ),
     ("keys", "verify"): (
         "gait_runtime.cli.keys:build_verify",
         "check a key pair loads and matches",

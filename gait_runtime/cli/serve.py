@@ -1,0 +1,283 @@
+"""``gait serve`` / ``gait mcp serve`` and ``gait guard retain``.
+
+Owns: the server flags (the Go flags of ``spec/service.md`` §1 plus our own:
+``--backend``, ``--drain-timeout``, ``--fsync``, mailbox and
+batch sizes, timeouts), turning them into one frozen
+:class:`~gait_runtime.supervisor.service_config.ServiceConfig` (every Go
+start-up error message kept), running the supervisor with ``anyio.run`` on
+the chosen backend, the start-up line (text, or one JSON line with
+``--json``), and the ``gait guard retain`` flags of ``spec/sessions.md`` §11.1.
+Nothing here decides, journals or serves.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from .. import __version__
+from ..errors import GaitError, IOFailure, UsageError
+from ._frame import Handler, Parser, Result, add_common, correlation_id, dump_json_line
+
+__all__ = ["build_guard_retain", "build_mcp_serve", "build_serve", "config_from_args"]
+
+
+def _add_server_flags(parser: Parser) -> None:
+    add = parser.add_argument
+    add("policy_arg", nargs="?", default="", help="policy file (same as --policy)")
+    add(
+        "--policy", default="", help="policy YAML (compiled at start-up; reloaded on SIGHUP/change)"
+    )
+    add(
+        "--listen", default="127.0.0.1:8787", help="host:port or unix:/path (port 0: any free port)"
+    )
+    add(
+        "--adapter",
+        default="mcp",
+        help="default adapter: mcp|openai|anthropic|langchain|claude_code",
+    )
+    add("--profile", default="standard", help="standard|oss-prod")
+    add("--auth-mode", default="off", help="off|token")
+    add("--auth-token-env", default="", help="environment variable holding the bearer token")
+    add("--max-request-bytes", type=int, default=1 << 20, help="largest accepted request body")
+    add("--http-verdict-status", default="compat", help="compat|strict (403/409 for non-allow)")
+    add(
+        "--allow-client-artifact-paths",
+        action="store_true",
+        help="accept trace_path/runpack_out from clients",
+    )
+    add("--trace-dir", default="./gait-out/mcp-serve/traces", help="where traces are written")
+    add("--session-dir", default="./gait-out/mcp-serve/sessions", help="where journals live")
+    add("--runpack-dir", default="", help="runpacks and checkpoints (empty: disabled)")
+    for kind in ("trace", "runpack", "session"):
+        add(
+            f"--{kind}-max-age",
+            default="0",
+            help=f"delete {kind} files older than this (Go duration)",
+        )
+        add(f"--{kind}-max-count", type=int, default=0, help=f"keep at most this many {kind} files")
+    add("--export-log-out", default="", help="decision log JSONL")
+    add("--export-otel-out", default="", help="OTEL-style decision JSONL")
+    add("--key-mode", default="dev", help="dev (one ephemeral key per process) | prod")
+    add("--private-key", default="", help="private key file (prod)")
+    add("--private-key-env", default="", help="environment variable holding the private key (prod)")
+    add("--backend", default="asyncio", choices=("asyncio", "trio"), help="event loop")
+    add("--drain-timeout", default="10s", help="graceful drain deadline (Go duration)")
+    add(
+        "--fsync",
+        default="always",
+        choices=("always", "interval", "never"),
+        help="journal fsync policy",
+    )
+    add("--mailbox-size", type=int, default=1024, help="bounded mailbox per session")
+    add("--batch-limit", type=int, default=256, help="group-commit batch limit")
+    add(
+        "--checkpoint-every",
+        type=int,
+        default=0,
+        help="checkpoint every N events (needs --runpack-dir)",
+    )
+    add("--header-timeout", default="5s", help="request headers / idle keep-alive deadline")
+    add("--read-timeout", default="30s", help="per-read body deadline")
+    add("--policy-poll", default="1s", help="policy file change check interval (0: only SIGHUP)")
+    add("--retention-interval", default="60s", help="retention janitor interval")
+    add(
+        "--retention-report",
+        default="",
+        help="JSON report written by each sweep that removed files",
+    )
+
+
+def config_from_args(ns: argparse.Namespace, environ: Mapping[str, str]) -> Any:
+    """Build the frozen server config from parsed flags (Go start-up checks, exit 6).
+
+    Raises:
+        UsageError: any invalid flag, with the Go implementation's message.
+    """
+    from ..supervisor.service_config import (
+        RetentionRule,
+        ServiceConfig,
+        parse_go_duration,
+        parse_listen,
+    )
+
+    policy = (ns.policy or ns.policy_arg or "").strip()
+    if not policy:
+        raise UsageError("expected --policy <policy.yaml>")
+    listen = parse_listen(ns.listen)
+    auth_mode = ns.auth_mode.strip().lower()
+    if auth_mode not in ("off", "token"):
+        raise UsageError("unsupported --auth-mode value (expected off or token)")
+    token: str | None = None
+    if auth_mode == "token":
+        if not ns.auth_token_env.strip():
+            raise UsageError("--auth-mode token requires --auth-token-env")
+        token = environ.get(ns.auth_token_env.strip(), "").strip()
+        if not token:
+            raise UsageError("--auth-token-env did not resolve to a non-empty value")
+    rules: dict[str, RetentionRule] = {}
+    for kind in ("trace", "runpack", "session"):
+        age = parse_go_duration(getattr(ns, f"{kind}_max_age"), flag=f"--{kind}-max-age")
+        count = getattr(ns, f"{kind}_max_count")
+        if age < 0:
+            raise UsageError("retention max-age values must be >= 0")
+        if count < 0:
+            raise UsageError("retention max-count values must be >= 0")
+        rules[kind] = RetentionRule(age, count)
+    return ServiceConfig(
+        policy_path=Path(policy),
+        listen=listen,
+        adapter=ns.adapter.strip().lower(),
+        profile=ns.profile.strip().lower(),
+        auth_token=token,
+        max_request_bytes=ns.max_request_bytes,
+        http_verdict_status=ns.http_verdict_status.strip().lower(),
+        allow_client_artifact_paths=ns.allow_client_artifact_paths,
+        trace_dir=Path(ns.trace_dir),
+        session_dir=Path(ns.session_dir),
+        runpack_dir=Path(ns.runpack_dir) if ns.runpack_dir.strip() else None,
+        trace_retention=rules["trace"],
+        session_retention=rules["session"],
+        runpack_retention=rules["runpack"],
+        retention_interval_s=max(
+            parse_go_duration(ns.retention_interval, flag="--retention-interval"), 0.1
+        ),
+        retention_report=Path(ns.retention_report) if ns.retention_report.strip() else None,
+        export_log_out=Path(ns.export_log_out) if ns.export_log_out.strip() else None,
+        export_otel_out=Path(ns.export_otel_out) if ns.export_otel_out.strip() else None,
+        key_mode=ns.key_mode.strip().lower() or "dev",
+        private_key=ns.private_key,
+        private_key_env=ns.private_key_env,
+        backend=ns.backend,
+        drain_timeout_s=parse_go_duration(ns.drain_timeout, flag="--drain-timeout"),
+        header_timeout_s=parse_go_duration(ns.header_timeout, flag="--header-timeout"),
+        read_timeout_s=parse_go_duration(ns.read_timeout, flag="--read-timeout"),
+        fsync=ns.fsync,
+        mailbox_size=ns.mailbox_size,
+        batch_limit=ns.batch_limit,
+        checkpoint_every_events=ns.checkpoint_every,
+        policy_poll_s=parse_go_duration(ns.policy_poll, flag="--policy-poll"),
+    )
+
+
+def _leaf_error(exc: BaseException) -> BaseException:
+    """The single meaningful exception inside (possibly nested) exception groups."""
+    while isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
+        exc = exc.exceptions[0]
+    return exc
+
+
+def _serve(ns: argparse.Namespace, command: str) -> Result:
+    import anyio
+
+    from ..supervisor.runtime import Supervisor
+    from ..telemetry.logging import configure_logging
+
+    try:
+        config = config_from_args(ns, os.environ)
+    except GaitError as exc:
+        exc.details.setdefault("executed", False)
+        raise
+    configure_logging()
+    supervisor = Supervisor(config, handle_signals=True)
+    argv = sys.argv[1:]
+
+    async def main() -> None:
+        async with anyio.create_task_group() as tg:
+            bound = await tg.start(supervisor.run)
+            if ns.json:
+                line = {
+                    "adapter": config.adapter,
+                    "backend": config.backend,
+                    "correlation_id": correlation_id(argv),
+                    "listen": bound.display(),
+                    "ok": True,
+                    "pid": os.getpid(),
+                    "policy": str(config.policy_path),
+                    "policy_digest": supervisor.policy.current.digest if supervisor.policy else "",
+                    "profile": config.profile,
+                }
+                sys.stdout.write(dump_json_line(line) + "\n")
+            else:
+                sys.stdout.write(
+                    f"{command}: listening on {bound.display()} "
+                    f"(policy {config.policy_path}, backend {config.backend}, pid {os.getpid()})\n"
+                )
+            sys.stdout.flush()
+
+    try:
+        anyio.run(main, backend=config.backend)
+    except BaseException as exc:
+        leaf = _leaf_error(exc)
+        if isinstance(leaf, GaitError):
+            leaf.details.setdefault("executed", False)
+            raise leaf from None
+        if isinstance(leaf, OSError):
+            raise IOFailure(
+                f"listen {config.listen.display()}: {leaf.strerror or leaf}",
+                details={"executed": False},
+            ) from None
+        raise
+    payload = {"ok": True, "event": "stopped", "drained": True, "listen": config.listen.display()}
+    return Result(payload, [f"{command}: stopped (drained)"])
+
+
+def build_serve(parser: Parser) -> Handler:
+    """``gait serve``: the long-running decision server (supervisor + HTTP)."""
+    add_common(parser, "runs the long-running decision server: evaluate, sign, journal, answer")
+    _add_server_flags(parser)
+    return lambda ns: _serve(ns, "serve")
+
+
+def build_mcp_serve(parser: Parser) -> Handler:
+    """``gait mcp serve``: the Go command name for the same server."""
+    add_common(parser, "runs the decision server (alias of gait serve with the Go flags)")
+    _add_server_flags(parser)
+    return lambda ns: _serve(ns, "mcp serve")
+
+
+def build_guard_retain(parser: Parser) -> Handler:
+    """``gait guard retain``: prune old trace and pack files with an auditable report."""
+    add_common(parser, "deletes trace/pack files older than their TTL and reports what it did")
+    parser.add_argument("--root", default=".", help="directory to walk")
+    parser.add_argument("--trace-ttl", default="168h", help="TTL of trace_*.json (Go duration)")
+    parser.add_argument("--pack-ttl", default="720h", help="TTL of evidence/incident packs")
+    parser.add_argument("--report-out", default="", help="write the JCS report here")
+    parser.add_argument("--dry-run", action="store_true", help="report without deleting")
+
+    def handle(ns: argparse.Namespace) -> Result:
+        from ..artifacts.fsutil import write_atomic
+        from ..supervisor.retention import guard_retain
+        from ..supervisor.service_config import parse_go_duration
+
+        trace_ttl = parse_go_duration(ns.trace_ttl, flag="--trace-ttl")
+        pack_ttl = parse_go_duration(ns.pack_ttl, flag="--pack-ttl")
+        if trace_ttl < 0 or pack_ttl < 0:
+            raise UsageError("retention ttl values must be >= 0")
+        if not Path(ns.root).is_dir():
+            raise UsageError(f"retention root is not a directory: {ns.root}")
+        report = guard_retain(
+            ns.root,
+            trace_ttl_s=trace_ttl,
+            pack_ttl_s=pack_ttl,
+            dry_run=ns.dry_run,
+            producer_version=__version__,
+        )
+        if ns.report_out.strip():
+            write_atomic(Path(ns.report_out), report.report_bytes())
+        payload: dict[str, Any] = {"ok": True, "root_path": report.root_path}
+        payload["scanned_files"] = report.scanned_files
+        if report.deleted:
+            payload["deleted_files"] = [e.to_json() for e in report.deleted]
+        if report.kept:
+            payload["kept_files"] = [e.to_json() for e in report.kept]
+        if report.dry_run:
+            payload["dry_run"] = True
+        text = [f"guard retain ok: scanned={report.scanned_files} deleted={len(report.deleted)}"]
+        return Result(payload, text)
+
+    return handle

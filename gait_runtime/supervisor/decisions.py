@@ -1,0 +1,416 @@
+"""The decision path: one evaluate request body in, one decision (or error) out.
+
+Owns: decoding the ``/v1/evaluate`` request (``spec/service.md`` §3.1), the
+client-path lockdown (§4, checked *before* evaluating), adapter decoding (§6),
+evaluation against the current compiled policy, the signed trace and its
+unique file name (§3.3), journaling through the session's actor before the
+reply, export submission (lossy), the response body in Go field order (§3.2)
+and the HTTP status (compat/strict, §5). Does not own: HTTP framing, auth,
+content type or body limits (``transport/http.py``), nor policy reload
+(``runtime.py``).
+
+Fail-closed rule: an invalid input answers 400 with the Go message; a full
+session mailbox answers 503 + ``Retry-After``; any other failure after the
+request was accepted answers 500 with a body that also says
+``"verdict": "block"`` and ``"executed": false`` — never an allow.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final
+
+import msgspec
+import structlog
+
+from ..artifacts.fsutil import reject_parent_traversal
+from ..artifacts.keys import ResolvedSigningKey
+from ..artifacts.timefmt import format_ns
+from ..errors import ArtifactInputError, GaitError, InvalidInputError, MailboxFull
+from ..gate.evaluate import evaluate
+from ..gate.intent import normalize_intent
+from ..gate.policy import CompiledPolicy
+from ..gate.trace import build_trace
+from ..telemetry._record import DecisionAttributes
+from ..telemetry.export import DecisionExporter
+from ..telemetry.metrics import Metrics
+from .records import EventFields
+from .service_config import ServiceConfig
+from .sessions import SessionManager
+from .trace_writer import TraceWriter
+from .transport.adapters import FALLBACK_WARNING, decode_call
+
+__all__ = [
+    "DecisionReply",
+    "DecisionService",
+    "DecisionStats",
+    "go_json",
+    "normalize_run_id",
+]
+
+_log = structlog.get_logger("gait_runtime.supervisor.decisions")
+
+_RUN_ID_JUNK: Final = re.compile(r"[^A-Za-z0-9_-]+")
+_EXIT_CODES: Final[dict[str, int]] = {
+    "allow": 0,
+    "dry_run": 0,
+    "block": 3,
+    "require_approval": 4,
+}
+_STRICT_STATUS: Final[dict[str, int]] = {
+    "allow": 200,
+    "block": 403,
+    "require_approval": 409,
+    "dry_run": 409,
+}
+_GO_HTML_ESCAPES: Final = (
+    (b"<", b"\\u003c"),
+    (b">", b"\\u003e"),
+    (b"&", b"\\u0026"),
+    ("\u2028".encode(), b"\\u2028"),
+    ("\u2029".encode(), b"\\u2029"),
+)
+_ENCODER: Final = msgspec.json.Encoder()
+INTERNAL_FAILURE_REASON: Final = "internal_failure"
+"""Reason code of the block answer given when the decision path itself fails."""
+
+
+def go_json(value: object) -> bytes:
+    """Compact JSON as Go's encoder writes it (HTML-escaped, key order as given)."""
+    out = _ENCODER.encode(value)
+    for raw, escaped in _GO_HTML_ESCAPES:
+        if raw in out:
+            out = out.replace(raw, escaped)
+    return out
+
+
+def normalize_run_id(text: str) -> str:
+    """``spec/service.md`` §3.3: keep ``[A-Za-z0-9_-]``, strip ``_``, prefix ``run_``."""
+    cleaned = _RUN_ID_JUNK.sub("_", text.strip()).strip("_")
+    if not cleaned:
+        return ""
+    return cleaned if cleaned.startswith("run_") else "run_" + cleaned
+
+
+class _Request(msgspec.Struct, forbid_unknown_fields=True):
+    call: dict[str, Any] | None = None
+    adapter: str = ""
+    run_id: str = ""
+    session_id: str = ""
+    session_journal: str = ""
+    checkpoint_interval: int = 0
+    trace_path: str = ""
+    runpack_out: str = ""
+    emit_runpack: bool = False
+    pack_out: str = ""
+    emit_pack: bool = False
+
+
+_DECODER: Final = msgspec.json.Decoder(_Request)
+
+
+class _RequestError(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+@dataclass(frozen=True, slots=True)
+class DecisionReply:
+    """An HTTP answer from the decision path.
+
+    Attributes:
+        status: HTTP status code.
+        body: the JSON object to send (Go field order).
+        headers: extra response headers.
+        verdict: the decision's verdict, or ``""`` for an error answer.
+    """
+
+    status: int
+    body: dict[str, Any]
+    headers: tuple[tuple[bytes, bytes], ...] = ()
+    verdict: str = ""
+
+
+@dataclass(slots=True)
+class DecisionStats:
+    """Counters of the decision path (read by ``/v1/health`` and ``/metrics``)."""
+
+    decisions: dict[str, int] = field(
+        default_factory=lambda: {"allow": 0, "block": 0, "dry_run": 0, "require_approval": 0}
+    )
+    errors: int = 0
+    internal_failures: int = 0
+    mailbox_full: int = 0
+    dropped_exports: int = 0
+
+
+def error_reply(status: int, message: str, *headers: tuple[bytes, bytes]) -> DecisionReply:
+    """The Go error body ``{"error": <message>, "ok": false}``."""
+    return DecisionReply(status, {"error": message, "ok": False}, tuple(headers))
+
+
+def _decode(body: bytes) -> _Request:
+    try:
+        request = _DECODER.decode(body)
+    except msgspec.DecodeError as exc:
+        raise _RequestError(400, _decode_message(body, str(exc))) from None
+    if not request.call:
+        raise _RequestError(400, "request.call is required")
+    return request
+
+
+def _decode_message(body: bytes, detail: str) -> str:
+    if not body.strip():
+        return "decode request: EOF"
+    if "truncated" in detail:
+        return "decode request: unexpected EOF"
+    if "trailing characters" in detail:
+        return "request body must contain a single JSON object"
+    unknown = re.match(r"Object contains unknown field `(.*)`", detail)
+    if unknown:
+        return f'decode request: json: unknown field "{unknown.group(1)}"'
+    return f"decode request: {detail}"
+
+
+class DecisionService:
+    """Turns request bodies into signed, journaled decisions.
+
+    Args:
+        config: the server configuration.
+        policy: returns the current compiled policy (swapped atomically on reload).
+        signing: the process's signing key (dev: one ephemeral key per process).
+        trace_writer: the durable trace-file writer.
+        journal: the session layer, or ``None`` to run without journals.
+        exporter: the lossy decision exporter, or ``None``.
+        clock_ns: wall clock in Unix nanoseconds (injected for tests).
+        metrics: Prometheus metrics to update, or ``None``.
+    """
+
+    def __init__(
+        self,
+        config: ServiceConfig,
+        *,
+        policy: Callable[[], CompiledPolicy],
+        signing: ResolvedSigningKey,
+        trace_writer: TraceWriter,
+        journal: SessionManager | None,
+        exporter: DecisionExporter | None = None,
+        clock_ns: Callable[[], int] = time.time_ns,
+        metrics: Metrics | None = None,
+    ) -> None:
+        self._config = config
+        self._policy = policy
+        self._signing = signing
+        self._traces = trace_writer
+        self._journal = journal
+        self._exporter = exporter
+        self._clock_ns = clock_ns
+        self._metrics = metrics
+        self._last_stamp_ns = 0
+        self.stats = DecisionStats()
+
+    async def decide(self, body: bytes) -> DecisionReply:
+        """Evaluate one request body and produce its HTTP answer (never raises for input)."""
+        started = time.perf_counter_ns()
+        try:
+            request = _decode(body)
+            self._lockdown(request)
+            return await self._decide(request, started)
+        except _RequestError as exc:
+            self.stats.errors += 1
+            return error_reply(exc.status, exc.message)
+        except MailboxFull as exc:
+            self.stats.mailbox_full += 1
+            retry = str(exc.details.get("retry_after_s", 1)).encode()
+            return error_reply(503, "session mailbox full", (b"retry-after", retry))
+        except InvalidInputError as exc:
+            self.stats.errors += 1
+            return error_reply(400, exc.message)
+        except GaitError as exc:
+            return self._internal_failure(exc.message)
+        except Exception as exc:  # the decision-path boundary: fail closed, never allow
+            _log.exception("decision_internal_failure")
+            return self._internal_failure(f"{type(exc).__name__}: {exc}")
+
+    def _internal_failure(self, message: str) -> DecisionReply:
+        self.stats.internal_failures += 1
+        body = {
+            "ok": False,
+            "executed": False,
+            "verdict": "block",
+            "reason_codes": [INTERNAL_FAILURE_REASON],
+            "error": f"internal failure: {message}",
+            "exit_code": 3,
+        }
+        return DecisionReply(500, body, verdict="block")
+
+    def _lockdown(self, request: _Request) -> None:
+        context = request.call.get("context") if request.call else None
+        if isinstance(context, dict) and str(context.get("context_envelope_path") or "").strip():
+            raise _RequestError(
+                400,
+                "call.context.context_envelope_path is not supported; "
+                "use --context-envelope at the boundary",
+            )
+        if request.emit_pack or request.pack_out.strip():
+            raise _RequestError(
+                400,
+                "request.emit_pack requires server --pack-dir"
+                if request.emit_pack
+                else "request.pack_out is not allowed by server configuration",
+            )
+        if request.session_journal.strip():
+            raise _RequestError(
+                400, "request.session_journal is not allowed by server configuration"
+            )
+        if not self._config.allow_client_artifact_paths:
+            for name in ("trace_path", "runpack_out"):
+                if str(getattr(request, name)).strip():
+                    raise _RequestError(
+                        400, f"request.{name} is not allowed by server configuration"
+                    )
+            return
+        try:
+            if request.trace_path.strip():
+                reject_parent_traversal(request.trace_path.strip(), "trace path")
+            if request.runpack_out.strip():
+                reject_parent_traversal(request.runpack_out.strip(), "runpack path")
+        except ArtifactInputError as exc:
+            raise _RequestError(400, exc.message.split(":")[0]) from None
+
+    def _stamp_ns(self) -> int:
+        """A wall-clock time strictly after the previous one (unique trace names)."""
+        now = self._clock_ns()
+        if now <= self._last_stamp_ns:
+            now = self._last_stamp_ns + 1
+        self._last_stamp_ns = now
+        return now
+
+    def _trace_path(self, request: _Request, stamp_ns: int) -> Path:
+        if request.trace_path.strip():
+            return Path(request.trace_path.strip())
+        text = format_ns(stamp_ns)
+        seconds = text[:19].replace("-", "").replace(":", "")
+        fraction = f"{stamp_ns % 1_000_000_000:09d}"
+        name = f"trace_{normalize_run_id(request.run_id)}_{seconds}.{fraction}.json"
+        return self._config.trace_dir / name
+
+    async def _decide(self, request: _Request, started_ns: int) -> DecisionReply:
+        assert request.call is not None
+        config = self._config
+        adapter = request.adapter.strip().lower() or config.adapter
+        decoded = decode_call(adapter, request.call, profile=config.profile)
+        intent = normalize_intent(decoded.intent, strip_context_claims=True)
+        policy = self._policy()
+        result = evaluate(policy, intent)
+        run_id = (
+            normalize_run_id(request.run_id)
+            or normalize_run_id(decoded.run_id_hint)
+            or "run_mcp_" + intent.intent_digest[:12]
+        )
+        stamp_ns = self._stamp_ns()
+        trace = build_trace(
+            policy,
+            intent,
+            result,
+            observed_at_ns=stamp_ns,
+            signing_key=self._signing.key,
+            producer_version=config.producer_version,
+        )
+        trace_path = self._trace_path(request, stamp_ns)
+        await self._traces.write(trace_path, trace_file_bytes(trace))
+        warnings: list[str] = list(self._signing.warnings)
+        if decoded.fallback_used:
+            warnings.append(FALLBACK_WARNING)
+        context = intent.context
+        session_id = request.session_id.strip() or str(context.get("session_id") or "")
+        verdict = result.verdict
+        reason_codes = sorted(result.reason_codes)
+        violations = sorted(result.violations)
+        if session_id and self._journal is not None:
+            ack = await self._journal.append(
+                session_id,
+                run_id,
+                EventFields(
+                    tool_name=intent.tool_name,
+                    verdict=verdict,
+                    trace_id=str(trace["trace_id"]),
+                    trace_path=str(trace_path),
+                    intent_digest=intent.intent_digest,
+                    policy_digest=policy.digest,
+                    policy_id=policy.policy_id,
+                    policy_version=policy.policy_version,
+                    reason_codes=tuple(reason_codes),
+                    violations=tuple(violations),
+                    created_at_ns=stamp_ns,
+                ),
+                wait=False,
+            )
+            warnings.append(f"session_journal={ack.journal_path} sequence={ack.sequence}")
+        latency_ms = (time.perf_counter_ns() - started_ns) // 1_000_000
+        if self._exporter is not None:
+            exported = self._exporter.submit_nowait(
+                DecisionAttributes(
+                    run_id=run_id,
+                    session_id=str(context.get("session_id") or ""),
+                    trace_path=str(trace_path),
+                    verdict=verdict,
+                    reason_codes=tuple(reason_codes),
+                    policy_digest=policy.digest,
+                    intent_digest=intent.intent_digest,
+                    decision_latency_ms=latency_ms,
+                    tool_name=intent.tool_name,
+                    trace_id=str(trace["trace_id"]),
+                    event_id=str(trace.get("event_id", "")),
+                    created_at=intent.created_at,
+                    surface="mcp_serve",
+                )
+            )
+            if not exported:
+                self.stats.dropped_exports += 1
+        body: dict[str, Any] = {"ok": True, "executed": False, "adapter": adapter, "run_id": run_id}
+        for key in ("job_id", "phase"):
+            if context.get(key):
+                body[key] = context[key]
+        if session_id:
+            body["session_id"] = session_id
+        body["tool_name"] = intent.tool_name
+        body["verdict"] = verdict
+        if reason_codes:
+            body["reason_codes"] = reason_codes
+        if violations:
+            body["violations"] = violations
+        body["policy_digest"] = policy.digest
+        body["policy_id"] = policy.policy_id
+        body["policy_version"] = policy.policy_version
+        body["intent_digest"] = intent.intent_digest
+        if latency_ms:
+            body["decision_latency_ms"] = latency_ms
+        body["trace_id"] = trace["trace_id"]
+        body["trace_path"] = str(trace_path)
+        if self._exporter is not None:
+            if self._exporter.log_path is not None:
+                body["log_export"] = str(self._exporter.log_path)
+            if self._exporter.otel_path is not None:
+                body["otel_export"] = str(self._exporter.otel_path)
+        if warnings:
+            body["warnings"] = warnings
+        if trace.get("relationship"):
+            body["relationship"] = trace["relationship"]
+        body["exit_code"] = _EXIT_CODES[verdict]
+        self.stats.decisions[verdict] = self.stats.decisions.get(verdict, 0) + 1
+        if self._metrics is not None:
+            self._metrics.observe_decision(verdict, (time.perf_counter_ns() - started_ns) / 1e9)
+        status = _STRICT_STATUS[verdict] if config.strict_status else 200
+        return DecisionReply(status, body, verdict=verdict)
+
+
+def trace_file_bytes(trace: dict[str, Any]) -> bytes:
+    """Pretty JSON (2-space indent, Go escaping) plus newline, as Go writes trace files."""
+    return msgspec.json.format(go_json(trace), indent=2) + b"\n"

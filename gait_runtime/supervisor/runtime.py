@@ -1,0 +1,430 @@
+"""The Supervisor: one root task group that runs the whole decision server.
+
+Owns: ordered start-up (policy compile → signing key → session manager, which
+takes the state-directory lock on the session directory → trace writer and
+exporter → HTTP server, each service
+reporting readiness with ``task_status.started()``), the :class:`PolicyHolder`
+(compiled policy swapped atomically on SIGHUP or file change; an invalid or
+missing file keeps the previous policy and logs an error), signal handling
+(SIGTERM/SIGINT start a graceful drain, a second one exits at once, SIGHUP
+reloads), the graceful drain itself (stop accepting, let in-flight requests
+finish within the drain timeout, close the trace writer and exporter, flush
+every session mailbox with final checkpoints and fsync), the retention
+janitor, and the ``/v1/health`` document. Does not own: HTTP routing
+(``transport/http.py``), decisions (``decisions.py``) or journals
+(``sessions.py`` and below).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import signal
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from typing import Any, Final
+
+import anyio
+import anyio.abc
+import anyio.to_thread
+import structlog
+
+from ..artifacts.fsutil import ensure_dir, write_atomic
+from ..artifacts.keys import KeySource, ResolvedSigningKey, resolve_signing_key
+from ..errors import GaitError, PolicyError
+from ..gate.policy import CompiledPolicy, check_oss_prod, load_policy
+from ..telemetry.export import DecisionExporter
+from ..telemetry.metrics import Metrics
+from .config import SessionConfig
+from .decisions import DecisionService, go_json
+from .retention import ClassSweep, sweep_class, sweep_report
+from .service_config import ServiceConfig
+from .sessions import SessionManager
+from .trace_writer import TraceWriter
+from .transport.auth import TokenAuth
+from .transport.http import GaitApp
+from .transport.server import BoundAddress, HTTPServerSettings, serve_http
+
+__all__ = ["PolicyHolder", "Supervisor"]
+
+_log = structlog.get_logger("gait_runtime.supervisor.runtime")
+
+_SHUTDOWN_SIGNALS: Final = (signal.SIGTERM, signal.SIGINT)
+
+
+@dataclass(frozen=True, slots=True)
+class _FileSignature:
+    mtime_ns: int
+    size: int
+    inode: int
+
+
+def _signature(path: Path) -> _FileSignature | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return _FileSignature(st.st_mtime_ns, st.st_size, st.st_ino)
+
+
+class PolicyHolder:
+    """Holds the current compiled policy; swaps it atomically on a good reload.
+
+    Args:
+        path: the policy file.
+        profile: ``standard`` or ``oss-prod`` (which adds the profile's policy checks).
+
+    Raises:
+        PolicyError: the initial policy is unreadable or invalid.
+    """
+
+    def __init__(self, path: Path, *, profile: str) -> None:
+        self._path = path
+        self._profile = profile
+        self._signature = _signature(path)
+        self._current = self._compile()
+        self.reloads = 0
+        self.reload_errors = 0
+        self.last_error = ""
+
+    def _compile(self) -> CompiledPolicy:
+        policy = load_policy(self._path)
+        if self._profile == "oss-prod":
+            check_oss_prod(policy)
+        return policy
+
+    @property
+    def current(self) -> CompiledPolicy:
+        """The policy every new decision uses (one attribute read: atomic)."""
+        return self._current
+
+    def reload(self) -> bool:
+        """Compile the file again; swap on success, keep the old policy on failure.
+
+        Returns:
+            True when a new policy with a different digest is now current.
+        """
+        self._signature = _signature(self._path)
+        try:
+            policy = self._compile()
+        except PolicyError as exc:
+            self.reload_errors += 1
+            self.last_error = exc.message
+            _log.error(
+                "policy_reload_failed",
+                path=str(self._path),
+                error=exc.message,
+                kept_digest=self._current.digest,
+            )
+            return False
+        self.last_error = ""
+        changed = policy.digest != self._current.digest
+        self._current = policy
+        if changed:
+            self.reloads += 1
+            _log.info("policy_reloaded", path=str(self._path), digest=policy.digest)
+        return changed
+
+    def changed_on_disk(self) -> bool:
+        """True when the file's mtime, size or inode changed since the last (re)load."""
+        return _signature(self._path) != self._signature
+
+
+class Supervisor:
+    """The long-running decision server.
+
+    Run it with ``await tg.start(supervisor.run)``, which returns the bound
+    address once every service is ready; stop it with :meth:`request_shutdown`
+    (or SIGTERM/SIGINT when ``handle_signals`` is on).
+
+    Args:
+        config: the frozen server configuration.
+        handle_signals: install SIGTERM/SIGINT/SIGHUP handling (the CLI does; in-process
+            tests do not).
+        clock_ns: wall clock in Unix nanoseconds (injected for tests).
+        environ: environment for key resolution (defaults to ``os.environ``).
+    """
+
+    def __init__(
+        self,
+        config: ServiceConfig,
+        *,
+        handle_signals: bool = False,
+        clock_ns: Callable[[], int] = time.time_ns,
+        environ: dict[str, str] | None = None,
+    ) -> None:
+        self.config = config
+        self._handle_signals = handle_signals
+        self._clock_ns = clock_ns
+        self._environ = environ
+        self._shutdown: anyio.Event | None = None
+        self._reload_requested: anyio.Event | None = None
+        self.policy: PolicyHolder | None = None
+        self.metrics = Metrics()
+        self.ready = False
+        self.draining = False
+        self.bound: BoundAddress | None = None
+        self.last_retention: list[ClassSweep] = []
+        self._app: GaitApp | None = None
+        self._service: DecisionService | None = None
+        self._sessions: SessionManager | None = None
+        self._exporter: DecisionExporter | None = None
+        self._traces: TraceWriter | None = None
+
+    # ------------------------------------------------------------------ control
+
+    def request_shutdown(self) -> None:
+        """Start the graceful drain (idempotent)."""
+        if self._shutdown is not None and not self._shutdown.is_set():
+            _log.info("drain_started")
+            self.draining = True
+            self._shutdown.set()
+
+    def request_reload(self) -> None:
+        """Ask the policy watcher to reload now (what SIGHUP does)."""
+        if self._reload_requested is not None:
+            self._reload_requested.set()
+
+    # ------------------------------------------------------------------ running
+
+    async def run(
+        self, *, task_status: anyio.abc.TaskStatus[BoundAddress] = anyio.TASK_STATUS_IGNORED
+    ) -> None:
+        """Start every service in order, serve until shutdown, then drain.
+
+        Raises:
+            StateDirLockedError: another supervisor owns the state directory.
+            PolicyError: the policy is invalid at start-up.
+            KeyMaterialError: the signing key cannot be resolved.
+            OSError: the listen address cannot be bound.
+        """
+        config = self.config
+        self._shutdown = anyio.Event()
+        self._reload_requested = anyio.Event()
+        self.policy = PolicyHolder(config.policy_path, profile=config.profile)
+        signing = resolve_signing_key(
+            config.key_mode,
+            KeySource(path=config.private_key, env=config.private_key_env),
+            environ=self._environ,
+        )
+        for directory in (config.trace_dir, config.session_dir, config.runpack_dir):
+            if directory is not None:
+                ensure_dir(directory)
+        await self._serve(signing, task_status)
+
+    async def _serve(
+        self, signing: ResolvedSigningKey, task_status: anyio.abc.TaskStatus[BoundAddress]
+    ) -> None:
+        config = self.config
+        assert self.policy is not None and self._shutdown is not None
+        policy = self.policy
+        session_config = SessionConfig(
+            session_dir=config.session_dir,
+            fsync=config.fsync,
+            mailbox_size=config.mailbox_size,
+            batch_limit=config.batch_limit,
+            checkpoint_every_events=config.checkpoint_every_events,
+            checkpoint_dir=config.runpack_dir,
+            signing_key=None,
+            producer_version=config.producer_version,
+            drain_timeout_s=max(config.drain_timeout_s, 1.0),
+        )
+        async with anyio.create_task_group() as background:
+            async with SessionManager(session_config) as sessions:
+                self._sessions = sessions
+                async with anyio.create_task_group() as io:
+                    self._traces = TraceWriter(batch_limit=config.batch_limit)
+                    await io.start(self._traces.run)
+                    if config.export_log_out is not None or config.export_otel_out is not None:
+                        self._exporter = DecisionExporter(
+                            log_path=config.export_log_out,
+                            otel_path=config.export_otel_out,
+                            producer_version=config.producer_version,
+                        )
+                        self.metrics.track_exporter(self._exporter.stats)
+                        await io.start(self._exporter.run)
+                    self._service = DecisionService(
+                        config,
+                        policy=lambda: policy.current,
+                        signing=signing,
+                        trace_writer=self._traces,
+                        journal=sessions,
+                        exporter=self._exporter,
+                        clock_ns=self._clock_ns,
+                        metrics=self.metrics,
+                    )
+                    self._app = GaitApp(
+                        self._service,
+                        max_request_bytes=config.max_request_bytes,
+                        auth=TokenAuth(config.auth_token) if config.auth_token else None,
+                        health=self.health,
+                        metrics=self.metrics.render,
+                    )
+                    settings = HTTPServerSettings(
+                        header_timeout_s=config.header_timeout_s,
+                        read_timeout_s=config.read_timeout_s,
+                        drain_timeout_s=config.drain_timeout_s,
+                    )
+                    async with anyio.create_task_group() as http:
+                        self.bound = await http.start(
+                            partial(
+                                serve_http,
+                                self._app,
+                                config.listen,
+                                settings=settings,
+                                shutdown=self._shutdown,
+                            )
+                        )
+                        background.start_soon(self._watch_policy)
+                        background.start_soon(self._janitor)
+                        if self._handle_signals:
+                            background.start_soon(self._signals)
+                        self.ready = True
+                        _log.info("supervisor_ready", listen=self.bound.display())
+                        task_status.started(self.bound)
+                    self.ready = False
+                    _log.info("http_drained")
+                    self._traces.close()
+                    if self._exporter is not None:
+                        self._exporter.close()
+                _log.info("flushing_sessions")
+            _log.info("drain_complete")
+            background.cancel_scope.cancel()
+
+    async def _signals(self) -> None:
+        with anyio.open_signal_receiver(*_SHUTDOWN_SIGNALS, signal.SIGHUP) as received:
+            async for signum in received:
+                if signum == signal.SIGHUP:
+                    self.request_reload()
+                elif self.draining:
+                    _log.warning("second_signal_exit", signal=int(signum))
+                    os._exit(128 + int(signum))
+                else:
+                    self.request_shutdown()
+
+    async def _watch_policy(self) -> None:
+        assert self.policy is not None and self._reload_requested is not None
+        interval = self.config.policy_poll_s if self.config.policy_poll_s > 0 else math.inf
+        missing_logged = False
+        while True:
+            with anyio.move_on_after(interval):
+                await self._reload_requested.wait()
+            requested = self._reload_requested.is_set()
+            self._reload_requested = anyio.Event()
+            if not requested and not self.policy.changed_on_disk():
+                continue
+            if not self.config.policy_path.exists():
+                if not missing_logged:
+                    self.policy.reload_errors += 1
+                    self.policy.last_error = f"policy file missing: {self.config.policy_path}"
+                    _log.error(
+                        "policy_file_missing",
+                        path=str(self.config.policy_path),
+                        kept_digest=self.policy.current.digest,
+                    )
+                    missing_logged = True
+                continue
+            missing_logged = False
+            self.policy.reload()
+
+    async def _janitor(self) -> None:
+        config = self.config
+        rules = [
+            ("trace", config.trace_dir, config.trace_retention),
+            ("session", config.session_dir, config.session_retention),
+        ]
+        if config.runpack_dir is not None:
+            rules.append(("runpack", config.runpack_dir, config.runpack_retention))
+        rules = [r for r in rules if r[2].enabled]
+        if not rules:
+            return
+        while True:
+            await self.sweep_now()
+            await anyio.sleep(config.retention_interval_s)
+
+    async def sweep_now(self) -> list[ClassSweep]:
+        """Run one retention sweep (in a worker thread) and write its report if configured."""
+        config = self.config
+        rules = [
+            ("trace", config.trace_dir, config.trace_retention),
+            ("session", config.session_dir, config.session_retention),
+        ]
+        if config.runpack_dir is not None:
+            rules.append(("runpack", config.runpack_dir, config.runpack_retention))
+        open_journals = self._open_journals()
+
+        def run() -> list[ClassSweep]:
+            return [
+                sweep_class(kind, directory, rule, protected=lambda p: p.resolve() in open_journals)
+                for kind, directory, rule in rules
+            ]
+
+        sweeps = await anyio.to_thread.run_sync(run)
+        self.last_retention = sweeps
+        removed = sum(len(s.removed) for s in sweeps)
+        if removed:
+            _log.info("retention_sweep", removed=removed)
+        if config.retention_report is not None and removed:
+            report = sweep_report(
+                sweeps,
+                dry_run=False,
+                now_ns=self._clock_ns(),
+                producer_version=config.producer_version,
+            )
+            try:
+                await anyio.to_thread.run_sync(
+                    write_atomic, config.retention_report, go_json(report) + b"\n"
+                )
+            except GaitError as exc:
+                _log.warning("retention_report_failed", error=exc.message)
+        return sweeps
+
+    def _open_journals(self) -> set[Path]:
+        if self._sessions is None:
+            return set()
+        return {Path(p).resolve() for p in self._sessions.open_journal_paths()}
+
+    # ------------------------------------------------------------------ health
+
+    def health(self) -> dict[str, Any]:
+        """The ``GET /v1/health`` document."""
+        policy = self.policy
+        sessions = self._sessions.stats() if self._sessions is not None else {}
+        exporter = self._exporter.stats() if self._exporter is not None else None
+        service = self._service
+        return {
+            "ok": True,
+            "service": "gait.serve",
+            "ready": self.ready,
+            "draining": self.draining,
+            "listen": self.bound.display() if self.bound else "",
+            "in_flight": self._app.in_flight if self._app else 0,
+            "fsync": self.config.fsync,
+            "policy": {
+                "path": str(self.config.policy_path),
+                "digest": policy.current.digest if policy else "",
+                "reloads": policy.reloads if policy else 0,
+                "reload_errors": policy.reload_errors if policy else 0,
+                "last_error": policy.last_error if policy else "",
+            },
+            "sessions": sessions,
+            "decisions": dict(service.stats.decisions) if service else {},
+            "errors": {
+                "invalid_requests": service.stats.errors if service else 0,
+                "internal_failures": service.stats.internal_failures if service else 0,
+                "mailbox_full": service.stats.mailbox_full if service else 0,
+            },
+            "exports": {
+                "enabled": exporter is not None,
+                "dropped": exporter["dropped"] if exporter else 0,
+                "errors": exporter["errors"] if exporter else 0,
+                "written": exporter["written"] if exporter else 0,
+            },
+            "traces": {
+                "pending": self._traces.pending() if self._traces else 0,
+                "written": self._traces.written if self._traces else 0,
+            },
+        }

@@ -1,0 +1,271 @@
+"""The frozen configuration of one decision server (``gait serve`` / ``gait mcp serve``).
+
+Owns: :class:`ServiceConfig` (every setting the supervisor and its HTTP edge
+read, validated once at start-up), :class:`ListenAddress` with the
+``host:port | unix:/path`` parser and the loopback rule of ``spec/service.md``
+§1, :class:`RetentionRule`, and the Go duration parser used by the retention
+flags. Does not own: flag parsing (``cli/serve.py``) or anything that runs.
+
+Every validation error is a :class:`~gait_runtime.errors.UsageError` whose
+message is the Go implementation's text, so ``gait serve`` exits 6 with the
+same words.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Final, Literal
+
+from ..errors import UsageError
+
+__all__ = [
+    "ADAPTER_NAMES",
+    "DEFAULT_LISTEN",
+    "DEFAULT_MAX_REQUEST_BYTES",
+    "ListenAddress",
+    "RetentionRule",
+    "ServiceConfig",
+    "parse_go_duration",
+    "parse_listen",
+]
+
+DEFAULT_LISTEN: Final = "127.0.0.1:8787"
+DEFAULT_MAX_REQUEST_BYTES: Final = 1 << 20
+"""1 MiB, the Go default for ``--max-request-bytes``."""
+
+ADAPTER_NAMES: Final = ("mcp", "openai", "anthropic", "langchain", "claude_code")
+"""Adapter names of ``spec/service.md`` §6 (the wire contract)."""
+
+Backend = Literal["asyncio", "trio"]
+FsyncPolicy = Literal["always", "interval", "never"]
+
+_UNITS: Final[dict[str, float]] = {
+    "ns": 1e-9,
+    "us": 1e-6,
+    "µs": 1e-6,
+    "μs": 1e-6,
+    "ms": 1e-3,
+    "s": 1.0,
+    "m": 60.0,
+    "h": 3600.0,
+}
+_DURATION_PART: Final = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)")
+
+
+def parse_go_duration(text: str, *, flag: str) -> float:
+    """Parse Go ``time.ParseDuration`` text (``168h``, ``1m30s``, ``-5s``, ``0``) into seconds.
+
+    Args:
+        text: the duration text.
+        flag: flag name used in the error message.
+
+    Raises:
+        UsageError: the text is not a Go duration.
+    """
+    raw = text.strip()
+    if raw in ("0", "+0", "-0"):
+        return 0.0
+    sign = 1.0
+    body = raw
+    if body[:1] in ("+", "-"):
+        sign = -1.0 if body[0] == "-" else 1.0
+        body = body[1:]
+    pos = 0
+    total = 0.0
+    while pos < len(body):
+        m = _DURATION_PART.match(body, pos)
+        if m is None:
+            break
+        total += float(m.group(1)) * _UNITS[m.group(2)]
+        pos = m.end()
+    if not body or pos != len(body):
+        raise UsageError(f'invalid {flag} value: time: invalid duration "{raw}"')
+    return sign * total
+
+
+@dataclass(frozen=True, slots=True)
+class ListenAddress:
+    """Where the server listens: a TCP ``host:port`` or a Unix socket path.
+
+    Attributes:
+        host: host part as given (brackets stripped; empty means every interface).
+        port: TCP port (0 asks the OS for a free one).
+        unix_path: path of a Unix domain socket; when set, ``host``/``port`` are unused.
+    """
+
+    host: str = "127.0.0.1"
+    port: int = 8787
+    unix_path: str = ""
+
+    @property
+    def is_unix(self) -> bool:
+        """True for a Unix domain socket."""
+        return bool(self.unix_path)
+
+    @property
+    def is_loopback(self) -> bool:
+        """The bind rule of ``spec/service.md`` §1 (Unix sockets count as local)."""
+        if self.is_unix:
+            return True
+        if self.host.lower() == "localhost":
+            return True
+        try:
+            return ipaddress.ip_address(self.host).is_loopback
+        except ValueError:
+            return False
+
+    def bind_host(self) -> str:
+        """Host to bind: the empty host means every IPv4 interface."""
+        return self.host or "0.0.0.0"
+
+    def display(self) -> str:
+        """``host:port`` (IPv6 hosts in brackets) or ``unix:/path``."""
+        if self.is_unix:
+            return f"unix:{self.unix_path}"
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{host}:{self.port}"
+
+
+def parse_listen(text: str) -> ListenAddress:
+    """Parse ``--listen``: ``host:port``, ``[v6]:port``, ``:port`` or ``unix:/path``.
+
+    Raises:
+        UsageError: ``invalid --listen address: <detail>`` (Go's wording).
+    """
+    raw = text.strip()
+    if raw.startswith("unix:"):
+        path = raw[len("unix:") :]
+        if not path:
+            raise UsageError("invalid --listen address: missing unix socket path")
+        return ListenAddress(unix_path=path)
+    if raw.startswith("["):
+        end = raw.find("]")
+        if end < 0 or raw[end + 1 : end + 2] != ":":
+            raise UsageError(f"invalid --listen address: address {raw}: missing port in address")
+        host, port_text = raw[1:end], raw[end + 2 :]
+    else:
+        if raw.count(":") != 1:
+            detail = (
+                "too many colons in address" if raw.count(":") > 1 else "missing port in address"
+            )
+            raise UsageError(f"invalid --listen address: address {raw}: {detail}")
+        host, port_text = raw.split(":")
+    if not port_text.isdigit() or int(port_text) > 65535:
+        raise UsageError(f"invalid --listen address: address {raw}: invalid port")
+    return ListenAddress(host=host, port=int(port_text))
+
+
+@dataclass(frozen=True, slots=True)
+class RetentionRule:
+    """Max-age / max-count caps for one class of files (``spec/service.md`` §9).
+
+    Attributes:
+        max_age_s: delete files older than this many seconds (0 = no age cap).
+        max_count: keep at most this many newest files (0 = no count cap).
+    """
+
+    max_age_s: float = 0.0
+    max_count: int = 0
+
+    @property
+    def enabled(self) -> bool:
+        """True when at least one cap is set."""
+        return self.max_age_s > 0 or self.max_count > 0
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceConfig:
+    """Everything one decision server needs, validated at construction.
+
+    Attributes:
+        policy_path: the policy YAML; compiled at start-up (invalid ⇒ exit 6).
+        listen: where to listen.
+        adapter: default adapter for requests without ``adapter``.
+        profile: ``standard`` or ``oss-prod``.
+        auth_token: the resolved bearer token (``None`` when auth is off).
+        max_request_bytes: request bodies above this answer 413.
+        http_verdict_status: ``compat`` or ``strict``.
+        allow_client_artifact_paths: accept ``trace_path``/``runpack_out``/``session_journal``.
+        trace_dir: where traces are written.
+        session_dir: where session journals live.
+        runpack_dir: where runpacks and checkpoints go (empty: disabled).
+        trace_retention: caps for ``trace_dir``.
+        session_retention: caps for ``session_dir``.
+        runpack_retention: caps for ``runpack_dir``.
+        retention_interval_s: seconds between janitor sweeps.
+        retention_report: JSON report written by each sweep that removed files (empty: none).
+        export_log_out: Go-compatible decision log JSONL (empty: off).
+        export_otel_out: Go-compatible OTEL-style JSONL (empty: off).
+        key_mode: ``dev`` (one ephemeral key per process) or ``prod``.
+        private_key: private key path (prod).
+        private_key_env: private key env var name (prod).
+        backend: ``asyncio`` or ``trio``.
+        drain_timeout_s: graceful-drain deadline on SIGTERM/SIGINT.
+        header_timeout_s: a connection must send complete request headers within this
+            time, and idle keep-alive connections close after it.
+        read_timeout_s: each read of a request body must complete within this time.
+        fsync: journal fsync policy.
+        mailbox_size: bounded mailbox per session actor.
+        batch_limit: group-commit batch limit per session actor.
+        checkpoint_every_events: automatic checkpoint cadence (0 = only on drain / request).
+        policy_poll_s: how often the policy file is checked for changes (0 = never).
+        producer_version: written into traces and journals.
+    """
+
+    policy_path: Path
+    listen: ListenAddress = field(default_factory=ListenAddress)
+    adapter: str = "mcp"
+    profile: str = "standard"
+    auth_token: str | None = None
+    max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
+    http_verdict_status: str = "compat"
+    allow_client_artifact_paths: bool = False
+    trace_dir: Path = Path("gait-out/mcp-serve/traces")
+    session_dir: Path = Path("gait-out/mcp-serve/sessions")
+    runpack_dir: Path | None = None
+    trace_retention: RetentionRule = field(default_factory=RetentionRule)
+    session_retention: RetentionRule = field(default_factory=RetentionRule)
+    runpack_retention: RetentionRule = field(default_factory=RetentionRule)
+    retention_interval_s: float = 60.0
+    retention_report: Path | None = None
+    export_log_out: Path | None = None
+    export_otel_out: Path | None = None
+    key_mode: str = "dev"
+    private_key: str = ""
+    private_key_env: str = ""
+    backend: Backend = "asyncio"
+    drain_timeout_s: float = 10.0
+    header_timeout_s: float = 5.0
+    read_timeout_s: float = 30.0
+    fsync: FsyncPolicy = "always"
+    mailbox_size: int = 1024
+    batch_limit: int = 256
+    checkpoint_every_events: int = 0
+    policy_poll_s: float = 1.0
+    producer_version: str = "0.0.0-dev"
+
+    def __post_init__(self) -> None:
+        if self.adapter not in ADAPTER_NAMES:
+            raise UsageError(f"unsupported --adapter value: {self.adapter}")
+        if self.profile not in ("standard", "oss-prod"):
+            raise UsageError("unsupported --profile value (expected standard or oss-prod)")
+        if self.max_request_bytes <= 0:
+            raise UsageError("--max-request-bytes must be > 0")
+        if self.http_verdict_status not in ("compat", "strict"):
+            raise UsageError("unsupported --http-verdict-status value (expected compat or strict)")
+        if self.auth_token is None and not self.listen.is_loopback:
+            raise UsageError("non-loopback --listen requires --auth-mode token")
+        if self.profile == "oss-prod" and self.key_mode != "prod":
+            raise UsageError("oss-prod profile requires --key-mode prod")
+        if self.drain_timeout_s < 0 or self.header_timeout_s <= 0 or self.read_timeout_s <= 0:
+            raise UsageError("timeouts must be > 0")
+        if self.mailbox_size <= 0 or self.batch_limit <= 0:
+            raise UsageError("--mailbox-size and --batch-limit must be > 0")
+
+    @property
+    def strict_status(self) -> bool:
+        """True when non-allow verdicts map to 403/409."""
+        return self.http_verdict_status == "strict"

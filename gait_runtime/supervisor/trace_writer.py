@@ -1,0 +1,163 @@
+"""Durable trace-file writes with group commit, off the event loop.
+
+Owns: :class:`TraceWriter`, an actor (one task, one bounded mailbox) that takes
+every trace file the decision path must write, drains whatever else is already
+waiting (up to a batch limit), writes the whole batch in one worker-thread hop
+(temp file, write, fsync, rename per file; one directory fsync per directory
+per batch), then wakes every caller. A caller is told "written" only after its
+file is durable. Does not own: trace content (the gate builds and signs it) or
+file naming (the decision path).
+
+The event loop never blocks on disk; throughput grows with concurrency because
+one thread hop and one directory fsync serve a whole batch.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Final
+
+import anyio
+import anyio.abc
+import anyio.to_thread
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+
+from ..artifacts.fsutil import ensure_dir, fsync_dir
+from ..errors import IOFailure
+
+__all__ = ["DEFAULT_TRACE_BATCH", "DEFAULT_TRACE_MAILBOX", "TraceWriter"]
+
+DEFAULT_TRACE_MAILBOX: Final = 1024
+"""Pending writes before callers wait for room (backpressure, never unbounded)."""
+
+DEFAULT_TRACE_BATCH: Final = 128
+"""Most files written in one worker-thread hop."""
+
+
+@dataclass(slots=True)
+class _Job:
+    path: Path
+    data: bytes
+    done: anyio.Event = field(default_factory=anyio.Event)
+    error: str = ""
+
+
+def _write_one(job: _Job) -> None:
+    tmp = job.path.parent / f".{job.path.name}.tmp-{secrets.token_hex(6)}"
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            view = memoryview(job.data)
+            while view:
+                view = view[os.write(fd, view) :]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, job.path)
+    except OSError as exc:
+        job.error = f"write trace {job.path}: {exc.strerror or exc}"
+        try:
+            tmp.unlink()
+        except OSError:
+            pass
+
+
+def _write_batch(jobs: Sequence[_Job]) -> None:
+    """Write every job's file durably; record failures on the job (runs in a thread)."""
+    directories: set[Path] = set()
+    for job in jobs:
+        try:
+            ensure_dir(job.path.parent)
+        except IOFailure as exc:
+            job.error = str(exc)
+            continue
+        _write_one(job)
+        if not job.error:
+            directories.add(job.path.parent)
+    for directory in directories:
+        fsync_dir(directory)
+
+
+class TraceWriter:
+    """Group-committing writer of trace files.
+
+    Start with ``await tg.start(writer.run)``; call :meth:`write` from any task;
+    :meth:`close` lets :meth:`run` finish the queued writes and return.
+
+    Args:
+        mailbox_size: bounded queue of pending writes.
+        batch_limit: most files per worker-thread hop.
+    """
+
+    def __init__(
+        self, *, mailbox_size: int = DEFAULT_TRACE_MAILBOX, batch_limit: int = DEFAULT_TRACE_BATCH
+    ) -> None:
+        send, receive = anyio.create_memory_object_stream[_Job](mailbox_size)
+        self._send: MemoryObjectSendStream[_Job] = send
+        self._receive: MemoryObjectReceiveStream[_Job] = receive
+        self._batch_limit = batch_limit
+        self.written = 0
+        self.batches = 0
+
+    async def write(self, path: Path, data: bytes) -> None:
+        """Write ``data`` to ``path`` atomically and durably; return once it is on disk.
+
+        Raises:
+            IOFailure: the file could not be written, or the writer is stopped.
+        """
+        job = _Job(path, data)
+        try:
+            await self._send.send(job)
+        except (anyio.BrokenResourceError, anyio.ClosedResourceError):
+            raise IOFailure(f"write trace {path}: trace writer is stopped") from None
+        await job.done.wait()
+        if job.error:
+            raise IOFailure(job.error)
+
+    def close(self) -> None:
+        """Accept no more writes; :meth:`run` finishes the queue and returns."""
+        self._send.close()
+
+    def pending(self) -> int:
+        """Writes waiting in the mailbox."""
+        return self._send.statistics().current_buffer_used
+
+    async def run(
+        self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED
+    ) -> None:
+        """The actor loop: batch, write in a worker thread, wake the callers.
+
+        Args:
+            task_status: reports readiness to ``TaskGroup.start``.
+        """
+        with self._receive:
+            task_status.started()
+            try:
+                async for first in self._receive:
+                    batch = [first]
+                    while len(batch) < self._batch_limit:
+                        try:
+                            batch.append(self._receive.receive_nowait())
+                        except (anyio.WouldBlock, anyio.EndOfStream):
+                            break
+                    with anyio.CancelScope(shield=True):
+                        await anyio.to_thread.run_sync(_write_batch, batch)
+                    self.batches += 1
+                    self.written += sum(1 for job in batch if not job.error)
+                    for job in batch:
+                        job.done.set()
+            finally:
+                self._fail_pending()
+
+    def _fail_pending(self) -> None:
+        while True:
+            try:
+                job = self._receive.receive_nowait()
+            except (anyio.WouldBlock, anyio.EndOfStream, anyio.ClosedResourceError):
+                return
+            job.error = f"write trace {job.path}: trace writer is stopped"
+            job.done.set()

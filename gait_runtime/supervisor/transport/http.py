@@ -1,0 +1,241 @@
+"""The ASGI application of the decision server (served by hypercorn).
+
+Owns: routing of ``spec/service.md`` §2 (exact paths, 404 and 405 bodies), the
+processing order of the three POST routes (method → auth → content type → body
+size → decision), the bounded body read with the 413 answer, the JSON / SSE /
+NDJSON framings, our additive ``GET /v1/health`` and ``GET /metrics``, and the
+ASGI lifespan handshake. HTTP parsing, keep-alive and timeouts belong to
+hypercorn; decisions belong to :class:`~gait_runtime.supervisor.decisions.DecisionService`.
+
+Every error body is ``{"error": <message>, "ok": false}`` + newline with
+``content-type: application/json`` (also on the SSE and stream routes).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any, Final
+
+import anyio
+import structlog
+
+from ..decisions import DecisionReply, DecisionService, error_reply, go_json
+from .auth import TokenAuth
+
+__all__ = ["GaitApp", "Scope", "Receive", "Send"]
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+_log = structlog.get_logger("gait_runtime.supervisor.transport.http")
+
+_JSON: Final = (b"content-type", b"application/json")
+_TOKEN: Final = r"[!#$%&'*+.^_`|~0-9a-z-]+"
+_MEDIA_TYPE: Final = re.compile(rf"^{_TOKEN}/{_TOKEN}$")
+_HEALTHZ_BODY: Final = b'{"ok":true,"service":"gait.mcp.serve"}\n'
+_NOT_FOUND: Final = b"404 page not found\n"
+_EVALUATE_ROUTES: Final = {
+    "/v1/evaluate": "json",
+    "/v1/evaluate/sse": "sse",
+    "/v1/evaluate/stream": "stream",
+}
+_GET_ROUTES: Final = ("/healthz", "/v1/health", "/metrics")
+_TOO_LARGE: Final = "request body exceeds max-request-bytes"
+
+
+def content_type_error(value: str | None) -> str | None:
+    """Check a ``Content-Type`` header (absent is accepted); return the 415 message or None."""
+    if value is None:
+        return None
+    parts = value.split(";")
+    media = parts[0].strip().lower()
+    if not _MEDIA_TYPE.match(media):
+        return "invalid content-type header"
+    for param in parts[1:]:
+        key, sep, _ = param.strip().partition("=")
+        if not sep or not key.strip():
+            return "invalid content-type header"
+    if media != "application/json":
+        return "content-type must be application/json"
+    return None
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+class _ClientGone(Exception):
+    pass
+
+
+class GaitApp:
+    """The ASGI callable.
+
+    Args:
+        service: the decision path.
+        max_request_bytes: body limit (413 above it).
+        auth: bearer-token checker, or ``None`` when auth is off.
+        health: builds the ``/v1/health`` document.
+        metrics: renders the Prometheus text exposition for ``/metrics``.
+    """
+
+    def __init__(
+        self,
+        service: DecisionService,
+        *,
+        max_request_bytes: int,
+        auth: TokenAuth | None,
+        health: Callable[[], dict[str, Any]],
+        metrics: Callable[[], tuple[bytes, str]],
+    ) -> None:
+        self._service = service
+        self._max = max_request_bytes
+        self._auth = auth
+        self._health = health
+        self._metrics = metrics
+        self.in_flight = 0
+        self.requests = 0
+        self.started = anyio.Event()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "http":
+            self.in_flight += 1
+            self.requests += 1
+            try:
+                await self._http(scope, receive, send)
+            except _ClientGone:
+                return
+            finally:
+                self.in_flight -= 1
+        elif kind == "lifespan":
+            await self._lifespan(receive, send)
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+                self.started.set()
+            elif message["type"] == "lifespan.shutdown":
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path: str = scope["path"]
+        method: str = scope["method"]
+        headers = _headers(scope)
+        route = _EVALUATE_ROUTES.get(path)
+        if route is None:
+            if path not in _GET_ROUTES:
+                await _send(
+                    send,
+                    404,
+                    _NOT_FOUND,
+                    [
+                        (b"content-type", b"text/plain; charset=utf-8"),
+                        (b"x-content-type-options", b"nosniff"),
+                    ],
+                )
+                return
+            if method != "GET":
+                await _send_reply(send, error_reply(405, "expected GET"))
+                return
+            await self._get(path, headers, send)
+            return
+        if method != "POST":
+            await _send_reply(send, error_reply(405, "expected POST"))
+            return
+        if self._auth is not None:
+            failure = self._auth.check(headers.get("authorization"))
+            if failure is not None:
+                await _send_reply(send, error_reply(401, failure))
+                return
+        failure = content_type_error(headers.get("content-type"))
+        if failure is not None:
+            await _send_reply(send, error_reply(415, failure))
+            return
+        try:
+            body = await self._read_body(headers, receive)
+        except _BodyTooLarge:
+            await _send_reply(send, error_reply(413, _TOO_LARGE, (b"connection", b"close")))
+            return
+        reply = await self._service.decide(body)
+        if reply.body.get("ok") is not True or route == "json":
+            await _send_reply(send, reply)
+        elif route == "sse":
+            data = b"event: evaluate\ndata: " + go_json(reply.body) + b"\n\n"
+            await _send(
+                send,
+                reply.status,
+                data,
+                [
+                    (b"content-type", b"text/event-stream"),
+                    (b"cache-control", b"no-cache"),
+                    (b"connection", b"keep-alive"),
+                ],
+            )
+        else:
+            data = go_json(reply.body) + b"\n"
+            await _send(send, reply.status, data, [(b"content-type", b"application/x-ndjson")])
+
+    async def _get(self, path: str, headers: dict[str, str], send: Send) -> None:
+        if path == "/healthz":
+            await _send(send, 200, _HEALTHZ_BODY, [_JSON])
+            return
+        if self._auth is not None:
+            failure = self._auth.check(headers.get("authorization"))
+            if failure is not None:
+                await _send_reply(send, error_reply(401, failure))
+                return
+        if path == "/v1/health":
+            await _send(send, 200, go_json(self._health()) + b"\n", [_JSON])
+            return
+        text, media = self._metrics()
+        await _send(send, 200, text, [(b"content-type", media.encode("latin-1"))])
+
+    async def _read_body(self, headers: dict[str, str], receive: Receive) -> bytes:
+        declared = headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > self._max:
+            raise _BodyTooLarge
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                raise _ClientGone
+            chunk: bytes = message.get("body", b"")
+            size += len(chunk)
+            if size > self._max:
+                raise _BodyTooLarge
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                return b"".join(chunks)
+
+
+def _headers(scope: Scope) -> dict[str, str]:
+    """Request headers, lower-cased names; the first value of a repeated header wins."""
+    out: dict[str, str] = {}
+    for raw_name, raw_value in scope["headers"]:
+        name = raw_name.decode("latin-1").lower()
+        if name not in out:
+            out[name] = raw_value.decode("latin-1")
+    return out
+
+
+async def _send_reply(send: Send, reply: DecisionReply) -> None:
+    await _send(send, reply.status, go_json(reply.body) + b"\n", [_JSON, *reply.headers])
+
+
+async def _send(send: Send, status: int, body: bytes, headers: list[tuple[bytes, bytes]]) -> None:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [*headers, (b"content-length", str(len(body)).encode())],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})

@@ -1,0 +1,194 @@
+"""Runs the ASGI app under hypercorn inside the supervisor's task group.
+
+Owns: binding the listening socket ourselves (TCP ``host:port`` with port 0
+allowed, or a Unix socket), handing it to hypercorn's ``serve`` for the chosen
+backend, mapping our timeouts onto hypercorn's (header/idle, body read,
+graceful drain), and reporting readiness with ``task_status.started(address)``
+once the socket listens and the app finished its lifespan start-up. Does not
+own: routing (``http.py``) or when to stop (the supervisor sets the shutdown
+event).
+
+Timeouts: hypercorn's keep-alive timer runs from the moment a connection opens
+until complete request headers arrive, so ``header_timeout_s`` bounds a
+slow-header (slowloris) client as well as an idle keep-alive connection;
+``read_timeout_s`` bounds each body read; ``drain_timeout_s`` is the graceful
+window for in-flight requests after the shutdown event.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import socket
+import stat
+from dataclasses import dataclass
+from typing import Any, Final
+
+import anyio
+import anyio.abc
+from hypercorn.config import Config, Sockets
+
+from ..service_config import ListenAddress
+from .http import GaitApp
+
+__all__ = ["BoundAddress", "HTTPServerSettings", "serve_http"]
+
+_BACKLOG: Final = 1024
+_log = logging.getLogger("gait_runtime.supervisor.http")
+
+
+@dataclass(frozen=True, slots=True)
+class BoundAddress:
+    """The address the server actually listens on.
+
+    Attributes:
+        host: bound host (empty for a Unix socket).
+        port: bound TCP port (0 for a Unix socket).
+        unix_path: Unix socket path, or empty.
+    """
+
+    host: str = ""
+    port: int = 0
+    unix_path: str = ""
+
+    def display(self) -> str:
+        """``host:port`` (IPv6 in brackets) or ``unix:/path``."""
+        if self.unix_path:
+            return f"unix:{self.unix_path}"
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{host}:{self.port}"
+
+    def url(self) -> str:
+        """Base URL for TCP addresses (``http://host:port``)."""
+        return f"http://{self.display()}"
+
+
+@dataclass(frozen=True, slots=True)
+class HTTPServerSettings:
+    """Timeouts handed to hypercorn.
+
+    Attributes:
+        header_timeout_s: complete headers (and idle keep-alive) deadline.
+        read_timeout_s: per-read deadline while a body is being received.
+        drain_timeout_s: graceful window for in-flight requests on shutdown.
+    """
+
+    header_timeout_s: float = 5.0
+    read_timeout_s: float = 30.0
+    drain_timeout_s: float = 10.0
+
+
+class _PreboundConfig(Config):
+    """A hypercorn config that serves one socket we bound ourselves."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        super().__init__()
+        self._sock = sock
+
+    def create_sockets(self) -> Sockets:
+        return Sockets([], [self._sock], [])
+
+
+def bind_socket(listen: ListenAddress) -> tuple[socket.socket, BoundAddress]:
+    """Create, bind and listen; return the socket and the address really bound.
+
+    Raises:
+        OSError: the address cannot be bound.
+    """
+    if listen.is_unix:
+        path = listen.unix_path
+        try:
+            if stat.S_ISSOCK(os.stat(path).st_mode):
+                os.remove(path)
+        except FileNotFoundError:
+            pass
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.bind(path)
+        os.chmod(path, 0o600)
+        bound = BoundAddress(unix_path=path)
+    else:
+        host = listen.bind_host()
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        try:
+            sock.bind((host, listen.port))
+        except OSError:
+            sock.close()
+            raise
+        name = sock.getsockname()
+        bound = BoundAddress(host=str(name[0]), port=int(name[1]))
+    sock.listen(_BACKLOG)
+    sock.setblocking(False)
+    return sock, bound
+
+
+def _config(sock: socket.socket, settings: HTTPServerSettings) -> Config:
+    config = _PreboundConfig(sock)
+    config.keep_alive_timeout = settings.header_timeout_s
+    config.read_timeout = max(1, math.ceil(settings.read_timeout_s))
+    config.graceful_timeout = settings.drain_timeout_s
+    config.backlog = _BACKLOG
+    config.include_server_header = False
+    config.accesslog = None
+    config.errorlog = _log
+    config.h11_max_incomplete_size = 16 * 1024
+    return config
+
+
+async def serve_http(
+    app: GaitApp,
+    listen: ListenAddress,
+    *,
+    settings: HTTPServerSettings,
+    shutdown: anyio.Event,
+    task_status: anyio.abc.TaskStatus[BoundAddress] = anyio.TASK_STATUS_IGNORED,
+) -> None:
+    """Serve ``app`` until ``shutdown`` is set and in-flight requests finished (or timed out).
+
+    Args:
+        app: the ASGI application.
+        listen: where to listen.
+        settings: timeouts.
+        shutdown: set it to stop accepting and drain.
+        task_status: receives the bound address once the server accepts requests.
+
+    Raises:
+        OSError: the address cannot be bound.
+    """
+    sock, bound = bind_socket(listen)
+    config = _config(sock, settings)
+    try:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(_run_hypercorn, app, config, shutdown)
+            with anyio.fail_after(30):
+                await app.started.wait()
+            task_status.started(bound)
+    finally:
+        sock.close()
+        if bound.unix_path:
+            try:
+                os.remove(bound.unix_path)
+            except OSError:
+                pass
+
+
+async def _run_hypercorn(app: GaitApp, config: Config, shutdown: anyio.Event) -> None:
+    trigger: Any = shutdown.wait
+    asgi: Any = app  # a plain ASGI callable; hypercorn's framework type is a closed union
+    if _backend_name() == "trio":
+        from hypercorn.trio import serve as trio_serve
+
+        await trio_serve(asgi, config, shutdown_trigger=trigger, mode="asgi")
+    else:
+        from hypercorn.asyncio import serve as asyncio_serve
+
+        await asyncio_serve(asgi, config, shutdown_trigger=trigger, mode="asgi")
+
+
+def _backend_name() -> str:
+    import sniffio
+
+    return sniffio.current_async_library()
