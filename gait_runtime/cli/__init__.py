@@ -56,10 +56,27 @@ COMMANDS: Final[dict[tuple[str, ...], tuple[str, str]]] = {
         "gait_runtime.cli.serve:build_guard_retain",
         "prune old trace/pack files with a report",
     ),
+    ("demo", "swarm"): (
+        "gait_runtime.cli.serve:build_demo_swarm",
+        "serve, drive 3 simulated agents, checkpoint, verify, stop",
+    ),
     ("keys", "verify"): (
         "gait_runtime.cli.keys:build_verify",
         "check a key pair loads and matches",
     ),
+    ("gate", "eval"): (
+        "gait_runtime.cli.gate:build_gate_eval",
+        "evaluate an intent against a policy and sign a trace",
+    ),
+    ("policy", "validate"): ("gait_runtime.cli.gate:build_policy_validate", "validate a policy"),
+    ("policy", "test"): (
+        "gait_runtime.cli.gate:build_policy_test",
+        "evaluate an intent against a policy (no trace)",
+    ),
+    ("policy", "fmt"): ("gait_runtime.cli.gate:build_policy_fmt", "format a policy canonically"),
+    ("approve",): ("gait_runtime.cli.gate:build_approve", "mint a signed approval token"),
+    ("trace", "verify"): ("gait_runtime.cli.gate:build_trace_verify", "verify a signed trace"),
+    ("bench", "gate"): ("gait_runtime.cli.gate:build_bench_gate", "benchmark the gate in-process"),
 }
 
 
@@ -111,6 +128,7 @@ def main(argv: Sequence[str] | None = None, *, out: IO[str] | None = None) -> in
         handler = builder(parser)
         try:
             ns = parser.parse_intermixed_args(rest)
+            ns.gait_argv = list(args)
         except SystemExit as exc:  # --help
             return int(exc.code or 0)
         if getattr(ns, "explain", None):

@@ -1,0 +1,218 @@
+"""``gait gate eval``, ``policy validate|test|fmt``, ``approve``, ``trace verify``, ``bench gate``.
+
+Thin handlers: parse flags, call one function of :mod:`gait_runtime.gate`, wrap
+the result. ``gate eval`` and ``policy test`` take their own ``--explain`` (an
+explanation screen of the decision, exit code unchanged) instead of the frame's
+one-line command description.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+from typing import Any
+
+from ..artifacts.keys import KeySource
+from ._frame import Handler, Parser, Result, add_common, correlation_id
+
+__all__ = [
+    "build_approve",
+    "build_bench_gate",
+    "build_gate_eval",
+    "build_policy_fmt",
+    "build_policy_test",
+    "build_policy_validate",
+    "build_trace_verify",
+]
+
+
+def _decision_flags(parser: Parser) -> None:
+    parser.add_argument("--json", action="store_true", help="print one line of JSON on stdout")
+    parser.add_argument(
+        "--explain",
+        dest="explain_decision",
+        action="store_true",
+        help="explain which rule decided and why (exit code unchanged)",
+    )
+
+
+def _out(output: Any) -> Result:
+    return Result(output.payload, output.text, output.exit_code)
+
+
+def _argv(ns: argparse.Namespace) -> list[str]:
+    return list(getattr(ns, "gait_argv", []))
+
+
+def build_gate_eval(parser: Parser) -> Handler:
+    """``gait gate eval --policy P --intent I [...]``: exit 0 allow/dry_run, 3 block, 4 approval."""
+    _decision_flags(parser)
+    add = parser.add_argument
+    add("--policy", default="", help="policy YAML file")
+    add("--intent", default="", help="IntentRequest JSON file")
+    add("--profile", default="standard", help="standard or oss-prod")
+    add("--key-mode", default="dev", help="dev (ephemeral key) or prod")
+    add("--private-key", default="", help="signing key file (prod)")
+    add("--private-key-env", default="", help="env var holding the signing key (prod)")
+    add("--approval-token", default="", help="approval token file")
+    add("--approval-token-chain", default="", help="comma-separated approval token files")
+    add("--approval-public-key", default="", help="public key verifying approval tokens")
+    add("--approval-public-key-env", default="", help="env var holding that public key")
+    add("--approval-private-key", default="", help="private key whose public half verifies tokens")
+    add("--approval-private-key-env", default="", help="env var holding that private key")
+    add("--trace-out", default="", help="trace path (default trace_<trace_id>_<event_id>.json)")
+    add("--approval-audit-out", default="", help="approval audit record path")
+    add("--simulate", action="store_true", help="observe only: record the verdict, then allow")
+
+    def handle(ns: argparse.Namespace) -> Result:
+        from ..gate.command import GateEvalOptions, run_gate_eval
+
+        tokens = [ns.approval_token, *ns.approval_token_chain.split(",")]
+        opts = GateEvalOptions(
+            policy=ns.policy,
+            intent=ns.intent,
+            profile=ns.profile,
+            key_mode=ns.key_mode,
+            private_key=KeySource(ns.private_key, ns.private_key_env),
+            approval_public_key=KeySource(ns.approval_public_key, ns.approval_public_key_env),
+            approval_private_key=KeySource(ns.approval_private_key, ns.approval_private_key_env),
+            approval_tokens=[t for t in tokens if t.strip()],
+            trace_out=ns.trace_out,
+            approval_audit_out=ns.approval_audit_out,
+            simulate=ns.simulate,
+            explain=ns.explain_decision,
+            correlation_id=correlation_id(_argv(ns)),
+        )
+        return _out(run_gate_eval(opts, now_ns=time.time_ns()))
+
+    return handle
+
+
+def build_policy_test(parser: Parser) -> Handler:
+    """``gait policy test <policy> <intent>``: same exit codes as ``gate eval``, no trace."""
+    _decision_flags(parser)
+    parser.add_argument("policy", help="policy YAML file")
+    parser.add_argument("intent", help="IntentRequest JSON file")
+
+    def handle(ns: argparse.Namespace) -> Result:
+        from ..gate.command import run_policy_test
+
+        return _out(run_policy_test(ns.policy, ns.intent, explain=ns.explain_decision))
+
+    return handle
+
+
+def build_policy_validate(parser: Parser) -> Handler:
+    """``gait policy validate <policy>``: exit 0 valid, 6 invalid."""
+    add_common(parser, "parses and validates a policy strictly and prints its policy_digest")
+    parser.add_argument("policy", help="policy YAML file")
+
+    def handle(ns: argparse.Namespace) -> Result:
+        from ..gate.files import policy_validate_payload
+        from ..gate.policy import load_policy
+
+        payload = policy_validate_payload(load_policy(ns.policy))
+        return Result(payload, [str(payload["summary"])])
+
+    return handle
+
+
+def build_policy_fmt(parser: Parser) -> Handler:
+    """``gait policy fmt <policy> [--write | --check]``: canonical formatting."""
+    add_common(parser, "prints a policy in canonical layout (same policy_digest, idempotent)")
+    parser.add_argument("policy", help="policy YAML file")
+    parser.add_argument("--write", action="store_true", help="rewrite the file in place")
+    parser.add_argument("--check", action="store_true", help="exit 6 if not canonical")
+
+    def handle(ns: argparse.Namespace) -> Result:
+        from ..gate.fmt import format_file
+
+        out = format_file(Path(ns.policy), write=ns.write, check=ns.check)
+        return Result(out.payload, out.text, out.exit_code)
+
+    return handle
+
+
+def build_approve(parser: Parser) -> Handler:
+    """``gait approve --intent-digest --policy-digest --ttl --scope --approver --reason-code``."""
+    add_common(parser, "mints an ed25519-signed approval token bound to intent and policy digests")
+    add = parser.add_argument
+    add("--intent-digest", default="", help="intent_digest the token approves")
+    add("--policy-digest", default="", help="policy_digest the token is bound to")
+    add("--ttl", default="", help="validity as a Go duration (90s, 30m, 1h30m)")
+    add("--scope", action="append", default=[], help="comma-separated scope (tool:<name>, ...)")
+    add("--approver", default="", help="approver identity")
+    add("--reason-code", default="", help="reason or ticket code")
+    add("--max-targets", type=int, default=0, help="maximum targets (0 = unlimited)")
+    add("--max-ops", type=int, default=0, help="maximum operations (0 = unlimited)")
+    add("--delegation-binding-digest", default="", help="delegation binding digest")
+    add("--out", default="", help="token path (default approval_<token_id>.json)")
+    add("--key-mode", default="dev", help="dev (ephemeral key) or prod")
+    add("--private-key", default="", help="signing key file (prod)")
+    add("--private-key-env", default="", help="env var holding the signing key (prod)")
+
+    def handle(ns: argparse.Namespace) -> Result:
+        from ..gate.command import ApproveOptions, run_approve
+
+        opts = ApproveOptions(
+            intent_digest=ns.intent_digest,
+            policy_digest=ns.policy_digest,
+            ttl=ns.ttl,
+            scope=ns.scope,
+            approver=ns.approver,
+            reason_code=ns.reason_code,
+            max_targets=ns.max_targets,
+            max_ops=ns.max_ops,
+            delegation_binding_digest=ns.delegation_binding_digest,
+            out=ns.out,
+            key_mode=ns.key_mode,
+            private_key=KeySource(ns.private_key, ns.private_key_env),
+        )
+        return _out(run_approve(opts, now_ns=time.time_ns()))
+
+    return handle
+
+
+def build_trace_verify(parser: Parser) -> Handler:
+    """``gait trace verify <path> --public-key P``: exit 0 verified, 2 failed, 6 no key."""
+    add_common(parser, "verifies the ed25519 signature of a gate trace record")
+    add = parser.add_argument
+    add("path", help="trace JSON file")
+    add("--public-key", default="", help="public key file")
+    add("--public-key-env", default="", help="env var holding the public key")
+    add("--private-key", default="", help="private key file (public half derived)")
+    add("--private-key-env", default="", help="env var holding the private key")
+
+    def handle(ns: argparse.Namespace) -> Result:
+        from ..gate.command import run_trace_verify
+
+        public = KeySource(ns.public_key, ns.public_key_env)
+        private = KeySource(ns.private_key, ns.private_key_env)
+        return _out(run_trace_verify(ns.path, public, private))
+
+    return handle
+
+
+def build_bench_gate(parser: Parser) -> Handler:
+    """``gait bench gate [--iterations N]``: median/p90/p99 of evaluate and a full call."""
+    add_common(parser, "times evaluate and normalise+digest+evaluate+sign in-process")
+    parser.add_argument("--iterations", type=int, default=2000, help="timed iterations per case")
+
+    def handle(ns: argparse.Namespace) -> Result:
+        from ..errors import UsageError
+        from ..gate.bench import run_gate_bench
+
+        if ns.iterations < 10:
+            raise UsageError("--iterations must be at least 10")
+        report = run_gate_bench(ns.iterations)
+        text = [f"bench gate: {report['iterations']} iterations, {report['policy_rules']} rules"]
+        for case in ("evaluate", "full_call"):
+            s = report[case]
+            text.append(
+                f"  {case:<10} median {s['median_us']:.1f} us  p90 {s['p90_us']:.1f} us  "
+                f"p99 {s['p99_us']:.1f} us"
+            )
+        return Result({"ok": True, **report}, text)
+
+    return handle

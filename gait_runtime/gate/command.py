@@ -1,0 +1,256 @@
+"""The gate commands as library calls: ``gate eval``, ``policy test``, ``approve``, ``trace verify``.
+
+Owns: option records for each command, key resolution through
+:mod:`gait_runtime.artifacts.keys`, the ``oss-prod`` profile rules (§9), timing
+the evaluation, writing traces/audits/tokens through the explicit writers, and
+the ``--json`` payload plus text lines of each command. The CLI module only
+parses flags and wraps these results; the wall clock is passed in (``now_ns``).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..artifacts.keys import KeySource, resolve_signing_key, resolve_verify_key
+from ..artifacts.timefmt import format_ns
+from ..errors import InvalidInputError, KeyMaterialError, UsageError, VerificationError
+from .approval import mint_token, parse_go_duration, scope_list
+from .evaluate import evaluate
+from .files import (
+    explain_lines,
+    load_intent,
+    load_token_files,
+    load_trace,
+    policy_test_payload,
+)
+from .pipeline import decide
+from .policy import check_oss_prod, load_policy
+from .trace import (
+    DEFAULT_PRODUCER_VERSION,
+    default_trace_path,
+    verify_trace,
+    write_json_artifact,
+)
+
+__all__ = [
+    "ApproveOptions",
+    "CommandOutput",
+    "GateEvalOptions",
+    "run_approve",
+    "run_gate_eval",
+    "run_policy_test",
+    "run_trace_verify",
+]
+
+
+@dataclass(slots=True)
+class CommandOutput:
+    """What a gate command produced: ``--json`` payload, text lines, exit code."""
+
+    payload: dict[str, Any]
+    text: list[str]
+    exit_code: int = 0
+
+
+@dataclass(slots=True)
+class GateEvalOptions:
+    """Flags of ``gait gate eval``."""
+
+    policy: str = ""
+    intent: str = ""
+    profile: str = "standard"
+    key_mode: str = "dev"
+    private_key: KeySource = field(default_factory=KeySource)
+    approval_public_key: KeySource = field(default_factory=KeySource)
+    approval_private_key: KeySource = field(default_factory=KeySource)
+    approval_tokens: list[str] = field(default_factory=list)
+    trace_out: str = ""
+    approval_audit_out: str = ""
+    simulate: bool = False
+    explain: bool = False
+    correlation_id: str = ""
+    producer_version: str = DEFAULT_PRODUCER_VERSION
+
+
+def _check_profile(opts: GateEvalOptions) -> None:
+    profile = opts.profile.strip().lower() or "standard"
+    if profile not in ("standard", "oss-prod"):
+        raise UsageError(f"unsupported --profile {opts.profile!r} (standard or oss-prod)")
+    opts.profile = profile
+    if profile != "oss-prod":
+        return
+    if opts.key_mode.strip().lower() != "prod" or not opts.private_key.given:
+        raise KeyMaterialError("oss-prod profile requires --key-mode prod and a private key source")
+    if opts.simulate:
+        raise UsageError("oss-prod profile does not allow --simulate")
+    if opts.approval_tokens and not (
+        opts.approval_public_key.given or opts.approval_private_key.given
+    ):
+        raise KeyMaterialError("oss-prod profile requires an explicit approval verify key")
+
+
+def run_gate_eval(opts: GateEvalOptions, *, now_ns: int) -> CommandOutput:
+    """Evaluate one intent file against one policy file, sign and write the trace.
+
+    Raises:
+        GaitError: invalid flags, policy, intent, token file or keys (exit 6);
+            write failures (exit 1).
+    """
+    if not opts.policy.strip() or not opts.intent.strip():
+        raise UsageError("both --policy and --intent are required")
+    _check_profile(opts)
+    signer = resolve_signing_key(opts.key_mode, opts.private_key)
+    policy = load_policy(opts.policy)
+    if opts.profile == "oss-prod":
+        check_oss_prod(policy)
+    intent = load_intent(opts.intent, strip_context_claims=True)
+    tokens = load_token_files(opts.approval_tokens)
+    approval_key = resolve_verify_key(opts.approval_public_key, opts.approval_private_key)
+    started = time.perf_counter_ns()
+    result = evaluate(policy, intent)
+    latency_ms = (time.perf_counter_ns() - started) / 1e6
+    out_dir = Path(".")
+    while True:
+        decision = decide(
+            policy,
+            intent,
+            result=result,
+            tokens=tokens,
+            approval_key=approval_key or signer.key.public,
+            signing_key=signer.key,
+            now_ns=now_ns,
+            simulate=opts.simulate,
+            correlation_id=opts.correlation_id or None,
+            latency_ms=latency_ms,
+            producer_version=opts.producer_version,
+        )
+        if opts.trace_out or not default_trace_path(out_dir, decision.trace).exists():
+            break
+        now_ns += 1  # an identical decision in the same nanosecond: never overwrite
+    trace_path = opts.trace_out or str(default_trace_path(out_dir, decision.trace))
+    write_json_artifact(trace_path, decision.trace)
+    payload: dict[str, Any] = {"ok": True, "profile": opts.profile, **decision.payload}
+    payload["trace_path"] = trace_path
+    if decision.audit is not None:
+        audit_path = opts.approval_audit_out or f"approval_audit_{decision.trace['trace_id']}.json"
+        write_json_artifact(audit_path, decision.audit)
+        payload["approval_audit_path"] = audit_path
+    if signer.warnings:
+        payload["warnings"] = list(signer.warnings)
+    text = [
+        f"gate eval: verdict={decision.verdict} reasons={','.join(decision.reason_codes) or 'none'}"
+        f" violations={','.join(decision.violations) or 'none'}",
+        f"trace: {trace_path} (trace_id {decision.trace['trace_id']})",
+    ]
+    if opts.explain:
+        payload["explanation"] = result.explanation()
+        text = (
+            explain_lines(
+                policy, intent, result, decision.verdict, decision.reason_codes, decision.exit_code
+            )
+            + text[1:]
+        )
+    text += [f"warning: {w}" for w in signer.warnings]
+    return CommandOutput(payload, text, decision.exit_code)
+
+
+def run_policy_test(policy_path: str, intent_path: str, *, explain: bool) -> CommandOutput:
+    """``gait policy test``: evaluate without trace, approvals or stripping."""
+    policy = load_policy(policy_path)
+    intent = load_intent(intent_path, strip_context_claims=False)
+    result = evaluate(policy, intent)
+    exit_code = {"block": 3, "require_approval": 4}.get(result.verdict, 0)
+    payload = policy_test_payload(policy, intent, result)
+    text = [str(payload["summary"])]
+    if explain:
+        payload["explanation"] = result.explanation()
+        text = explain_lines(policy, intent, result, result.verdict, result.reason_codes, exit_code)
+    return CommandOutput(payload, text, exit_code)
+
+
+@dataclass(slots=True)
+class ApproveOptions:
+    """Flags of ``gait approve``."""
+
+    intent_digest: str = ""
+    policy_digest: str = ""
+    ttl: str = ""
+    scope: list[str] = field(default_factory=list)
+    approver: str = ""
+    reason_code: str = ""
+    max_targets: int = 0
+    max_ops: int = 0
+    delegation_binding_digest: str = ""
+    out: str = ""
+    key_mode: str = "dev"
+    private_key: KeySource = field(default_factory=KeySource)
+    producer_version: str = DEFAULT_PRODUCER_VERSION
+
+
+def run_approve(opts: ApproveOptions, *, now_ns: int) -> CommandOutput:
+    """Mint, sign and write an approval token (§7.2)."""
+    try:
+        ttl_ns = parse_go_duration(opts.ttl) if opts.ttl.strip() else 0
+    except ValueError:
+        ttl_ns = 0
+    if ttl_ns <= 0:
+        raise InvalidInputError("invalid --ttl, expected positive duration", code="approve_ttl")
+    signer = resolve_signing_key(opts.key_mode, opts.private_key)
+    token = mint_token(
+        intent_digest=opts.intent_digest,
+        policy_digest=opts.policy_digest,
+        approver=opts.approver,
+        reason_code=opts.reason_code,
+        scope=scope_list(opts.scope),
+        ttl_ns=ttl_ns,
+        now_ns=now_ns,
+        key=signer.key,
+        producer_version=opts.producer_version,
+        max_targets=opts.max_targets,
+        max_ops=opts.max_ops,
+        delegation_binding_digest=opts.delegation_binding_digest,
+    )
+    path = opts.out or f"approval_{token['token_id']}.json"
+    write_json_artifact(path, token)
+    expires_seconds = (now_ns + ttl_ns) // 1_000_000_000 * 1_000_000_000
+    payload: dict[str, Any] = {
+        "ok": True,
+        "token_id": token["token_id"],
+        "token_path": path,
+        "expires_at": format_ns(expires_seconds),
+        "reason_code": token["reason_code"],
+        "scope": token["scope"],
+        "key_id": signer.key.key_id,
+        "description": "signed approval token created",
+    }
+    if opts.max_targets:
+        payload["max_targets"] = opts.max_targets
+    if opts.max_ops:
+        payload["max_ops"] = opts.max_ops
+    if signer.warnings:
+        payload["warnings"] = list(signer.warnings)
+    text = [
+        f"approval token {token['token_id']} written to {path} (expires {payload['expires_at']})"
+    ]
+    return CommandOutput(payload, text + [f"warning: {w}" for w in signer.warnings])
+
+
+def run_trace_verify(path: str, public: KeySource, private: KeySource) -> CommandOutput:
+    """``gait trace verify``: exit 0 verified, 2 failed, 6 unreadable or no key."""
+    key = resolve_verify_key(public, private)
+    if key is None:
+        raise KeyMaterialError("public key not configured")
+    trace = load_trace(path)
+    outcome = verify_trace(trace, key)
+    base: dict[str, Any] = {"path": path, "trace_id": outcome.trace_id, "verdict": outcome.verdict}
+    if not outcome.ok:
+        raise VerificationError(
+            outcome.error,
+            code="trace_signature_invalid",
+            details={**base, "signature_status": "failed"},
+        )
+    payload = {"ok": True, **base, "signature_status": "verified", "key_id": outcome.key_id}
+    return CommandOutput(payload, [f"trace verify: {path} verified (key_id {outcome.key_id})"])
