@@ -29,6 +29,8 @@ __all__ = [
 DECISION_EVENT_NAME: Final = "gait.mcp.proxy.decision"
 """Body of the OTEL-style JSONL record and name of the span event (both surfaces)."""
 
+_EPOCH_TEXT: Final = EPOCH_1980.text()
+
 AttributeValue = str | int | list[str]
 """The value types the locked contract uses: string, int and string array."""
 
@@ -129,7 +131,7 @@ def export_attributes(record: DecisionAttributes) -> dict[str, AttributeValue]:
 def span_attributes(record: DecisionAttributes) -> dict[str, AttributeValue]:
     """The attributes of a decision span: the locked set, the §5 additions, GenAI keys."""
     attrs = export_attributes(record)
-    attrs["gait.created_at"] = record.created_at or EPOCH_1980.text()
+    attrs["gait.created_at"] = record.created_at or _EPOCH_TEXT
     attrs["gait.event_id"] = record.event_id
     attrs["gait.surface"] = record.surface
     attrs["gait.trace_id"] = record.trace_id
