@@ -31,7 +31,15 @@ from gait_runtime.runpack.demo import demo_runpack
 VECTORS = Path(__file__).resolve().parent.parent / "vectors"
 GAIT = Path(sys.executable).parent / "gait"
 GO_DEMO_DIGEST = "436474ad70446539c909ae85bcc156d30197ba68efb8debdaed4f5d2eef2922e"
-HEAVY_MODULES = ("jsonschema", "anyio", "trio", "hypercorn", "opentelemetry", "yaml")
+HEAVY_MODULES = (
+    "jsonschema",
+    "anyio",
+    "trio",
+    "hypercorn",
+    "opentelemetry",
+    "yaml",
+    "cryptography",
+)
 
 
 @pytest.fixture
