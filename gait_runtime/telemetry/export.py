@@ -201,6 +201,9 @@ class DecisionExporter:
     def submit_nowait(self, record: DecisionAttributes) -> bool:
         """Queue ``record`` for writing; never blocks and never raises.
 
+        Call it from the event loop's thread (any task); from a worker thread
+        use ``anyio.from_thread.run_sync(exporter.submit_nowait, record)``.
+
         Returns:
             True when queued; False when dropped (queue full or exporter closed).
         """

@@ -101,7 +101,7 @@ def test_bench_decision_span_with_sdk(
 ) -> None:
     """One decision span (traceparent extraction, 17 attributes, event) reaches the exporter."""
     handle, sink = sdk
-    benchmark.pedantic(_decision_span, rounds=ROUNDS, warmup_rounds=WARMUP, iterations=1)
+    benchmark.pedantic(_decision_span, rounds=ROUNDS, warmup_rounds=WARMUP, iterations=1)  # type: ignore[no-untyped-call]  # untyped plugin API
     figures = _percentiles(_decision_span)
     assert handle.force_flush()
     assert sink.spans >= LOOP
@@ -129,7 +129,7 @@ def test_bench_decision_span_plus_export_submit(
         _decision_span()
         accepted.append(exporter.submit_nowait(RECORD))
 
-    benchmark.pedantic(one, rounds=ROUNDS, warmup_rounds=WARMUP, iterations=1)
+    benchmark.pedantic(one, rounds=ROUNDS, warmup_rounds=WARMUP, iterations=1)  # type: ignore[no-untyped-call]  # untyped plugin API
     figures = _percentiles(one)
 
     async def stop() -> None:
@@ -147,7 +147,7 @@ def test_bench_decision_span_plus_export_submit(
 
 def test_bench_decision_span_without_sdk(benchmark: BenchmarkFixture) -> None:
     """Baseline: with no provider installed the span is a no-op and still records."""
-    benchmark.pedantic(_decision_span, rounds=ROUNDS, warmup_rounds=WARMUP, iterations=1)
+    benchmark.pedantic(_decision_span, rounds=ROUNDS, warmup_rounds=WARMUP, iterations=1)  # type: ignore[no-untyped-call]  # untyped plugin API
     figures = _percentiles(_decision_span)
     with decision_span(RECORD) as span:
         assert not span.span.get_span_context().is_valid
