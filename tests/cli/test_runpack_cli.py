@@ -471,6 +471,27 @@ def test_tampered_runpacks_fail_with_documented_exit_and_named_file(
 
 
 @pytest.mark.parametrize(
+    "entry", ["intents.jsonl", "manifest.json", "refs.json", "results.jsonl", "run.json"]
+)
+def test_one_byte_change_per_entry_exits_2_naming_it(in_tmp: Path, entry: str) -> None:
+    """Tamper: a one-byte change of any demo entry (re-zipped) exits 2 and names the entry."""
+    from gait_runtime.artifacts.zipdet import write_zip
+
+    from ..runpack.test_verify import change_one_digit
+
+    entries = dict(demo_runpack().entries)
+    entries[entry] = change_one_digit(entries[entry])
+    path = in_tmp / "gait-out/runpack_run_demo.zip"
+    path.parent.mkdir()
+    path.write_bytes(write_zip(entries))
+    code, payload = run_json("verify", "run_demo", "--json")
+    assert code == 2 and payload["ok"] is False
+    assert entry in [m["path"] for m in payload["hash_mismatches"]]
+    code, text = run("verify", "run_demo")
+    assert (code, text.splitlines()[0]) == (2, "verify failed: gait-out/runpack_run_demo.zip")
+
+
+@pytest.mark.parametrize(
     ("argv", "message"),
     [
         (
