@@ -9,11 +9,11 @@ one-line command description.
 from __future__ import annotations
 
 import argparse
-import time
 from pathlib import Path
 from typing import Any
 
 from ..artifacts.keys import KeySource
+from ..clock import Clock, SystemClock
 from ._frame import Handler, Parser, Result, add_common, correlation_id
 
 __all__ = [
@@ -25,6 +25,9 @@ __all__ = [
     "build_policy_validate",
     "build_trace_verify",
 ]
+
+CLOCK: Clock = SystemClock()
+"""Wall clock for trace ``observed_at``, token expiry checks and minting (tests swap it)."""
 
 
 def _decision_flags(parser: Parser) -> None:
@@ -84,7 +87,7 @@ def build_gate_eval(parser: Parser) -> Handler:
             explain=ns.explain_decision,
             correlation_id=correlation_id(_argv(ns)),
         )
-        return _out(run_gate_eval(opts, now_ns=time.time_ns()))
+        return _out(run_gate_eval(opts, now_ns=CLOCK.now_ns()))
 
     return handle
 
@@ -169,7 +172,7 @@ def build_approve(parser: Parser) -> Handler:
             key_mode=ns.key_mode,
             private_key=KeySource(ns.private_key, ns.private_key_env),
         )
-        return _out(run_approve(opts, now_ns=time.time_ns()))
+        return _out(run_approve(opts, now_ns=CLOCK.now_ns()))
 
     return handle
 

@@ -457,7 +457,9 @@ def audit_record(
         "policy_digest": policy_digest,
         "required_approvals": required,
         "valid_approvals": outcome.valid_approvals,
-        "approved": outcome.verdict == "allow",
+        # Go counts valid tokens only: with distinct approvers missing, the
+        # record still says approved while the verdict stays require_approval.
+        "approved": outcome.valid_approvals >= required,
     }
     if outcome.approvers:
         record["approvers"] = list(outcome.approvers)
