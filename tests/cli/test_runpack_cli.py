@@ -926,3 +926,13 @@ def test_demo_and_verify_do_not_import_heavy_modules(tmp_path: Path) -> None:
         check=True,
     )
     assert done.stdout.splitlines()[-1] == "LOADED="
+
+
+def test_receipt_footer_contract_failure_exits_1(in_tmp: Path) -> None:
+    """runpack.md §9–§10: a run id the footer regex cannot carry ('.') fails with exit 1."""
+    runpack = build_runpack({"run_id": "run.dot", "created_at": "2026-01-01T00:00:00Z"}, [], [])
+    write_runpack(in_tmp / "dot.zip", runpack)
+    code, payload = run_json("run", "receipt", "dot.zip", "--json")
+    assert code == 1
+    assert payload["error"] == "ticket footer contract validation failed: dot.zip"
+    assert payload["error_code"] == "internal_failure"
