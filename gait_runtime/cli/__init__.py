@@ -45,6 +45,30 @@ COMMANDS: Final[dict[tuple[str, ...], tuple[str, str]]] = {
         "replay a runpack with stubbed tools",
     ),
     ("run", "diff"): ("gait_runtime.cli.runpack:build_diff", "compare two runpacks"),
+    ("run", "session", "start"): (
+        "gait_runtime.cli.session:build_start",
+        "start (or confirm) a session journal",
+    ),
+    ("run", "session", "append"): (
+        "gait_runtime.cli.session:build_append",
+        "append one event to a session journal",
+    ),
+    ("run", "session", "status"): (
+        "gait_runtime.cli.session:build_status",
+        "print a session journal's counters",
+    ),
+    ("run", "session", "checkpoint"): (
+        "gait_runtime.cli.session:build_checkpoint",
+        "checkpoint new session events into a runpack",
+    ),
+    ("run", "session", "compact"): (
+        "gait_runtime.cli.session:build_compact",
+        "drop journal events covered by checkpoints",
+    ),
+    ("verify", "session-chain"): (
+        "gait_runtime.cli.session:build_verify_chain",
+        "verify a session checkpoint chain",
+    ),
     ("keys", "init"): ("gait_runtime.cli.keys:build_init", "write a new ed25519 key pair"),
     ("keys", "rotate"): ("gait_runtime.cli.keys:build_rotate", "write a new timestamped key pair"),
     ("serve",): ("gait_runtime.cli.serve:build_serve", "run the long-running decision server"),

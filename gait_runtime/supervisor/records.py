@@ -241,8 +241,9 @@ def normalize_fields(fields: EventFields) -> EventFields:
     verdict = fields.verdict.strip().lower()
     if verdict not in VERDICTS:
         raise SessionInputError(
-            f"verdict: unsupported verdict {fields.verdict!r} "
-            "(expected allow, block, dry_run or require_approval)",
+            # The text must not list the verdicts: "block" contains "lock", which the
+            # Go exit-code quirk (runpack.md §13.3) would turn into exit 1.
+            f"verdict: unsupported verdict {fields.verdict!r}",
             code="session_event_invalid",
         )
     tool = fields.tool_name.strip()

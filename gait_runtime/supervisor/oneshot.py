@@ -1,0 +1,149 @@
+"""One-shot session operations with the Go CLI's semantics (``spec/sessions.md`` §3).
+
+Owns: ``start``, ``append``, ``status``, ``checkpoint`` and ``compact`` as
+single async calls that open a journal under the Go lock, trust a matching
+state file (rebuilding it when stale, as Go does), do one thing and close.
+These back ``gait run session ...``; a long-running process uses
+:class:`~.sessions.SessionManager` instead. Each call runs its file work in one
+worker thread. Unlike Go, a torn tail is quarantined rather than making the
+journal unreadable, and a compacted, fully checkpointed journal keeps its
+sequence (§5).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeVar
+
+import anyio
+
+from .. import __version__
+from ..clock import Clock, SystemClock
+from .compaction import CompactionReport
+from .lock import LockSettings, lock_settings_from_env
+from .records import CheckpointRecord, EventFields, EventRecord, normalize_fields
+from .store import JournalStore, StoreOptions
+
+__all__ = [
+    "session_append",
+    "session_checkpoint",
+    "session_compact",
+    "session_start",
+    "session_status",
+]
+
+_T = TypeVar("_T")
+
+
+def _store(journal: Path, clock: Clock | None, lock: LockSettings | None) -> JournalStore:
+    settings = lock or lock_settings_from_env()
+    return JournalStore(
+        journal,
+        StoreOptions(
+            lock=settings,
+            fsync_events=not settings.swarm,
+            state_updates="durable",
+            producer_version=__version__,
+            clock=clock or SystemClock(),
+        ),
+    )
+
+
+async def _run(
+    journal: Path,
+    clock: Clock | None,
+    lock: LockSettings | None,
+    work: Callable[[JournalStore], _T],
+) -> _T:
+    def call() -> _T:
+        store = _store(journal, clock, lock)
+        try:
+            return work(store)
+        finally:
+            store.close(final_state=False)
+
+    return await anyio.to_thread.run_sync(call)
+
+
+async def session_start(
+    journal: Path,
+    session_id: str,
+    run_id: str,
+    *,
+    clock: Clock | None = None,
+    lock: LockSettings | None = None,
+) -> dict[str, object]:
+    """Create the journal (header + state) or accept it if it has the same ids; return status."""
+
+    def work(store: JournalStore) -> dict[str, object]:
+        store.open(session_id, run_id, create=True, full=False)
+        return store.status()
+
+    return await _run(journal, clock, lock, work)
+
+
+async def session_append(
+    journal: Path,
+    event: EventFields,
+    *,
+    clock: Clock | None = None,
+    lock: LockSettings | None = None,
+) -> EventRecord:
+    """Append one event to an existing journal; returns the record written."""
+    fields = normalize_fields(event)
+
+    def work(store: JournalStore) -> EventRecord:
+        store.open(create=False, full=False)
+        now = fields.created_at_ns
+        if now is None:
+            now = store.options.clock.now_ns()
+        return store.append([(fields, now)])[0]
+
+    return await _run(journal, clock, lock, work)
+
+
+async def session_status(
+    journal: Path, *, clock: Clock | None = None, lock: LockSettings | None = None
+) -> dict[str, object]:
+    """Status of an existing journal (state trusted when its size matches)."""
+
+    def work(store: JournalStore) -> dict[str, object]:
+        store.open(create=False, full=False)
+        return store.status()
+
+    return await _run(journal, clock, lock, work)
+
+
+async def session_checkpoint(
+    journal: Path,
+    out: Path,
+    *,
+    chain_out: Path | None = None,
+    clock: Clock | None = None,
+    lock: LockSettings | None = None,
+) -> tuple[CheckpointRecord, Path]:
+    """Checkpoint every event since the last checkpoint into the runpack ``out``."""
+
+    def work(store: JournalStore) -> tuple[CheckpointRecord, Path]:
+        store.open(create=False, full=False)
+        return store.checkpoint(out, chain_out=chain_out)
+
+    return await _run(journal, clock, lock, work)
+
+
+async def session_compact(
+    journal: Path,
+    *,
+    out: Path | None = None,
+    dry_run: bool = False,
+    clock: Clock | None = None,
+    lock: LockSettings | None = None,
+) -> CompactionReport:
+    """Compact the journal (to ``out`` when given) or report what would change."""
+
+    def work(store: JournalStore) -> CompactionReport:
+        store.open(create=False, full=False)
+        return store.compact(out, dry_run=dry_run)
+
+    return await _run(journal, clock, lock, work)
