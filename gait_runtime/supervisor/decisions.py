@@ -24,17 +24,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
+import anyio
+import anyio.to_thread
 import msgspec
 import structlog
 
 from ..artifacts.fsutil import reject_parent_traversal
+from ..artifacts.jcs import digest
 from ..artifacts.keys import ResolvedSigningKey
 from ..artifacts.timefmt import format_ns
 from ..errors import ArtifactInputError, GaitError, InvalidInputError, MailboxFull
 from ..gate.evaluate import evaluate
-from ..gate.intent import normalize_intent
+from ..gate.intent import NormalizedIntent, normalize_intent
 from ..gate.policy import CompiledPolicy
 from ..gate.trace import build_trace
+from ..runpack.record import Runpack, build_runpack
+from ..runpack.store import write_runpack
 from ..telemetry._record import DecisionAttributes
 from ..telemetry.export import DecisionExporter
 from ..telemetry.metrics import Metrics
@@ -295,11 +300,33 @@ class DecisionService:
     def _trace_path(self, request: _Request, stamp_ns: int) -> Path:
         if request.trace_path.strip():
             return Path(request.trace_path.strip())
-        text = format_ns(stamp_ns)
-        seconds = text[:19].replace("-", "").replace(":", "")
-        fraction = f"{stamp_ns % 1_000_000_000:09d}"
-        name = f"trace_{normalize_run_id(request.run_id)}_{seconds}.{fraction}.json"
+        name = f"trace_{normalize_run_id(request.run_id)}_{_file_stamp(stamp_ns)}.json"
         return self._config.trace_dir / name
+
+    def _runpack_path(self, request: _Request, stamp_ns: int) -> Path | None:
+        if request.runpack_out.strip():
+            return Path(request.runpack_out.strip())
+        if not request.emit_runpack or self._config.runpack_dir is None:
+            return None
+        name = f"runpack_{normalize_run_id(request.run_id)}_{_file_stamp(stamp_ns)}.zip"
+        return self._config.runpack_dir / name
+
+    async def _checkpoint(
+        self, request: _Request, session_id: str, sequence: int, journal: str
+    ) -> str:
+        """Checkpoint every ``checkpoint_interval`` events when ``--runpack-dir`` is set."""
+        interval = request.checkpoint_interval
+        if (
+            self._journal is None
+            or self._config.runpack_dir is None
+            or interval <= 0
+            or sequence % interval
+        ):
+            return ""
+        record = await self._journal.checkpoint(session_id)
+        if record is None:
+            return ""
+        return f"session_checkpoint={record.runpack_path} chain={chain_path_for(journal)}"
 
     async def _decide(self, request: _Request, started_ns: int) -> DecisionReply:
         assert request.call is not None
@@ -353,6 +380,17 @@ class DecisionService:
                 wait=False,
             )
             warnings.append(f"session_journal={ack.journal_path} sequence={ack.sequence}")
+            checkpoint = await self._checkpoint(
+                request, session_id, ack.sequence, str(ack.journal_path)
+            )
+            if checkpoint:
+                warnings.append(checkpoint)
+        runpack_path = self._runpack_path(request, stamp_ns)
+        if runpack_path is not None:
+            pack = decision_runpack(
+                run_id, intent, verdict, reason_codes, violations, str(trace["trace_id"])
+            )
+            await anyio.to_thread.run_sync(write_runpack, runpack_path, pack)
         latency_ms = (time.perf_counter_ns() - started_ns) // 1_000_000
         if self._exporter is not None:
             exported = self._exporter.submit_nowait(
@@ -394,6 +432,8 @@ class DecisionService:
             body["decision_latency_ms"] = latency_ms
         body["trace_id"] = trace["trace_id"]
         body["trace_path"] = str(trace_path)
+        if runpack_path is not None:
+            body["runpack_path"] = str(runpack_path)
         if self._exporter is not None:
             if self._exporter.log_path is not None:
                 body["log_export"] = str(self._exporter.log_path)
@@ -409,6 +449,68 @@ class DecisionService:
             self._metrics.observe_decision(verdict, (time.perf_counter_ns() - started_ns) / 1e9)
         status = _STRICT_STATUS[verdict] if config.strict_status else 200
         return DecisionReply(status, body, verdict=verdict)
+
+
+def _file_stamp(stamp_ns: int) -> str:
+    """``yyyymmddThhmmss.nnnnnnnnn`` (UTC, 9 fixed fractional digits)."""
+    seconds = format_ns(stamp_ns)[:19].replace("-", "").replace(":", "")
+    return f"{seconds}.{stamp_ns % 1_000_000_000:09d}"
+
+
+def chain_path_for(journal: str) -> str:
+    """``<dir>/<journal name minus its last extension>_chain.json`` (``spec/sessions.md`` §1)."""
+    path = Path(journal)
+    return str(path.with_name(path.stem + "_chain.json"))
+
+
+def decision_runpack(
+    run_id: str,
+    intent: NormalizedIntent,
+    verdict: str,
+    reason_codes: list[str],
+    violations: list[str],
+    trace_id: str,
+) -> Runpack:
+    """The one-decision runpack the Go service writes for ``emit_runpack``.
+
+    Reference capture: the intent keeps only its ``args_digest``; the result
+    digest covers ``{verdict, reason_codes, violations, trace_id}``; the run's
+    timeline is ``proxy_eval_start`` / ``proxy_eval_finish`` at the intent time.
+    """
+    stamp = intent.created_at
+    run = {
+        "run_id": run_id,
+        "created_at": stamp,
+        "producer_version": intent.producer_version or "0.0.0-dev",
+        "timeline": [
+            {"event": "proxy_eval_start", "ts": stamp},
+            {"event": "proxy_eval_finish", "ts": stamp},
+        ],
+    }
+    result = {
+        "verdict": verdict,
+        "reason_codes": reason_codes,
+        "violations": violations,
+        "trace_id": trace_id,
+    }
+    return build_runpack(
+        run,
+        [
+            {
+                "intent_id": "intent_1",
+                "tool_name": intent.tool_name,
+                "args_digest": intent.args_digest,
+            }
+        ],
+        [
+            {
+                "intent_id": "intent_1",
+                "status": "error" if verdict in ("block", "require_approval") else "ok",
+                "result_digest": digest(result),
+            }
+        ],
+        None,
+    )
 
 
 def trace_file_bytes(trace: dict[str, Any]) -> bytes:

@@ -22,7 +22,7 @@ import os
 import signal
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
 from typing import Any, Final
@@ -43,6 +43,7 @@ from .decisions import DecisionService, go_json
 from .retention import ClassSweep, sweep_class, sweep_report
 from .service_config import ServiceConfig
 from .sessions import SessionManager
+from .store import FileOpener
 from .trace_writer import TraceWriter
 from .transport.auth import TokenAuth
 from .transport.http import GaitApp
@@ -146,6 +147,8 @@ class Supervisor:
             tests do not).
         clock_ns: wall clock in Unix nanoseconds (injected for tests).
         environ: environment for key resolution (defaults to ``os.environ``).
+        journal_opener: opens journal descriptors; the session layer's fault-injection
+            seam (tests use it to hold a commit mid-fsync), ``None`` for real files.
     """
 
     def __init__(
@@ -155,8 +158,10 @@ class Supervisor:
         handle_signals: bool = False,
         clock_ns: Callable[[], int] = time.time_ns,
         environ: dict[str, str] | None = None,
+        journal_opener: FileOpener | None = None,
     ) -> None:
         self.config = config
+        self._journal_opener = journal_opener
         self._handle_signals = handle_signals
         self._clock_ns = clock_ns
         self._environ = environ
@@ -232,6 +237,8 @@ class Supervisor:
             producer_version=config.producer_version,
             drain_timeout_s=max(config.drain_timeout_s, 1.0),
         )
+        if self._journal_opener is not None:
+            session_config = replace(session_config, opener=self._journal_opener)
         async with anyio.create_task_group() as background:
             async with SessionManager(session_config) as sessions:
                 self._sessions = sessions

@@ -163,9 +163,15 @@ async def serve_http(
     try:
         async with anyio.create_task_group() as tg:
             tg.start_soon(_run_hypercorn, app, config, shutdown)
-            with anyio.fail_after(30):
-                await app.started.wait()
-            task_status.started(bound)
+            try:
+                with anyio.fail_after(30):
+                    await app.started.wait()
+                task_status.started(bound)
+                await shutdown.wait()
+            finally:
+                # Cancelled from outside: ask hypercorn for its bounded graceful stop
+                # instead of cancelling it (it runs shielded, see _run_hypercorn).
+                shutdown.set()
     finally:
         sock.close()
         if bound.unix_path:
@@ -176,6 +182,13 @@ async def serve_http(
 
 
 async def _run_hypercorn(app: GaitApp, config: Config, shutdown: anyio.Event) -> None:
+    """Run hypercorn shielded: it stops through ``shutdown`` (bounded by its graceful
+    timeout), never by cancellation, which its asyncio worker does not survive cleanly."""
+    with anyio.CancelScope(shield=True):
+        await _serve_backend(app, config, shutdown)
+
+
+async def _serve_backend(app: GaitApp, config: Config, shutdown: anyio.Event) -> None:
     trigger: Any = shutdown.wait
     asgi: Any = app  # a plain ASGI callable; hypercorn's framework type is a closed union
     if _backend_name() == "trio":
