@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import json
 import re
+import shlex
 import shutil
 import zipfile
 from pathlib import Path
@@ -28,76 +29,91 @@ _INPUT_DIGESTS = {
     "8b0e81167844ad3261fc448ec015409c72ec457495bd34a05104654172ba9fc9",
 }
 
+
+def _a(text: str) -> list[str]:
+    return shlex.split(text)
+
+
 STEPS: list[tuple[str, list[str]]] = [
     (
         "01_start",
-        "run session start --journal journal/demo.journal.jsonl --session-id sess_demo "
-        "--run-id run_sess_demo --json".split(),
+        _a(
+            "run session start --journal journal/demo.journal.jsonl --session-id sess_demo "
+            "--run-id run_sess_demo --json"
+        ),
     ),
     (
         "02_append_1",
-        "run session append --journal journal/demo.journal.jsonl --tool tool.write "
-        "--verdict allow --json".split(),
+        _a(
+            "run session append --journal journal/demo.journal.jsonl --tool tool.write "
+            "--verdict allow --json"
+        ),
     ),
     (
         "03_append_2",
-        [
-            *"run session append --journal journal/demo.journal.jsonl --tool fs.delete_file "
+        _a(
+            "run session append --journal journal/demo.journal.jsonl --tool fs.delete_file "
             "--verdict block --intent-id intent_del --trace-id a96abf0ef8fdcdff06fbb061 "
             "--trace-path traces/trace_destructive_apply.json --intent-digest "
             "A020142131140191ACF15A5E940CF9C4DAC82DBBB290F46FB4658D436CFB812D --policy-digest "
-            "8b0e81167844ad3261fc448ec015409c72ec457495bd34a05104654172ba9fc9".split(),
-            "--reason-codes",
-            "destructive_apply_requires_approval, matched_rule_allow_fs_ops,"
-            "destructive_apply_requires_approval",
-            "--violations",
-            "approval_not_granted",
-            "--json",
-        ],
+            "8b0e81167844ad3261fc448ec015409c72ec457495bd34a05104654172ba9fc9 --reason-codes "
+            "'destructive_apply_requires_approval, matched_rule_allow_fs_ops,"
+            "destructive_apply_requires_approval' --violations approval_not_granted --json"
+        ),
     ),
     (
         "04_checkpoint_1",
-        "run session checkpoint --journal journal/demo.journal.jsonl "
-        "--out checkpoints/cp_0001.zip --json".split(),
+        _a(
+            "run session checkpoint --journal journal/demo.journal.jsonl "
+            "--out checkpoints/cp_0001.zip --json"
+        ),
     ),
     (
         "05_append_3",
-        "run session append --journal journal/demo.journal.jsonl --tool web.search "
-        "--verdict dry_run --reason-codes search_observed --json".split(),
+        _a(
+            "run session append --journal journal/demo.journal.jsonl --tool web.search "
+            "--verdict dry_run --reason-codes search_observed --json"
+        ),
     ),
     (
         "06_append_4",
-        "run session append --journal journal/demo.journal.jsonl --tool fs.write_file "
-        "--verdict require_approval --intent-id intent_w --reason-codes write_requires_review "
-        "--violations approval_not_granted --json".split(),
+        _a(
+            "run session append --journal journal/demo.journal.jsonl --tool fs.write_file "
+            "--verdict require_approval --intent-id intent_w --reason-codes write_requires_review "
+            "--violations approval_not_granted --json"
+        ),
     ),
     (
         "07_checkpoint_2",
-        "run session checkpoint --journal journal/demo.journal.jsonl "
-        "--out checkpoints/cp_0002.zip --chain-out chain/demo_chain_copy.json --json".split(),
+        _a(
+            "run session checkpoint --journal journal/demo.journal.jsonl "
+            "--out checkpoints/cp_0002.zip --chain-out chain/demo_chain_copy.json --json"
+        ),
     ),
     (
         "08_append_5",
-        "run session append --journal journal/demo.journal.jsonl --tool fs.read_file "
-        "--verdict allow --trace-id 6b7a2e83f32709c1431377e3 --json".split(),
+        _a(
+            "run session append --journal journal/demo.journal.jsonl --tool fs.read_file "
+            "--verdict allow --trace-id 6b7a2e83f32709c1431377e3 --json"
+        ),
     ),
-    ("09_status", "run session status --journal journal/demo.journal.jsonl --json".split()),
+    ("09_status", _a("run session status --journal journal/demo.journal.jsonl --json")),
     (
         "10_verify_chain_before_compact",
-        "verify session-chain --chain journal/demo.journal_chain.json --json".split(),
+        _a("verify session-chain --chain journal/demo.journal_chain.json --json"),
     ),
     (
         "11_compact_dry_run",
-        "run session compact --journal journal/demo.journal.jsonl --dry-run --json".split(),
+        _a("run session compact --journal journal/demo.journal.jsonl --dry-run --json"),
     ),
-    ("12_compact", "run session compact --journal journal/demo.journal.jsonl --json".split()),
+    ("12_compact", _a("run session compact --journal journal/demo.journal.jsonl --json")),
     (
         "13_status_after_compact",
-        "run session status --journal journal/demo.journal.jsonl --json".split(),
+        _a("run session status --journal journal/demo.journal.jsonl --json"),
     ),
     (
         "14_verify_chain_after_compact",
-        "verify session-chain --chain journal/demo.journal_chain.json --json".split(),
+        _a("verify session-chain --chain journal/demo.journal_chain.json --json"),
     ),
 ]
 
