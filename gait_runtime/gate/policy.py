@@ -362,8 +362,12 @@ class _Ctx:
         self.marks = marks
 
     def where(self, path: tuple[str | int, ...]) -> tuple[str, int, int]:
-        line, col = self.marks.get(path, (0, 0))
-        return _dotted(path), line, col
+        """Dotted path and the mark of the nearest enclosing node that has one."""
+        for end in range(len(path), -1, -1):
+            mark = self.marks.get(path[:end])
+            if mark is not None:
+                return _dotted(path), mark[0], mark[1]
+        return _dotted(path), 0, 0
 
     def error(
         self, path: tuple[str | int, ...], problem: str, code: str = "policy_invalid"
@@ -682,6 +686,9 @@ def _match(ctx: _Ctx, raw: dict[str, Any], path: tuple[str | int, ...], given: A
     tool_names = _l(raw, "tool_names")
     if _s(raw, "tool_name"):
         tool_names.append(_s(raw, "tool_name"))
+    single = trim_lower(_s(raw, "endpoint_class"))
+    if single:
+        _valid_list(ctx, [single], ENDPOINT_CLASSES, (*path, "endpoint_class"), "endpoint class")
     classes = uniq_sorted_lower(
         _l(raw, "endpoint_classes")
         + ([_s(raw, "endpoint_class")] if _s(raw, "endpoint_class") else [])
