@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, NamedTuple
 
 from ._strings import uniq_sorted
 
@@ -43,8 +43,7 @@ def most_restrictive(a: str, b: str) -> str:
     return a if _RANK[a] >= _RANK[b] else b
 
 
-@dataclass(frozen=True, slots=True)
-class RuleOutcome:
+class RuleOutcome(NamedTuple):
     """How one rule of the deciding tier turned out (for ``--explain``).
 
     Attributes:
@@ -54,7 +53,10 @@ class RuleOutcome:
         effect: the effect after constraints and escalation.
         reason_codes: reasons this rule contributes.
         violations: violations this rule contributes.
-        steps: human-readable notes (constraint hits, escalations).
+        steps: what changed the effect, as ``(kind, detail, before, after)``
+            tuples (``dataflow``, ``endpoint``, ``destructive``).
+        min_approvals: approvals this rule asks for.
+        require_distinct: the rule needs distinct approvers.
     """
 
     name: str
@@ -63,13 +65,12 @@ class RuleOutcome:
     effect: str
     reason_codes: tuple[str, ...]
     violations: tuple[str, ...]
-    steps: tuple[str, ...]
+    steps: tuple[tuple[str, str, str, str], ...]
     min_approvals: int
     require_distinct: bool
 
 
-@dataclass(frozen=True, slots=True)
-class GateResult:
+class GateResult(NamedTuple):
     """The decision (gate.md §4) plus what produced it.
 
     Attributes:
@@ -109,11 +110,25 @@ class GateResult:
                 "contributes": o.effect == self.verdict,
                 "reason_codes": list(o.reason_codes),
                 "violations": list(o.violations),
-                "steps": list(o.steps),
+                "steps": [_step_text(step) for step in o.steps],
             }
             for o in self.outcomes
         ]
         return out
+
+
+def _step_text(step: tuple[str, str, str, str]) -> str:
+    kind, detail, before, after = step
+    if kind == "dataflow":
+        return f"dataflow: tainted source reaches a destination; effect {before} -> {after}"
+    if kind == "endpoint":
+        return f"endpoint: {detail}; effect {before} -> {after}"
+    return f"destructive target in phase {detail}; effect {before} -> {after}"
+
+
+def step_lines(outcome: RuleOutcome) -> list[str]:
+    """Human-readable lines for the steps of one rule outcome."""
+    return [_step_text(step) for step in outcome.steps]
 
 
 # --------------------------------------------------------------------------- predicates
@@ -261,12 +276,10 @@ def _rule_outcome(rule: Rule, intent: NormalizedIntent) -> RuleOutcome:
     effect = rule.effect
     reasons = list(rule.reason_codes) or [rule.fallback_reason]
     violations = list(rule.violations)
-    steps: list[str] = []
+    steps: list[tuple[str, str, str, str]] = []
     if rule.dataflow is not None and _dataflow_fires(rule.dataflow, intent):
         flow = rule.dataflow
-        steps.append(
-            f"dataflow: tainted source reaches a destination; effect {effect} -> {flow.action}"
-        )
+        steps.append(("dataflow", "", effect, flow.action))
         effect = flow.action
         reasons.append(flow.reason_code)
         violations.append(flow.violation)
@@ -274,9 +287,7 @@ def _rule_outcome(rule: Rule, intent: NormalizedIntent) -> RuleOutcome:
         hit_reasons, hit_violations, hit_effect = _endpoint_hits(rule.endpoint, intent)
         if hit_reasons:
             new = most_restrictive(effect, hit_effect)
-            steps.append(
-                f"endpoint: {', '.join(sorted(set(hit_reasons)))}; effect {effect} -> {new}"
-            )
+            steps.append(("endpoint", ", ".join(sorted(set(hit_reasons))), effect, new))
             effect = new
             reasons.extend(hit_reasons)
             reasons.append(rule.endpoint.reason_code)
@@ -289,7 +300,7 @@ def _rule_outcome(rule: Rule, intent: NormalizedIntent) -> RuleOutcome:
         else:
             new = most_restrictive(effect, "require_approval")
             reasons.append("destructive_apply_requires_approval")
-        steps.append(f"destructive target in phase {intent.phase}; effect {effect} -> {new}")
+        steps.append(("destructive", intent.phase, effect, new))
         effect = new
     approvals = rule.min_approvals
     if effect == "require_approval" and approvals == 0:
@@ -350,6 +361,20 @@ def evaluate(policy: CompiledPolicy, intent: NormalizedIntent) -> GateResult:
     verdict = "allow"
     for o in outcomes:
         verdict = most_restrictive(verdict, o.effect)
+    if len(outcomes) == 1:  # the common case: one rule decides; its lists are already sorted
+        (only,) = outcomes
+        return GateResult(
+            verdict=verdict,
+            reason_codes=only.reason_codes,
+            violations=only.violations,
+            matched_rule=only.name,
+            required_approvals=only.min_approvals if verdict == "require_approval" else 0,
+            require_distinct_approvers=verdict == "require_approval" and only.require_distinct,
+            created_at=intent.created_at,
+            path="rules",
+            tier_priority=only.priority,
+            outcomes=outcomes,
+        )
     winners = [o for o in outcomes if o.effect == verdict]
     required = max(o.min_approvals for o in winners) if verdict == "require_approval" else 0
     return GateResult(

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from ..errors import IntentError, InvalidInputError
-from .evaluate import GateResult
+from .evaluate import GateResult, step_lines
 from .intent import NormalizedIntent, normalize_intent, parse_intent_json
 from .policy import CompiledPolicy
 
@@ -186,7 +186,7 @@ def explain_lines(
         for o in result.outcomes:
             mark = "decides" if o.effect == result.verdict else "outvoted"
             lines.append(f"  rule {o.name}: effect {o.declared_effect} -> {o.effect} ({mark})")
-            for step in o.steps:
+            for step in step_lines(o):
                 lines.append(f"    {step}")
             lines.append(f"    reasons: {', '.join(o.reason_codes) or 'none'}")
             if o.violations:

@@ -223,6 +223,7 @@ class NormalizedIntent:
         producer_version: free text from the request.
         relationship: normalised relationship envelope (not digested), or None.
         has_delegation: the intent carries a ``delegation`` block.
+        destructive: any target is destructive.
     """
 
     tool_name: str
@@ -237,6 +238,7 @@ class NormalizedIntent:
     producer_version: str
     relationship: dict[str, Any] | None = None
     has_delegation: bool = False
+    destructive: bool = False
 
     @property
     def phase(self) -> str:
@@ -257,11 +259,6 @@ class NormalizedIntent:
     def workspace(self) -> str:
         """Workspace path (``\\`` replaced by ``/``)."""
         return str(self.context["workspace"])
-
-    @property
-    def destructive(self) -> bool:
-        """True when any target is destructive."""
-        return any(t.destructive for t in self.targets)
 
     @property
     def skill_provenance(self) -> dict[str, Any] | None:
@@ -965,6 +962,7 @@ def normalize_intent(raw: Mapping[str, Any], *, strip_context_claims: bool) -> N
         producer_version=trim(producer) if isinstance(producer, str) else "",
         relationship=_relationship(dict(raw)),
         has_delegation=delegation is not None,
+        destructive=any(t.destructive for t in targets),
     )
 
 
@@ -1005,4 +1003,5 @@ def strip_context_claims(intent: NormalizedIntent) -> NormalizedIntent:
         producer_version=intent.producer_version,
         relationship=intent.relationship,
         has_delegation=intent.has_delegation,
+        destructive=intent.destructive,
     )
