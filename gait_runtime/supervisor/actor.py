@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Literal, TypeVar
 
 import anyio
+import anyio.lowlevel
 import msgspec
 from anyio.abc import TaskStatus
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
@@ -162,6 +163,13 @@ class SessionActor:
         self._last_sync = 0.0
         self._next_checkpoint = math.inf
 
+    async def _io(self, fn: Callable[..., _T], *args: object) -> _T:
+        """Run blocking journal work: in a worker thread, or inline when configured."""
+        if self.config.offload_io:
+            return await anyio.to_thread.run_sync(fn, *args)
+        await anyio.lowlevel.checkpoint()
+        return fn(*args)
+
     # ------------------------------------------------------------------ timing
 
     def _deadline(self) -> float:
@@ -192,7 +200,7 @@ class SessionActor:
 
     async def _sync(self) -> None:
         before = self.store.fsyncs
-        await anyio.to_thread.run_sync(self.store.sync)
+        await self._io(self.store.sync)
         self.stats.fsyncs += self.store.fsyncs - before
         self._last_sync = anyio.current_time()
 
@@ -207,12 +215,13 @@ class SessionActor:
         """
         quarantined_before = len(self.store.quarantined)
         try:
-            await anyio.to_thread.run_sync(self._open)
+            await self._io(self._open)
         except BaseException:
             with anyio.CancelScope(shield=True):
-                await anyio.to_thread.run_sync(self._close_quietly)
+                await self._io(self._close_quietly)
             raise
         self.stats.quarantined_tails += len(self.store.quarantined) - quarantined_before
+        self.stats.fsyncs += self.store.fsyncs
         self.stats.reclaimed_locks += self.store.reclaimed_locks
         now = anyio.current_time()
         self._last_activity = self._last_sync = now
@@ -228,7 +237,7 @@ class SessionActor:
             return await self._serve()
         finally:
             with anyio.CancelScope(shield=True):
-                await anyio.to_thread.run_sync(self._close_quietly)
+                await self._io(self._close_quietly)
 
     async def run(
         self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED
@@ -302,7 +311,7 @@ class SessionActor:
         items = [(req.fields, req.created_at_ns) for req in batch]
         before = self.store.fsyncs
         try:
-            records = await anyio.to_thread.run_sync(self.store.append, items)
+            records = await self._io(self.store.append, items)
         except GaitError as exc:
             self.stats.fsyncs += self.store.fsyncs - before
             self.stats.failed_batches += 1
@@ -353,7 +362,7 @@ class SessionActor:
     async def _do_checkpoint(self) -> CheckpointRecord:
         before = self.store.fsyncs
         try:
-            record = await anyio.to_thread.run_sync(self._checkpoint)
+            record = await self._io(self._checkpoint)
         finally:
             self.stats.fsyncs += self.store.fsyncs - before
         self.stats.checkpoints += 1
@@ -381,7 +390,7 @@ class SessionActor:
                 result = await self._do_checkpoint() if self.store.pending_events() > 0 else None
                 self._next_checkpoint = anyio.current_time() + self.config.checkpoint_every_s
             elif request.op == "compact":
-                result = await anyio.to_thread.run_sync(self._compact)
+                result = await self._io(self._compact)
                 self.stats.compactions += 1
             else:
                 result = self.store.status()

@@ -56,6 +56,9 @@ class SessionConfig:
             cadence is configured.
         drain_timeout_s: bound on the shielded drain in ``__aexit__``.
         opener: opens journal descriptors (fault injection in tests).
+        offload_io: run journal I/O in worker threads (default). ``False`` runs
+            it on the event loop: for virtual-time tests (a task waiting on a
+            thread looks blocked to an autojumping clock) and single-session tools.
     """
 
     session_dir: Path
@@ -76,6 +79,7 @@ class SessionConfig:
     final_checkpoint: bool = True
     drain_timeout_s: float = 30.0
     opener: FileOpener = OsJournalFile
+    offload_io: bool = True
 
     def __post_init__(self) -> None:
         if self.fsync not in ("always", "interval", "never"):

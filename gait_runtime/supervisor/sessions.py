@@ -185,9 +185,7 @@ class SessionManager:
                 raise SessionFailedError(self._failed[key])
             if self._tg is None:
                 raise InternalError("session manager is not running", code="manager_closed")
-            path = await anyio.to_thread.run_sync(
-                journal_path_for, self.config.session_dir, key[0], key[1]
-            )
+            path = journal_path_for(self.config.session_dir, key[0], key[1])
             stopping = self._stopping.get(path)
             if stopping is not None:
                 await stopping.wait()
@@ -256,6 +254,7 @@ class SessionManager:
                 if self._by_id.get(s.key[0]) == s.key:
                     del self._by_id[s.key[0]]
             s.receive.close()
+            s.send.close()
             s.done.set()
             self._stopping.pop(s.journal_path, None)
 

@@ -1,0 +1,334 @@
+"""SessionManager and SessionActor: group commit, supervision, backpressure, timers, drain.
+
+Async tests run on asyncio and trio (``anyio_backend``). Timer tests run on trio
+with ``MockClock(autojump_threshold=0)`` and journal I/O inline
+(``offload_io=False``): a task waiting on a worker thread looks blocked to an
+autojumping clock, which would jump straight to the next deadline.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+from trio.testing import MockClock
+
+from gait_runtime.clock import FakeClock
+from gait_runtime.errors import (
+    MailboxFull,
+    SessionFailedError,
+    SessionInputError,
+    StateDirLockedError,
+)
+from gait_runtime.supervisor import EventFields, SessionConfig, SessionManager, journal_path_for
+from gait_runtime.supervisor.chain import verify_chain
+from gait_runtime.supervisor.journal import load_state, scan_journal
+from gait_runtime.supervisor.store import OsJournalFile
+
+pytestmark = pytest.mark.anyio
+
+EV = EventFields(tool_name="tool.x", verdict="allow")
+
+
+def _config(tmp_path: Path, **kw: Any) -> SessionConfig:
+    kw.setdefault("clock", FakeClock(step_ns=1000))
+    return SessionConfig(session_dir=tmp_path / "sessions", **kw)
+
+
+def _journal(tmp_path: Path, sid: str = "s1") -> Path:
+    return tmp_path / "sessions" / f"{sid}.journal.jsonl"
+
+
+def _on_trio(fn: Callable[[], Awaitable[None]]) -> None:
+    anyio.run(fn, backend="trio", backend_options={"clock": MockClock(autojump_threshold=0)})
+
+
+async def test_64_concurrent_appenders_are_gap_free_and_survive_restart(tmp_path: Path) -> None:
+    """64 appenders x 20: zero errors, unique gap-free sequences, all present after restart."""
+    acks: list[int] = []
+    async with SessionManager(_config(tmp_path)) as manager:
+
+        async def appender(k: int) -> None:
+            for _ in range(20):
+                ack = await manager.append("s1", "run_1", EventFields(f"tool.{k}", "allow"))
+                acks.append(ack.sequence)
+
+        with anyio.fail_after(30):
+            async with anyio.create_task_group() as tg:
+                for k in range(64):
+                    tg.start_soon(appender, k)
+        stats = manager.stats()
+        assert stats["appends"] == 1280
+        assert stats["batches"] < 1280  # group commit happened
+        assert stats["fsyncs"] == stats["batches"] + 1  # + the header
+    assert sorted(acks) == list(range(1, 1281))
+    scan = scan_journal(_journal(tmp_path).read_bytes())
+    assert (scan.event_count, scan.last_sequence) == (1280, 1280)
+    async with SessionManager(_config(tmp_path)) as manager:
+        ack = await manager.append("s1", "run_1", EV)
+        assert ack.sequence == 1281
+
+
+async def test_state_file_is_exact_after_drain(tmp_path: Path) -> None:
+    """§6: after the manager exits, J.state.json matches the journal size and counters."""
+    async with SessionManager(_config(tmp_path)) as manager:
+        for _ in range(5):
+            await manager.append("s1", "run_1", EV)
+    path = _journal(tmp_path)
+    state = load_state(Path(str(path) + ".state.json"), path.stat().st_size)
+    assert state is not None and (state.event_count, state.last_sequence) == (5, 5)
+
+
+class CrashingFile(OsJournalFile):
+    """A real journal descriptor whose writes raise an unexpected error (a bug, not I/O)."""
+
+    crashes = 0
+
+    def write(self, data: bytes) -> int:
+        if CrashingFile.crashes > 0:
+            CrashingFile.crashes -= 1
+            raise RuntimeError("injected actor crash")
+        return super().write(data)
+
+
+def _opener_for(target: str) -> Callable[[Path], OsJournalFile]:
+    def opener(path: Path) -> OsJournalFile:
+        return CrashingFile(path) if path.name.startswith(target) else OsJournalFile(path)
+
+    return opener
+
+
+async def test_actor_crash_restarts_only_that_session(tmp_path: Path) -> None:
+    """one_for_one: a crash fails the in-flight append, restarts A; B never notices."""
+    config = _config(tmp_path, opener=_opener_for("a."), restart_intensity=(3, 10.0))
+    async with SessionManager(config) as manager:
+        await manager.append("a", "run_a", EV)
+        await manager.append("b", "run_b", EV)
+        CrashingFile.crashes = 1
+        with pytest.raises(Exception, match="injected actor crash"):
+            await manager.append("a", "run_a", EV)
+        assert (await manager.append("a", "run_a", EV)).sequence == 2
+        assert (await manager.append("b", "run_b", EV)).sequence == 2
+        assert manager.stats()["restarts"] == 1
+        assert manager.stats()["failed_sessions"] == []
+
+
+async def test_restart_intensity_exceeded_marks_session_failed(tmp_path: Path) -> None:
+    """After 3 restarts within the window the 4th crash marks A failed; B carries on."""
+    config = _config(tmp_path, opener=_opener_for("a."), restart_intensity=(3, 10.0))
+    async with SessionManager(config) as manager:
+        await manager.append("a", "run_a", EV)
+        CrashingFile.crashes = 4
+        for _ in range(4):
+            with pytest.raises(Exception, match="crash"):
+                await manager.append("a", "run_a", EV)
+        with pytest.raises(SessionFailedError) as info:
+            await manager.append("a", "run_a", EV)
+        assert info.value.error_code == "session_failed"
+        assert "restart intensity 3 in 10s" in info.value.message
+        assert (await manager.append("b", "run_b", EV)).sequence == 1
+        stats = manager.stats()
+        assert (stats["failed_sessions"], stats["restarts"]) == (["a"], 3)
+    CrashingFile.crashes = 0
+    assert scan_journal(_journal(tmp_path, "a").read_bytes()).last_sequence == 1
+
+
+def test_crashes_spread_beyond_the_window_do_not_fail_the_session(tmp_path: Path) -> None:
+    """Restart intensity counts only crashes inside the window (virtual time)."""
+
+    async def main() -> None:
+        config = _config(
+            tmp_path, opener=_opener_for("a."), restart_intensity=(1, 10.0), offload_io=False
+        )
+        async with SessionManager(config) as manager:
+            await manager.append("a", "run_a", EV)
+            for _ in range(3):
+                CrashingFile.crashes = 1
+                with pytest.raises(Exception, match="crash"):
+                    await manager.append("a", "run_a", EV)
+                await anyio.sleep(11)
+            assert (await manager.append("a", "run_a", EV)).sequence == 2
+            assert manager.stats()["restarts"] == 3
+
+    _on_trio(main)
+
+
+async def test_full_mailbox_sheds_load_with_mailbox_full(tmp_path: Path) -> None:
+    """wait=False on a full mailbox raises MailboxFull (retryable); wait=True waits; none lost."""
+    gate = threading.Event()
+    entered = threading.Event()
+
+    class SlowFile(OsJournalFile):
+        def write(self, data: bytes) -> int:
+            if b'"event"' in data and not gate.is_set():
+                entered.set()
+                gate.wait(10)
+            return super().write(data)
+
+    gate.set()
+    config = _config(tmp_path, mailbox_size=2, opener=SlowFile)
+    async with SessionManager(config) as manager:
+        await manager.append("s1", "run_1", EventFields("warmup", "allow", created_at_ns=1))
+        sequences: list[int] = []
+
+        async def one(wait: bool) -> None:
+            sequences.append((await manager.append("s1", "run_1", EV, wait=wait)).sequence)
+
+        gate.clear()
+        with anyio.fail_after(10):
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(one, True)  # taken by the actor, stuck in write
+                await anyio.to_thread.run_sync(entered.wait, 10)
+                tg.start_soon(one, False)
+                tg.start_soon(one, False)  # mailbox now holds 2
+                await anyio.wait_all_tasks_blocked()
+                with pytest.raises(MailboxFull) as info:
+                    await manager.append("s1", "run_1", EV, wait=False)
+                assert info.value.retryable and info.value.error_code == "mailbox_full"
+                assert manager.stats()["mailbox_depths"] == {"s1": 2}
+                gate.set()
+        gate.set()
+        assert sorted(sequences) == [2, 3, 4]
+
+
+async def test_two_managers_on_one_directory_fail_fast(tmp_path: Path) -> None:
+    """The state-directory lock: the second manager fails naming the holder pid."""
+    async with SessionManager(_config(tmp_path)):
+        with pytest.raises(StateDirLockedError, match="in use by another supervisor"):
+            async with SessionManager(_config(tmp_path)):
+                pass
+
+
+async def test_invalid_journal_fails_to_start_and_others_carry_on(tmp_path: Path) -> None:
+    """A hand-edited gap: that session refuses to start with a clear error; B works."""
+    async with SessionManager(_config(tmp_path)) as manager:
+        for _ in range(3):
+            await manager.append("a", "run_a", EV)
+    path = _journal(tmp_path, "a")
+    lines = path.read_bytes().splitlines(keepends=True)
+    path.write_bytes(b"".join(lines[:2] + lines[3:]))
+    async with SessionManager(_config(tmp_path)) as manager:
+        with pytest.raises(SessionInputError) as info:
+            await manager.append("a", "run_a", EV)
+        assert info.value.error_code == "session_journal_invalid"
+        assert info.value.details == {"line": 3, "got": 3, "expected": 2}
+        assert (await manager.append("b", "run_b", EV)).sequence == 1
+
+
+async def test_torn_tail_is_quarantined_on_start_and_counted(tmp_path: Path) -> None:
+    """Recovery on actor start: torn bytes move to a quarantine file; stats count them."""
+    async with SessionManager(_config(tmp_path)) as manager:
+        await manager.append("s1", "run_1", EV)
+    async with await anyio.open_file(_journal(tmp_path), "ab") as fh:
+        await fh.write(b'{"record_type":"event","ev')
+    async with SessionManager(_config(tmp_path)) as manager:
+        assert (await manager.append("s1", "run_1", EV)).sequence == 2
+        assert manager.stats()["quarantined_tails"] == 1
+    assert len(list((tmp_path / "sessions").glob("s1.journal.jsonl.quarantine.*"))) == 1
+
+
+async def test_checkpoint_compact_then_append_keeps_the_sequence(tmp_path: Path) -> None:
+    """§5 fix: compacting a fully checkpointed journal, then appending, continues the sequence."""
+    async with SessionManager(_config(tmp_path)) as manager:
+        for _ in range(3):
+            await manager.append("s1", "run_1", EV)
+        record = await manager.checkpoint("s1")
+        assert record is not None and (record.sequence_start, record.sequence_end) == (1, 3)
+        assert await manager.checkpoint("s1") is None
+        report = await manager.compact("s1")
+        assert (report.events_before, report.events_after) == (3, 0)
+        assert (await manager.append("s1", "run_1", EV)).sequence == 4
+        assert (await manager.status("s1"))["last_sequence"] == 4
+        record = await manager.checkpoint("s1")
+        assert record is not None and record.sequence_start == 4
+    chain = tmp_path / "sessions" / "s1.journal_chain.json"
+    assert verify_chain(chain).ok
+    assert scan_journal(_journal(tmp_path).read_bytes()).last_sequence == 4
+
+
+async def test_checkpoint_every_n_events_and_final_checkpoint_on_drain(tmp_path: Path) -> None:
+    """Checkpoints every N events, and one for the remainder when the manager drains."""
+    config = _config(tmp_path, checkpoint_every_events=5, checkpoint_dir=tmp_path / "cps")
+    async with SessionManager(config) as manager:
+        for _ in range(7):
+            await manager.append("s1", "run_1", EV)
+        assert manager.stats()["checkpoints"] == 1
+    scan = scan_journal(_journal(tmp_path).read_bytes())
+    assert [(c.sequence_start, c.sequence_end) for c in scan.checkpoints] == [(1, 5), (6, 7)]
+    assert sorted(p.name for p in (tmp_path / "cps").iterdir()) == [
+        "s1_cp_000005.zip",
+        "s1_cp_000007.zip",
+    ]
+    assert verify_chain(tmp_path / "sessions" / "s1.journal_chain.json").ok
+
+
+async def test_other_run_id_gets_its_own_journal(tmp_path: Path) -> None:
+    """service.md §3.3: a journal owned by another run sends us to <base>_<run>.journal.jsonl."""
+    async with SessionManager(_config(tmp_path)) as manager:
+        await manager.append("s1", "run_1", EV)
+    async with SessionManager(_config(tmp_path)) as manager:
+        ack = await manager.append("s1", "run_2", EV)
+        assert ack.journal_path.name == "s1_run_2.journal.jsonl"
+        assert ack.sequence == 1
+    assert journal_path_for(tmp_path / "sessions", "s1", "run_1").name == "s1.journal.jsonl"
+
+
+def test_idle_session_stops_and_restarts_transparently(tmp_path: Path) -> None:
+    """Idle timeout (virtual time): the actor stops, writes an exact state, restarts on use."""
+
+    async def main() -> None:
+        config = _config(tmp_path, idle_timeout_s=60, offload_io=False)
+        async with SessionManager(config) as manager:
+            await manager.append("s1", "run_1", EV)
+            assert manager.stats()["sessions_active"] == 1
+            await anyio.sleep(59)
+            assert manager.stats()["sessions_active"] == 1
+            await anyio.sleep(2)
+            assert manager.stats()["sessions_active"] == 0
+            path = _journal(tmp_path)
+            state = load_state(Path(str(path) + ".state.json"), path.stat().st_size)
+            assert state is not None and state.last_sequence == 1
+            assert (await manager.append("s1", "run_1", EV)).sequence == 2
+            assert manager.stats()["sessions_active"] == 1
+
+    _on_trio(main)
+
+
+def test_checkpoint_every_t_seconds(tmp_path: Path) -> None:
+    """A time-based checkpoint fires T seconds after the last one when events are pending."""
+
+    async def main() -> None:
+        config = _config(tmp_path, checkpoint_every_s=30, idle_timeout_s=0, offload_io=False)
+        async with SessionManager(config) as manager:
+            await manager.append("s1", "run_1", EV)
+            await anyio.sleep(29)
+            assert manager.stats()["checkpoints"] == 0
+            await anyio.sleep(2)
+            assert manager.stats()["checkpoints"] == 1
+            await anyio.sleep(120)  # nothing pending: no empty checkpoints
+            assert manager.stats()["checkpoints"] == 1
+
+    _on_trio(main)
+
+
+def test_fsync_interval_policy_syncs_after_the_interval(tmp_path: Path) -> None:
+    """fsync=interval: appends are answered after the write; the fsync follows within T."""
+
+    async def main() -> None:
+        config = _config(
+            tmp_path, fsync="interval", fsync_interval_s=0.5, idle_timeout_s=0, offload_io=False
+        )
+        async with SessionManager(config) as manager:
+            await manager.append("s1", "run_1", EV)
+            base = manager.stats()["fsyncs"]
+            for _ in range(3):
+                await manager.append("s1", "run_1", EV)
+            assert manager.stats()["fsyncs"] == base
+            await anyio.sleep(1)
+            assert manager.stats()["fsyncs"] == base + 1
+
+    _on_trio(main)
