@@ -7,6 +7,11 @@ sorting, defaults, raw-credential rejection), the context-claim stripping of
 §2.6, and ``args_digest`` / ``intent_digest``. Does not own policy matching or
 any file access: callers pass bytes or an already decoded dict.
 
+The module is long (about 1000 lines) because the digest preimage is one
+contract: every block of §1-2 (targets, provenance, context, agent identity,
+sandbox, skill provenance, delegation) must be normalised by the same rules in
+one place, and most of the length is the Go-exact key tables.
+
 Hot-path note: free-form numbers are doubles, but integral doubles with
 ``|x| < 2**53`` are stored as Python ``int`` so that the fast path of
 :func:`gait_runtime.artifacts.jcs.canonicalize` applies; RFC 8785 prints ``3.0``

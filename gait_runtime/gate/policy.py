@@ -6,6 +6,10 @@ out-of-scope keys are invalid input with their location), normalisation
 :class:`CompiledPolicy` the evaluator runs, the §3.10 digest payload, and the
 ``oss-prod`` profile checks (§9). File access only in :func:`load_policy`.
 
+The module is long (about 950 lines) because the key tables, the located
+validation errors and the §3.10 digest payload must agree key by key; splitting
+them would spread one contract over several files.
+
 Deliberate divergences from the Go implementation (documented in
 ``docs/policy.md``): duplicate rule names are rejected; malformed endpoint
 patterns are rejected at load instead of never matching; ``rate_limit`` and
