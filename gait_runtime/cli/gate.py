@@ -67,6 +67,11 @@ def build_gate_eval(parser: Parser) -> Handler:
     add("--trace-out", default="", help="trace path (default trace_<trace_id>_<event_id>.json)")
     add("--approval-audit-out", default="", help="approval audit record path")
     add("--simulate", action="store_true", help="observe only: record the verdict, then allow")
+    add(
+        "--rate-limit-state",
+        default=".gait-out/gate_rate_limits.json",
+        help="rate limit / destructive budget counter file",
+    )
 
     def handle(ns: argparse.Namespace) -> Result:
         from ..gate.command import GateEvalOptions, run_gate_eval
@@ -85,6 +90,7 @@ def build_gate_eval(parser: Parser) -> Handler:
             approval_audit_out=ns.approval_audit_out,
             simulate=ns.simulate,
             explain=ns.explain_decision,
+            rate_limit_state=ns.rate_limit_state,
             correlation_id=correlation_id(_argv(ns)),
         )
         return _out(run_gate_eval(opts, now_ns=CLOCK.now_ns()))

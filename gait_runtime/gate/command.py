@@ -18,7 +18,7 @@ from ..artifacts.keys import KeySource, resolve_signing_key, resolve_verify_key
 from ..artifacts.timefmt import format_ns
 from ..errors import InvalidInputError, KeyMaterialError, UsageError, VerificationError
 from .approval import mint_token, parse_go_duration, scope_list
-from .evaluate import evaluate
+from .evaluate import GateResult, evaluate
 from .files import (
     explain_lines,
     load_intent,
@@ -26,8 +26,10 @@ from .files import (
     load_trace,
     policy_test_payload,
 )
+from .intent import NormalizedIntent
 from .pipeline import decide
 from .policy import check_oss_prod, load_policy
+from .ratelimit import DEFAULT_STATE_PATH, RateLimit, consume, counter_key
 from .trace import (
     DEFAULT_PRODUCER_VERSION,
     default_trace_path,
@@ -71,6 +73,7 @@ class GateEvalOptions:
     approval_audit_out: str = ""
     simulate: bool = False
     explain: bool = False
+    rate_limit_state: str = DEFAULT_STATE_PATH
     correlation_id: str = ""
     producer_version: str = DEFAULT_PRODUCER_VERSION
 
@@ -112,6 +115,7 @@ def run_gate_eval(opts: GateEvalOptions, *, now_ns: int) -> CommandOutput:
     started = time.perf_counter_ns()
     result = evaluate(policy, intent)
     latency_ms = (time.perf_counter_ns() - started) / 1e6
+    result, limit_fields = _enforce_limits(result, intent, opts.rate_limit_state, now_ns)
     out_dir = Path(".")
     while True:
         decision = decide(
@@ -132,7 +136,12 @@ def run_gate_eval(opts: GateEvalOptions, *, now_ns: int) -> CommandOutput:
         now_ns += 1  # an identical decision in the same nanosecond: never overwrite
     trace_path = opts.trace_out or str(default_trace_path(out_dir, decision.trace))
     write_json_artifact(trace_path, decision.trace)
-    payload: dict[str, Any] = {"ok": True, "profile": opts.profile, **decision.payload}
+    payload: dict[str, Any] = {
+        "ok": True,
+        "profile": opts.profile,
+        **decision.payload,
+        **limit_fields,
+    }
     payload["trace_path"] = trace_path
     if decision.audit is not None:
         audit_path = opts.approval_audit_out or f"approval_audit_{decision.trace['trace_id']}.json"
@@ -155,6 +164,48 @@ def run_gate_eval(opts: GateEvalOptions, *, now_ns: int) -> CommandOutput:
         )
     text += [f"warning: {w}" for w in signer.warnings]
     return CommandOutput(payload, text, decision.exit_code)
+
+
+def _enforce_limits(
+    result: GateResult, intent: NormalizedIntent, state: str, now_ns: int
+) -> tuple[GateResult, dict[str, Any]]:
+    """Apply the tier's rate limit and destructive budget (§3.7); a block costs nothing."""
+    checks: list[tuple[str, str, RateLimit, str]] = []
+    for prefix, code, limit, budget in (
+        ("rate_limit", "rate_limit_exceeded", result.rate_limit, False),
+        ("destructive_budget", "destructive_budget_exceeded", result.destructive_budget, True),
+    ):
+        if limit is not None:
+            key = counter_key(
+                limit,
+                tool_name=intent.tool_name,
+                identity=intent.identity,
+                now_ns=now_ns,
+                budget=budget,
+            )
+            checks.append((prefix, code, limit, key))
+    if not checks or result.verdict == "block":
+        return result, {}
+    uses = consume(state, [(limit, key) for _, _, limit, key in checks], now_ns=now_ns)
+    fields: dict[str, Any] = {}
+    reasons, violations = set(result.reason_codes), set(result.violations)
+    for (prefix, code, _, _), use in zip(checks, uses, strict=True):
+        fields.update({f"{prefix}_scope": use.scope, f"{prefix}_key": use.key})
+        fields.update({f"{prefix}_used": use.used, f"{prefix}_remaining": use.remaining})
+        if not use.allowed:
+            reasons.add(code)
+            violations.add(code)
+    fields = {k: v for k, v in fields.items() if v}  # Go omitempty
+    if all(use.allowed for use in uses):
+        return result, fields
+    blocked = result._replace(
+        verdict="block",
+        reason_codes=tuple(sorted(reasons)),
+        violations=tuple(sorted(violations)),
+        required_approvals=0,
+        require_distinct_approvers=False,
+    )
+    return blocked, fields
 
 
 def run_policy_test(policy_path: str, intent_path: str, *, explain: bool) -> CommandOutput:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final, NamedTuple
 
 from ._strings import uniq_sorted
+from .ratelimit import RateLimit, most_restrictive_limit
 
 if TYPE_CHECKING:
     from .intent import NormalizedIntent
@@ -84,6 +85,10 @@ class GateResult(NamedTuple):
         path: ``rules``, ``default`` or ``fail_closed``.
         tier_priority: priority of the deciding tier (rules path only).
         outcomes: per-rule outcomes of the deciding tier.
+        rate_limit: most restrictive ``rate_limit`` of the tier (enforced by
+            ``gate eval`` only, §3.7).
+        destructive_budget: most restrictive ``destructive_budget`` of the tier,
+            only when the intent has a destructive target.
     """
 
     verdict: str
@@ -96,6 +101,8 @@ class GateResult(NamedTuple):
     path: str
     tier_priority: int | None = None
     outcomes: tuple[RuleOutcome, ...] = ()
+    rate_limit: RateLimit | None = None
+    destructive_budget: RateLimit | None = None
 
     def explanation(self) -> dict[str, Any]:
         """A JSON-ready description of which rule decided and why."""
@@ -358,6 +365,10 @@ def evaluate(policy: CompiledPolicy, intent: NormalizedIntent) -> GateResult:
             path="default",
         )
     outcomes = tuple(_rule_outcome(rule, intent) for rule in tier)
+    rate_limit = most_restrictive_limit([r.rate_limit for r in tier])
+    budget = (
+        most_restrictive_limit([r.destructive_budget for r in tier]) if intent.destructive else None
+    )
     verdict = "allow"
     for o in outcomes:
         verdict = most_restrictive(verdict, o.effect)
@@ -374,6 +385,8 @@ def evaluate(policy: CompiledPolicy, intent: NormalizedIntent) -> GateResult:
             path="rules",
             tier_priority=only.priority,
             outcomes=outcomes,
+            rate_limit=rate_limit,
+            destructive_budget=budget,
         )
     winners = [o for o in outcomes if o.effect == verdict]
     required = max(o.min_approvals for o in winners) if verdict == "require_approval" else 0
@@ -389,6 +402,8 @@ def evaluate(policy: CompiledPolicy, intent: NormalizedIntent) -> GateResult:
         path="rules",
         tier_priority=tier[0].priority,
         outcomes=outcomes,
+        rate_limit=rate_limit,
+        destructive_budget=budget,
     )
 
 

@@ -12,9 +12,8 @@ them would spread one contract over several files.
 
 Deliberate divergences from the Go implementation (documented in
 ``docs/policy.md``): duplicate rule names are rejected; malformed endpoint
-patterns are rejected at load instead of never matching; ``rate_limit`` and
-``destructive_budget`` are rejected as not supported; non-string scalars where a
-string is expected are rejected.
+patterns are rejected at load instead of never matching; non-string scalars
+where a string is expected are rejected.
 """
 
 from __future__ import annotations
@@ -30,6 +29,7 @@ from ._glob import DomainPattern, GlobError, PathPattern
 from ._strings import sanitize_rule_name, trim, trim_lower, uniq_sorted, uniq_sorted_lower
 from ._yaml import Marks, load_yaml
 from .intent import DISCOVERY_METHODS, ENDPOINT_CLASSES, PROVENANCE_SOURCES, TARGET_KINDS
+from .ratelimit import SCOPES, WINDOWS, RateLimit
 
 __all__ = [
     "POLICY_SCHEMA_ID",
@@ -121,8 +121,10 @@ _RULE: Final = {
     "require_distinct_approvers": "bool",
     "endpoint": "map",
     "dataflow": "map",
+    "rate_limit": "map",
+    "destructive_budget": "map",
 }
-_RULE_UNSUPPORTED: Final = frozenset({"rate_limit", "destructive_budget"})
+_RATE: Final = {"requests": "int", "window": "str", "scope": "str"}
 _RULE_OOS: Final = frozenset(
     {
         "require_declared_agent",
@@ -300,6 +302,8 @@ class Rule:
         require_distinct_approvers: explicit or implied by ``min_approvals > 1``.
         endpoint: endpoint constraint, or None.
         dataflow: dataflow constraint, or None.
+        rate_limit: active rate limit (``requests > 0``), or None.
+        destructive_budget: destructive-target budget, or None.
         fallback_reason: ``matched_rule_<sanitized name>``.
         position: ``rules[i]`` index in the source document.
         predicates: compiled match checks (all must hold).
@@ -315,6 +319,8 @@ class Rule:
     require_distinct_approvers: bool
     endpoint: Endpoint | None
     dataflow: Dataflow | None
+    rate_limit: RateLimit | None
+    destructive_budget: RateLimit | None
     fallback_reason: str
     position: int
     predicates: tuple[Callable[[Any], bool], ...] = field(repr=False, compare=False, default=())
@@ -403,7 +409,6 @@ def _check_keys(
     path: tuple[str | int, ...],
     table: Mapping[str, str],
     oos: frozenset[str] = frozenset(),
-    unsupported: frozenset[str] = frozenset(),
 ) -> None:
     for key, value in obj.items():
         kp = (*path, key)
@@ -413,12 +418,6 @@ def _check_keys(
                 f'field "{key}" is out of scope for this implementation and would not be '
                 "enforced; remove it",
                 "policy_out_of_scope",
-            )
-        if key in unsupported:
-            raise ctx.error(
-                kp,
-                f'field "{key}" (rate limits) is not supported by this implementation; remove it',
-                "policy_unsupported",
             )
         kind = table.get(key)
         if kind is None:
@@ -626,7 +625,7 @@ def _rule(ctx: _Ctx, raw: Any, index: int) -> Rule:
     path: tuple[str | int, ...] = ("rules", index)
     if not isinstance(raw, dict):
         raise ctx.error(path, "rule must be a mapping", "policy_type")
-    _check_keys(ctx, raw, path, _RULE, _RULE_OOS, _RULE_UNSUPPORTED)
+    _check_keys(ctx, raw, path, _RULE, _RULE_OOS)
     name = trim(_s(raw, "name"))
     if not name:
         raise ctx.semantic((*path, "name"), f"rules[{index}].name is required ({ctx.source})")
@@ -658,6 +657,10 @@ def _rule(ctx: _Ctx, raw: Any, index: int) -> Rule:
         require_distinct_approvers=bool(raw.get("require_distinct_approvers")) or min_approvals > 1,
         endpoint=_endpoint(ctx, raw.get("endpoint"), (*path, "endpoint"), name),
         dataflow=_dataflow(ctx, raw.get("dataflow"), (*path, "dataflow")),
+        rate_limit=_rate(ctx, raw.get("rate_limit"), (*path, "rate_limit"), budget=False),
+        destructive_budget=_rate(
+            ctx, raw.get("destructive_budget"), (*path, "destructive_budget"), budget=True
+        ),
         fallback_reason="matched_rule_" + sanitize_rule_name(name),
         position=index,
     )
@@ -817,6 +820,38 @@ def _dataflow(ctx: _Ctx, raw: Any, path: tuple[str | int, ...]) -> Dataflow | No
     )
 
 
+def _rate(ctx: _Ctx, raw: Any, path: tuple[str | int, ...], *, budget: bool) -> RateLimit | None:
+    if raw is None:
+        return None
+    _check_keys(ctx, raw, path, _RATE)
+    requests = raw.get("requests") or 0
+    if requests < 0:
+        raise ctx.semantic(
+            (*path, "requests"), f"{_dotted((*path, 'requests'))} must be >= 0 ({ctx.source})"
+        )
+    window = trim_lower(_s(raw, "window")) or "minute"
+    if window not in WINDOWS:
+        raise ctx.semantic(
+            (*path, "window"),
+            f"invalid {_dotted((*path, 'window'))} {window!r}: expected minute or hour "
+            f"({ctx.source})",
+        )
+    scope = trim_lower(_s(raw, "scope")) or "tool_identity"
+    if scope not in SCOPES:
+        raise ctx.semantic(
+            (*path, "scope"),
+            f"invalid {_dotted((*path, 'scope'))} {scope!r}: expected tool, identity or "
+            f"tool_identity ({ctx.source})",
+        )
+    if budget and raw and requests < 1:
+        raise ctx.semantic(
+            (*path, "requests"),
+            f"{_dotted((*path, 'requests'))} must be >= 1 when destructive_budget is set "
+            f"({ctx.source})",
+        )
+    return RateLimit(requests, window, scope) if requests > 0 else None
+
+
 # --------------------------------------------------------------------------- digest payload
 
 
@@ -885,6 +920,10 @@ def _rule_payload(rule: Rule) -> dict[str, Any]:
         out["MinApprovals"] = rule.min_approvals
     if rule.require_distinct_approvers:
         out["RequireDistinctApprovers"] = True
+    if rule.rate_limit is not None:
+        out["RateLimit"] = rule.rate_limit.payload()
+    if rule.destructive_budget is not None:
+        out["DestructiveBudget"] = rule.destructive_budget.payload()
     if rule.endpoint is not None:
         e = rule.endpoint
         out["Endpoint"] = {

@@ -346,7 +346,7 @@ def test_policy_fmt_check_write_and_idempotence(tree: Path) -> None:
         ("rules:\n  - {name: a, effect: allow}\n  - {name: a, effect: block}\n", "duplicate rule name 'a'"),
         ("default_verdict: block\ndefault_verdict: allow\n", "duplicate key 'default_verdict'"),
         ("rules:\n  - {name: a, effect: allow, endpoint: {path_denylist: ['[a-']}}\n", "invalid endpoint pattern '[a-'"),
-        ("rules: [{name: a, effect: allow, rate_limit: {requests: 1}}]\n", "not supported"),
+        ("rules: [{name: a, effect: allow, rate_limit: {requests: 1, window: week}}]\n", "expected minute or hour"),
         ("rules: [{name: a, effect: allow, freeze_window: {}}]\n", "out of scope"),
         ("schema_id: other\n", "unsupported policy schema_id"),
         ("rules: [{name: a, effect: allow, priority: '10'}]\n", "must be a integer"),

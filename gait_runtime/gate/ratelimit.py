@@ -1,0 +1,234 @@
+"""Rate limits and destructive budgets for ``gate eval`` (spec/gate.md §3.7).
+
+Owns: the :class:`RateLimit` value a rule carries, picking the most restrictive
+limit of the deciding tier, the counter key, the JSON state file
+(``gait.gate.rate_limit_state``: counters sorted by key, pruned to the current
+window, written atomically with mode 0600) and its lock protocol (``<state>.lock``
+created exclusively, retried every 15 ms, given up after 3 s with a
+``state_contention`` error, removed when older than 15 s). Clocks and the sleep
+function are injected, so tests never wait.
+
+Our choice where the spec is silent: a decision that is already ``block`` does
+not consume budget (a blocked call never runs); ``used`` counts this request.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final, NamedTuple
+
+from ..artifacts.fsutil import ensure_dir, write_atomic
+from ..artifacts.timefmt import format_ns
+from ..errors import ContentionError, InvalidInputError
+
+__all__ = [
+    "DEFAULT_STATE_PATH",
+    "RateLimit",
+    "RateUse",
+    "consume",
+    "counter_key",
+    "most_restrictive_limit",
+]
+
+DEFAULT_STATE_PATH: Final = ".gait-out/gate_rate_limits.json"
+STATE_SCHEMA_ID: Final = "gait.gate.rate_limit_state"
+WINDOWS: Final = {"minute": 60, "hour": 3600}
+SCOPES: Final = ("tool", "identity", "tool_identity")
+LOCK_RETRY_S: Final = 0.015
+LOCK_TIMEOUT_S: Final = 3.0
+LOCK_STALE_S: Final = 15.0
+
+
+class RateLimit(NamedTuple):
+    """A normalised ``rate_limit`` or ``destructive_budget`` block."""
+
+    requests: int
+    window: str = "minute"
+    scope: str = "tool_identity"
+
+    def payload(self) -> dict[str, Any]:
+        """The §3.10 digest form."""
+        return {"Requests": self.requests, "Window": self.window, "Scope": self.scope}
+
+
+def most_restrictive_limit(limits: Sequence[RateLimit | None]) -> RateLimit | None:
+    """Fewest requests, then ``minute`` before ``hour``, then scope name ascending."""
+    present = [limit for limit in limits if limit is not None]
+    if not present:
+        return None
+    return min(present, key=lambda r: (r.requests, WINDOWS[r.window], r.scope))
+
+
+def counter_key(
+    limit: RateLimit, *, tool_name: str, identity: str, now_ns: int, budget: bool
+) -> str:
+    """``window|scope|<bucket start>|<scope key>`` (§3.7)."""
+    seconds = WINDOWS[limit.window]
+    bucket = now_ns // 1_000_000_000 // seconds * seconds
+    tool = f"destructive_budget|{tool_name}" if budget else tool_name
+    scope_key = {
+        "tool": tool,
+        "identity": identity,
+        "tool_identity": f"{tool}|{identity}",
+    }[limit.scope]
+    return f"{limit.window}|{limit.scope}|{format_ns(bucket * 1_000_000_000)}|{scope_key}"
+
+
+@dataclass(frozen=True, slots=True)
+class RateUse:
+    """Outcome of one :func:`consume`.
+
+    Attributes:
+        allowed: the request fits in the limit (and was counted).
+        scope: the limit's scope.
+        key: the counter key.
+        used: requests counted in this window, including this one when allowed.
+        remaining: requests left in this window.
+    """
+
+    allowed: bool
+    scope: str
+    key: str
+    used: int
+    remaining: int
+
+
+class _Lock:
+    """``<state>.lock`` taken with O_EXCL; stale locks (older than 15 s) are removed."""
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        monotonic: Callable[[], float],
+        sleep: Callable[[float], None],
+        wall_seconds: Callable[[], float],
+    ) -> None:
+        self.path = path
+        self.monotonic = monotonic
+        self.sleep = sleep
+        self.wall_seconds = wall_seconds
+
+    def __enter__(self) -> _Lock:
+        deadline = self.monotonic() + LOCK_TIMEOUT_S
+        while True:
+            try:
+                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+            except FileExistsError:
+                self._remove_if_stale()
+                if self.monotonic() >= deadline:
+                    raise ContentionError(
+                        f"rate limit state lock {self.path} is held; gave up after "
+                        f"{LOCK_TIMEOUT_S:g}s (state contention)"
+                    ) from None
+                self.sleep(LOCK_RETRY_S)
+                continue
+            except OSError as exc:
+                raise ContentionError(f"rate limit state lock {self.path}: {exc}") from exc
+            os.close(fd)
+            return self
+
+    def _remove_if_stale(self) -> None:
+        try:
+            age = self.wall_seconds() - self.path.stat().st_mtime
+        except OSError:
+            return
+        if age > LOCK_STALE_S:
+            try:
+                self.path.unlink()
+            except OSError:
+                pass
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            self.path.unlink()
+        except OSError:
+            pass
+
+
+def _read_counters(path: Path) -> dict[str, int]:
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return {}
+    except OSError as exc:
+        raise InvalidInputError(f"read rate limit state {path}: {exc.strerror or exc}") from exc
+    try:
+        doc = json.loads(raw)
+        counters = {str(c["key"]): int(c["count"]) for c in doc.get("counters") or []}
+    except (ValueError, TypeError, KeyError, AttributeError) as exc:
+        raise InvalidInputError(
+            f"parse rate limit state {path}: not a gait.gate.rate_limit_state file",
+            code="rate_limit_state_invalid",
+        ) from exc
+    return counters
+
+
+def _current(key: str, now_ns: int) -> bool:
+    """True when the counter's bucket is the current window's bucket."""
+    window = key.split("|", 1)[0]
+    seconds = WINDOWS.get(window)
+    if seconds is None:
+        return False
+    bucket = now_ns // 1_000_000_000 // seconds * seconds
+    return key.split("|")[2] == format_ns(bucket * 1_000_000_000)
+
+
+def consume(
+    state_path: str | Path,
+    requests: Sequence[tuple[RateLimit, str]],
+    *,
+    now_ns: int,
+    monotonic: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+    wall_seconds: Callable[[], float] = time.time,
+) -> list[RateUse]:
+    """Check and count several limits atomically under the state lock.
+
+    Args:
+        state_path: the JSON state file.
+        requests: ``(limit, counter key)`` pairs, checked in order.
+        now_ns: decision time (selects and prunes windows).
+        monotonic: clock for the lock timeout.
+        sleep: wait between lock attempts.
+        wall_seconds: wall clock for stale-lock detection.
+
+    Returns:
+        One :class:`RateUse` per pair. Nothing is counted when any pair is
+        exceeded; an exceeded pair is never counted.
+
+    Raises:
+        ContentionError: the lock could not be taken within 3 s (exit 1).
+        InvalidInputError: the state file is unreadable or malformed (exit 6).
+    """
+    path = Path(state_path)
+    ensure_dir(path.parent if str(path.parent) else Path("."))
+    lock = _Lock(
+        path.with_name(path.name + ".lock"),
+        monotonic=monotonic,
+        sleep=sleep,
+        wall_seconds=wall_seconds,
+    )
+    with lock:
+        counters = {k: v for k, v in _read_counters(path).items() if _current(k, now_ns)}
+        uses = []
+        for limit, key in requests:
+            count = counters.get(key, 0)
+            allowed = count < limit.requests
+            used = count + 1 if allowed else count
+            uses.append(RateUse(allowed, limit.scope, key, used, max(limit.requests - used, 0)))
+        if all(u.allowed for u in uses):
+            for use in uses:
+                counters[use.key] = use.used
+        doc = {
+            "schema_id": STATE_SCHEMA_ID,
+            "schema_version": "1.0.0",
+            "counters": [{"key": k, "count": counters[k]} for k in sorted(counters)],
+        }
+        write_atomic(path, (json.dumps(doc, indent=2) + "\n").encode("utf-8"))
+    return uses
