@@ -107,6 +107,9 @@ def _rule(r: Rule) -> dict[str, Any]:
         out["min_approvals"] = r.min_approvals
     if r.require_distinct_approvers and r.min_approvals <= 1:
         out["require_distinct_approvers"] = True
+    for key, limit in (("rate_limit", r.rate_limit), ("destructive_budget", r.destructive_budget)):
+        if limit is not None:
+            out[key] = {"requests": limit.requests, "window": limit.window, "scope": limit.scope}
     if r.endpoint is not None:
         out["endpoint"] = _endpoint(r.endpoint)
     if r.dataflow is not None:

@@ -211,6 +211,27 @@ def test_key_order_list_order_and_whitespace_do_not_change_the_digest(
     )
 
 
+def test_fmt_keeps_every_rule_feature() -> None:
+    """Endpoint, dataflow, limits, annotations and approvals survive formatting (same digest)."""
+    text = """
+default_action: allow
+fail_closed: {enabled: true, required_high_risk_fields: [agent_id]}
+rules:
+  - name: everything
+    action: require_approval
+    min_approvals: 1
+    require_distinct_approvers: true
+    match: {tool_name: t, endpoint_class: fs.read, tool_annotations: {readOnlyHint: true}, skill_sources: [Hub]}
+    endpoint: {domain_allowlist: ['*.Example.com'], destructive_action: block, egress_classes: [net.http]}
+    dataflow: {destination_values: [x]}
+    rate_limit: {requests: 3, window: hour}
+    destructive_budget: {requests: 1}
+"""
+    once = format_policy_text(text)
+    assert compile_policy(once).digest == compile_policy(text).digest
+    assert format_policy_text(once) == once
+
+
 @settings(max_examples=60, deadline=None)
 @given(data=st.data())
 def test_fmt_is_idempotent_and_keeps_the_digest(data: st.DataObject) -> None:

@@ -63,7 +63,7 @@ def test_policy_schema_rejects_out_of_scope_keys() -> None:
     with pytest.raises(ArtifactInputError):
         validate(
             "gate/policy",
-            {"rules": [{"name": "a", "effect": "allow", "rate_limit": {"requests": 1}}]},
+            {"rules": [{"name": "a", "effect": "allow", "freeze_window": {}}]},
         )
 
 
