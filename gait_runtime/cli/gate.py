@@ -54,8 +54,10 @@ def build_gate_eval(parser: Parser) -> Handler:
     add = parser.add_argument
     add("--policy", default="", help="policy YAML file")
     add("--intent", default="", help="IntentRequest JSON file")
-    add("--profile", default="standard", help="standard or oss-prod")
-    add("--key-mode", default="dev", help="dev (ephemeral key) or prod")
+    add("--profile", default="", help="standard (default) or oss-prod")
+    add("--key-mode", default="", help="dev (default: ephemeral key) or prod")
+    add("--config", default="", help="project config (default .gait/config.yaml, gate: section)")
+    add("--no-config", action="store_true", help="do not read the project config")
     add("--private-key", default="", help="signing key file (prod)")
     add("--private-key-env", default="", help="env var holding the signing key (prod)")
     add("--approval-token", default="", help="approval token file")
@@ -67,21 +69,23 @@ def build_gate_eval(parser: Parser) -> Handler:
     add("--trace-out", default="", help="trace path (default trace_<trace_id>_<event_id>.json)")
     add("--approval-audit-out", default="", help="approval audit record path")
     add("--simulate", action="store_true", help="observe only: record the verdict, then allow")
-    add(
-        "--rate-limit-state",
-        default=".gait-out/gate_rate_limits.json",
-        help="rate limit / destructive budget counter file",
-    )
+    add("--rate-limit-state", default="", help="counter file (.gait-out/gate_rate_limits.json)")
 
     def handle(ns: argparse.Namespace) -> Result:
         from ..gate.command import GateEvalOptions, run_gate_eval
+        from ..gate.config import load_gate_defaults
 
+        defaults = load_gate_defaults(ns.config, disabled=ns.no_config)
+        for key, value in defaults.items():
+            attr = "trace_out" if key == "trace_path" else key
+            if not getattr(ns, attr):
+                setattr(ns, attr, value)
         tokens = [ns.approval_token, *ns.approval_token_chain.split(",")]
         opts = GateEvalOptions(
             policy=ns.policy,
             intent=ns.intent,
-            profile=ns.profile,
-            key_mode=ns.key_mode,
+            profile=ns.profile or "standard",
+            key_mode=ns.key_mode or "dev",
             private_key=KeySource(ns.private_key, ns.private_key_env),
             approval_public_key=KeySource(ns.approval_public_key, ns.approval_public_key_env),
             approval_private_key=KeySource(ns.approval_private_key, ns.approval_private_key_env),
@@ -90,7 +94,7 @@ def build_gate_eval(parser: Parser) -> Handler:
             approval_audit_out=ns.approval_audit_out,
             simulate=ns.simulate,
             explain=ns.explain_decision,
-            rate_limit_state=ns.rate_limit_state,
+            rate_limit_state=ns.rate_limit_state or ".gait-out/gate_rate_limits.json",
             correlation_id=correlation_id(_argv(ns)),
         )
         return _out(run_gate_eval(opts, now_ns=CLOCK.now_ns()))

@@ -477,3 +477,45 @@ def test_bench_gate_command_reports_percentiles(tree: Path) -> None:
         assert 0 < stats["median_us"] <= stats["p90_us"] <= stats["p99_us"]
     code, got = run_json("bench", "gate", "--iterations", "2", "--json")
     assert code == 6
+
+
+def test_project_config_fills_flags_left_empty(tree: Path) -> None:
+    """``.gait/config.yaml`` gate: policy/key mode/key/trace path fill empty flags; flags win."""
+    Path(".gait").mkdir()
+    Path(".gait/config.yaml").write_text(
+        "gate:\n  policy: policy_priority.yaml\n  key_mode: prod\n"
+        "  private_key: ../keys/gait_private.key\n  trace_path: cfg_trace.json\nother: {x: 1}\n"
+    )
+    code, got = run_json("gate", "eval", "--intent", "intent_read_env.json", "--json")
+    assert code == 3 and got["trace_path"] == "cfg_trace.json" and "warnings" not in got
+    key = load_public(KeySource(path="../keys/gait_public.key"))
+    assert verify_trace(json.loads(Path("cfg_trace.json").read_text()), key).ok
+    code, got = run_json(
+        "gate",
+        "eval",
+        "--intent",
+        "intent_read_env.json",
+        "--policy",
+        "policy_dry_run.yaml",
+        "--json",
+    )
+    assert code == 0 and got["verdict"] == "allow"
+    code, got = run_json(
+        "gate", "eval", "--intent", "intent_read_env.json", "--no-config", "--json"
+    )
+    assert code == 6 and got["error"] == "both --policy and --intent are required"
+
+
+def test_missing_explicit_config_is_invalid_input(tree: Path) -> None:
+    """A missing default config is fine; a missing ``--config`` file is exit 6."""
+    code, got = run_json(
+        "gate", "eval", "--policy", "policy_priority.yaml", "--intent", "intent_read_env.json",
+        "--config", "nope.yaml", "--json",
+    )  # fmt: skip
+    assert code == 6 and "config file not found: nope.yaml" in got["error"]
+    Path("bad.yaml").write_text("gate: [1]\n")
+    code, got = run_json(
+        "gate", "eval", "--policy", "policy_priority.yaml", "--intent", "intent_read_env.json",
+        "--config", "bad.yaml", "--json",
+    )  # fmt: skip
+    assert code == 6 and "gate must be a mapping" in got["error"]
