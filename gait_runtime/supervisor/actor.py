@@ -162,6 +162,7 @@ class SessionActor:
         self._last_activity = 0.0
         self._last_sync = 0.0
         self._next_checkpoint = math.inf
+        self._lease_until = 0.0
 
     async def _io(self, fn: Callable[..., _T], *args: object) -> _T:
         """Run blocking journal work: in a worker thread, or inline when configured."""
@@ -181,10 +182,26 @@ class SessionActor:
             deadline = min(deadline, self._last_sync + cfg.fsync_interval_s)
         if cfg.checkpoint_every_s > 0 and self.store.pending_events() > 0:
             deadline = min(deadline, self._next_checkpoint)
+        if self.store.lock_held:
+            deadline = min(deadline, self._lease_until)
         return deadline
+
+    def _arm_lease(self) -> None:
+        """Keep the Go lock across batches for ``lock_lease_s`` under sustained load."""
+        lease = self.config.lock_lease_s
+        if lease <= 0:
+            return
+        now = anyio.current_time()
+        if not self.store.lock_held:
+            self._lease_until = now + lease
+        self.store.hold_lock = now < self._lease_until
 
     async def _timers(self, now: float) -> None:
         cfg = self.config
+        if self.store.lock_held and now >= self._lease_until:
+            # unlink + mutex release: two cheap calls, not worth a thread hop
+            self.store.hold_lock = False
+            self.store.release_lock()
         if (
             cfg.fsync == "interval"
             and self.store.dirty
@@ -261,12 +278,16 @@ class SessionActor:
         limit = self.config.batch_limit
         while True:
             message: Message | None = None
-            with anyio.CancelScope(deadline=self._deadline()):
-                try:
+            try:
+                deadline = self._deadline()
+                if deadline == math.inf:
                     message = await mailbox.receive()
-                except anyio.EndOfStream:
-                    await self._drain()
-                    return "closed"
+                else:
+                    with anyio.CancelScope(deadline=deadline):
+                        message = await mailbox.receive()
+            except anyio.EndOfStream:
+                await self._drain()
+                return "closed"
             now = anyio.current_time()
             if message is None:
                 await self._timers(now)
@@ -310,8 +331,9 @@ class SessionActor:
     async def _commit(self, batch: list[AppendRequest]) -> None:
         items = [(req.fields, req.created_at_ns) for req in batch]
         before = self.store.fsyncs
+        self._arm_lease()
         try:
-            records = await self._io(self.store.append, items)
+            records = await self._io(self.store.commit, self.store.prepare(items))
         except GaitError as exc:
             self.stats.fsyncs += self.store.fsyncs - before
             self.stats.failed_batches += 1

@@ -51,7 +51,11 @@ class SessionConfig:
         clock: wall clock for record timestamps.
         state_updates: how often ``J.state.json`` is rewritten (see
             :class:`~.store.StoreOptions`).
-        lock: Go session lock tunables (honoured once per batch).
+        lock: Go session lock tunables (honoured for every batch).
+        lock_lease_s: under sustained load keep the Go lock across batches for up
+            to this long instead of creating and deleting ``J.lock`` per batch
+            (a Go CLI waits at most this plus its retry interval); ``0`` takes
+            and releases it for every batch.
         final_checkpoint: on drain, checkpoint pending events when a checkpoint
             cadence is configured.
         drain_timeout_s: bound on the shielded drain in ``__aexit__``.
@@ -76,6 +80,7 @@ class SessionConfig:
     clock: Clock = field(default_factory=SystemClock)
     state_updates: StateUpdates = "batch"
     lock: LockSettings = field(default_factory=LockSettings)
+    lock_lease_s: float = 0.05
     final_checkpoint: bool = True
     drain_timeout_s: float = 30.0
     opener: FileOpener = OsJournalFile
@@ -93,6 +98,8 @@ class SessionConfig:
             raise UsageError("restart_intensity must be (restarts >= 0, window_s > 0)")
         if self.checkpoint_every_events < 0 or self.checkpoint_every_s < 0:
             raise UsageError("checkpoint cadence must not be negative")
+        if self.lock_lease_s < 0:
+            raise UsageError("lock_lease_s must not be negative")
         if self.idle_timeout_s < 0 or self.drain_timeout_s <= 0:
             raise UsageError("idle_timeout_s must be >= 0 and drain_timeout_s > 0")
 

@@ -34,6 +34,7 @@ from ..errors import ArtifactInputError, ContentionError, IOFailure, StateDirLoc
 
 __all__ = [
     "LOCK_SCHEMA",
+    "HeldSessionLock",
     "LockSettings",
     "StateDirLock",
     "acquire_state_dir_lock",
@@ -226,6 +227,63 @@ def _lock_body(now_ns: int) -> bytes:
     return json.dumps(body, separators=(",", ":")).encode() + b"\n"
 
 
+class HeldSessionLock:
+    """One holding of ``<journal>.lock``: :meth:`acquire`, then :meth:`release`.
+
+    Holds the in-process mutex of the lock path for as long as the file lock,
+    so threads and tasks of this process never race each other to the file
+    (Go does the same). ``release`` may be called from another thread than
+    ``acquire`` (the session actor's worker threads differ between batches).
+
+    Args:
+        journal: the journal path ``J``; the lock file is ``J + ".lock"``.
+        settings: timeout, retry and staleness.
+        wall_ns: wall clock used for the lock body and staleness.
+        on_reclaim: called with a reason when a stale or orphaned lock is removed.
+    """
+
+    def __init__(
+        self,
+        journal: Path,
+        settings: LockSettings,
+        *,
+        wall_ns: Callable[[], int] = time.time_ns,
+        on_reclaim: Callable[[str], None] | None = None,
+    ) -> None:
+        self.path = Path(str(journal) + ".lock")
+        self._settings = settings
+        self._wall_ns = wall_ns
+        self._on_reclaim = on_reclaim
+        self._mutex = _path_mutex(self.path)
+        self.held = False
+
+    def acquire(self) -> None:
+        """Take the mutex, then the lock file.
+
+        Raises:
+            ContentionError: the lock stayed busy for ``timeout`` (Go's message).
+            IOFailure: the lock file could not be created for another reason.
+        """
+        self._mutex.acquire()
+        try:
+            _acquire(self.path, self._settings, self._wall_ns, self._on_reclaim)
+        except BaseException:
+            self._mutex.release()
+            raise
+        self.held = True
+
+    def release(self) -> None:
+        """Delete the lock file and drop the mutex (no-op when not held)."""
+        if not self.held:
+            return
+        self.held = False
+        try:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.path)
+        finally:
+            self._mutex.release()
+
+
 @contextlib.contextmanager
 def session_lock(
     journal: Path,
@@ -234,26 +292,18 @@ def session_lock(
     wall_ns: Callable[[], int] = time.time_ns,
     on_reclaim: Callable[[str], None] | None = None,
 ) -> Iterator[None]:
-    """Hold ``<journal>.lock`` for the duration of the ``with`` block.
-
-    Args:
-        journal: the journal path ``J``; the lock file is ``J + ".lock"``.
-        settings: timeout, retry and staleness.
-        wall_ns: wall clock used for the lock body and staleness.
-        on_reclaim: called with a reason when a stale or orphaned lock is removed.
+    """Hold ``<journal>.lock`` for the duration of the ``with`` block (see :class:`HeldSessionLock`).
 
     Raises:
         ContentionError: the lock stayed busy for ``timeout`` (Go's message).
         IOFailure: the lock file could not be created for another reason.
     """
-    lock_path = Path(str(journal) + ".lock")
-    with _path_mutex(lock_path):
-        _acquire(lock_path, settings, wall_ns, on_reclaim)
-        try:
-            yield
-        finally:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(lock_path)
+    handle = HeldSessionLock(journal, settings, wall_ns=wall_ns, on_reclaim=on_reclaim)
+    handle.acquire()
+    try:
+        yield
+    finally:
+        handle.release()
 
 
 def _acquire(

@@ -1,0 +1,195 @@
+"""Session journal benchmark: group commit throughput, latency, and flatness with journal size.
+
+Real time, real files, real fsync (this is the only place real time belongs). Run:
+
+    .venv/bin/python soak/bench_sessions.py [--dir DIR] [--backends asyncio,trio]
+        [--per-appender 300] [--big 1000000]
+
+Scenarios, each with ``fsync=always`` on every backend given:
+
+* ``one_session_64``: 64 concurrent appenders on one session.
+* ``sixteen_sessions``: 16 sessions x 4 appenders.
+* ``flat_1k`` / ``flat_1m``: the same 64-appender load on a journal that already
+  holds 1,000 / 1,000,000 records (pre-filled by writing lines directly), to show
+  that append latency does not grow with the journal.
+
+Prints one JSON object per scenario: appends/s, p50/p90/p99 append latency (ms),
+fsyncs per append, batches, and (for pre-filled journals) the actor start time,
+which includes the full validation of the journal.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import anyio
+
+from gait_runtime.artifacts.timefmt import format_ns
+from gait_runtime.supervisor import EventFields, SessionConfig, SessionManager
+from gait_runtime.supervisor.journal import SessionState, state_bytes
+from gait_runtime.supervisor.records import (
+    Envelope,
+    HeaderRecord,
+    build_event,
+    encode_line,
+    normalize_fields,
+)
+
+EVENT = EventFields(tool_name="tool.bench", verdict="allow", reason_codes=("bench",))
+
+
+def _pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+async def _load(
+    manager: SessionManager, sessions: list[str], appenders: int, per: int
+) -> tuple[float, list[float]]:
+    latencies: list[float] = []
+
+    async def appender(sid: str, k: int) -> None:
+        fields = EventFields(f"tool.{k}", "allow", reason_codes=("bench",))
+        for _ in range(per):
+            t0 = time.perf_counter()
+            await manager.append(sid, f"run_{sid}", fields)
+            latencies.append(time.perf_counter() - t0)
+
+    started = time.perf_counter()
+    async with anyio.create_task_group() as tg:
+        for sid in sessions:
+            for k in range(appenders):
+                tg.start_soon(appender, sid, k)
+    return time.perf_counter() - started, latencies
+
+
+def _report(
+    name: str, backend: str, elapsed: float, lat: list[float], st: dict[str, Any]
+) -> dict[str, Any]:
+    n = len(lat)
+    return {
+        "scenario": name,
+        "backend": backend,
+        "appends": n,
+        "appends_per_s": round(n / elapsed),
+        "p50_ms": round(statistics.median(lat) * 1e3, 3),
+        "p90_ms": round(_pct(lat, 0.90) * 1e3, 3),
+        "p99_ms": round(_pct(lat, 0.99) * 1e3, 3),
+        "fsyncs_per_append": round(st["fsyncs"] / max(1, st["appends"]), 4),
+        "mean_batch": round(st["appends"] / max(1, st["batches"]), 1),
+        "max_batch": st["max_batch"],
+    }
+
+
+def prefill(directory: Path, session_id: str, records: int) -> Path:
+    """Write a valid journal of ``records`` events (plus header and exact state) directly."""
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"{session_id}.journal.jsonl"
+    run_id = f"run_{session_id}"
+    now = time.time_ns()
+    header = HeaderRecord(
+        schema_id="gait.runpack.session_journal",
+        schema_version="1.0.0",
+        created_at=format_ns(now),
+        producer_version="bench",
+        session_id=session_id,
+        run_id=run_id,
+        started_at=format_ns(now),
+    )
+    fields = normalize_fields(EVENT)
+    template = encode_line(
+        Envelope("event", event=build_event(session_id, run_id, 999_999_999, fields, now, "bench"))
+    )
+    head, tail = template.split(b'"sequence":999999999', 1)
+    size = 0
+    with open(path, "wb") as fh:
+        line = encode_line(Envelope("header", header=header))
+        fh.write(line)
+        size += len(line)
+        chunk: list[bytes] = []
+        for seq in range(1, records + 1):
+            chunk.append(head + b'"sequence":' + str(seq).encode() + tail)
+            if len(chunk) == 10_000:
+                data = b"".join(chunk)
+                fh.write(data)
+                size += len(data)
+                chunk.clear()
+        data = b"".join(chunk)
+        fh.write(data)
+        size += len(data)
+    state = SessionState(
+        updated_at=format_ns(now),
+        producer_version="bench",
+        session_id=session_id,
+        run_id=run_id,
+        created_at=header.created_at,
+        started_at=header.started_at,
+        event_count=records,
+        last_sequence=records,
+        journal_size_bytes=size,
+    )
+    Path(str(path) + ".state.json").write_bytes(state_bytes(state))
+    return path
+
+
+async def scenario(
+    name: str, backend: str, root: Path, sessions: int, appenders: int, per: int, prefilled: int
+) -> dict[str, Any]:
+    directory = root / f"{name}_{backend}"
+    shutil.rmtree(directory, ignore_errors=True)
+    ids = [f"s{i:02d}" for i in range(sessions)]
+    if prefilled:
+        for sid in ids:
+            prefill(directory, sid, prefilled)
+    config = SessionConfig(session_dir=directory, fsync="always", idle_timeout_s=0)
+    async with SessionManager(config) as manager:
+        t0 = time.perf_counter()
+        for sid in ids:  # start (and, for pre-filled journals, fully validate) each session
+            await manager.append(sid, f"run_{sid}", EVENT)
+        start_s = time.perf_counter() - t0
+        base = manager.stats()
+        elapsed, lat = await _load(manager, ids, appenders, per)
+        st = manager.stats()
+        st = {k: st[k] - base[k] if k in ("fsyncs", "appends", "batches") else st[k] for k in st}
+    out = _report(name, backend, elapsed, lat, st)
+    if prefilled:
+        out["journal_records_before"] = prefilled
+        out["actor_start_s"] = round(start_s, 2)
+    shutil.rmtree(directory, ignore_errors=True)
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dir", default="", help="work directory (default: a temp dir)")
+    parser.add_argument("--backends", default="asyncio,trio")
+    parser.add_argument("--per-appender", type=int, default=300)
+    parser.add_argument("--big", type=int, default=1_000_000)
+    ns = parser.parse_args()
+    root = Path(ns.dir) if ns.dir else Path(tempfile.mkdtemp(prefix="gait-bench-"))
+    root.mkdir(parents=True, exist_ok=True)
+    plans = [
+        ("one_session_64", 1, 64, ns.per_appender, 0),
+        ("sixteen_sessions", 16, 4, ns.per_appender, 0),
+        ("flat_1k", 1, 64, ns.per_appender, 1_000),
+        ("flat_1m", 1, 64, ns.per_appender, ns.big),
+    ]
+    for backend in ns.backends.split(","):
+        for name, sessions, appenders, per, prefilled in plans:
+            result = anyio.run(
+                scenario, name, backend, root, sessions, appenders, per, prefilled, backend=backend
+            )
+            print(json.dumps(result), flush=True)
+    if not ns.dir:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
