@@ -332,3 +332,48 @@ def test_fsync_interval_policy_syncs_after_the_interval(tmp_path: Path) -> None:
             assert manager.stats()["fsyncs"] == base + 1
 
     _on_trio(main)
+
+
+async def test_go_style_cli_appends_interleave_safely_with_a_busy_session(tmp_path: Path) -> None:
+    """§7: the Go lock is honoured for every batch, so one-shot CLI appends (which take the
+    lock file like Go) interleave with a loaded session without a duplicate or a gap."""
+    from gait_runtime.supervisor.oneshot import session_append
+
+    path = _journal(tmp_path)
+    async with SessionManager(_config(tmp_path)) as manager:
+        await manager.append("s1", "run_1", EV)
+
+        async def appender() -> None:
+            for _ in range(40):
+                await manager.append("s1", "run_1", EV)
+
+        cli_sequences: list[int] = []
+        with anyio.fail_after(30):
+            async with anyio.create_task_group() as tg:
+                for _ in range(8):
+                    tg.start_soon(appender)
+                for _ in range(5):
+                    record = await session_append(path, EventFields("cli.tool", "block"))
+                    cli_sequences.append(record.sequence)
+        stats = manager.stats()
+    scan = scan_journal(path.read_bytes())
+    assert (scan.event_count, scan.last_sequence) == (326, 326)
+    assert len(set(cli_sequences)) == 5
+    assert stats["appends"] == 321
+
+
+def test_lock_lease_is_released_when_the_session_goes_quiet(tmp_path: Path) -> None:
+    """The Go lock held across batches is dropped once the lease ends (virtual time)."""
+
+    async def main() -> None:
+        config = _config(tmp_path, lock_lease_s=0.05, idle_timeout_s=0, offload_io=False)
+        lock = anyio.Path(str(_journal(tmp_path)) + ".lock")
+        async with SessionManager(config) as manager:
+            await manager.append("s1", "run_1", EV)
+            await manager.append("s1", "run_1", EV)
+            assert await lock.exists()
+            await anyio.sleep(0.1)
+            assert not await lock.exists()
+        assert not await lock.exists()
+
+    _on_trio(main)
