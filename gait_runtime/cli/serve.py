@@ -65,6 +65,11 @@ def _add_server_flags(parser: Parser) -> None:
     add("--key-mode", default="dev", help="dev (one ephemeral key per process) | prod")
     add("--private-key", default="", help="private key file (prod)")
     add("--private-key-env", default="", help="environment variable holding the private key (prod)")
+    add(
+        "--approval-public-key",
+        default="",
+        help="public key that verifies approval_tokens sent with a request (our addition)",
+    )
     add("--backend", default="asyncio", choices=("asyncio", "trio"), help="event loop")
     add("--drain-timeout", default="10s", help="graceful drain deadline (Go duration)")
     add(
@@ -152,6 +157,7 @@ def config_from_args(ns: argparse.Namespace, environ: Mapping[str, str]) -> Any:
         key_mode=ns.key_mode.strip().lower() or "dev",
         private_key=ns.private_key,
         private_key_env=ns.private_key_env,
+        approval_public_key=ns.approval_public_key,
         backend=ns.backend,
         drain_timeout_s=parse_go_duration(ns.drain_timeout, flag="--drain-timeout"),
         header_timeout_s=parse_go_duration(ns.header_timeout, flag="--header-timeout"),
@@ -175,7 +181,7 @@ def _serve(ns: argparse.Namespace, command: str) -> Result:
     import anyio
 
     from ..supervisor.runtime import Supervisor
-    from ..telemetry.logging import configure_logging
+    from ..telemetry.logging import configure_logging, reset_logging
 
     try:
         config = config_from_args(ns, os.environ)
@@ -212,6 +218,7 @@ def _serve(ns: argparse.Namespace, command: str) -> Result:
     try:
         anyio.run(main, backend=config.backend)
     except BaseException as exc:
+        reset_logging()
         leaf = _leaf_error(exc)
         if isinstance(leaf, GaitError):
             leaf.details.setdefault("executed", False)
@@ -222,7 +229,9 @@ def _serve(ns: argparse.Namespace, command: str) -> Result:
                 details={"executed": False},
             ) from None
         raise
-    payload = {"ok": True, "event": "stopped", "drained": True, "listen": config.listen.display()}
+    reset_logging()
+    listen = supervisor.bound.display() if supervisor.bound else config.listen.display()
+    payload = {"ok": True, "event": "stopped", "drained": True, "listen": listen}
     return Result(payload, [f"{command}: stopped (drained)"])
 
 
@@ -278,6 +287,68 @@ def build_guard_retain(parser: Parser) -> Handler:
         if report.dry_run:
             payload["dry_run"] = True
         text = [f"guard retain ok: scanned={report.scanned_files} deleted={len(report.deleted)}"]
+        return Result(payload, text)
+
+    return handle
+
+
+def build_demo_swarm(parser: Parser) -> Handler:
+    """``gait demo swarm``: serve, drive three simulated agents, checkpoint, verify, stop."""
+    add_common(
+        parser,
+        "starts the decision server on loopback with dev keys, runs 3 simulated agents "
+        "through a few dozen tool calls, checkpoints, verifies every artifact, stops",
+    )
+    parser.add_argument(
+        "--out", default="./gait-out", help="output root (the demo uses <out>/swarm)"
+    )
+    parser.add_argument(
+        "--backend", default="asyncio", choices=("asyncio", "trio"), help="event loop"
+    )
+
+    def handle(ns: argparse.Namespace) -> Result:
+        from ..demo_swarm import run_swarm
+        from ..errors import VerificationError
+        from ..telemetry.logging import configure_logging, reset_logging
+
+        configure_logging(level="warning")
+        try:
+            report = run_swarm(Path(ns.out), backend=ns.backend)
+        finally:
+            reset_logging()
+        verdicts = dict(sorted(report.verdicts.items()))
+        payload: dict[str, Any] = {
+            "ok": report.ok,
+            "listen": report.listen,
+            "policy_digest": report.policy_digest,
+            "calls": report.calls,
+            "verdicts": verdicts,
+            "approved_with_token": report.approved,
+            "journal_events": report.events,
+            "traces_verified": report.traces_verified,
+            "checkpoints_verified": report.checkpoints_verified,
+            "chains_verified": report.chains_verified,
+            "out_dir": report.out_dir,
+            "ticket_footer": report.footer,
+            "ticket_runpack": report.footer_path,
+        }
+        if not report.ok:
+            raise VerificationError(
+                "demo swarm: artifacts failed verification: " + "; ".join(report.failures),
+                details=payload,
+            )
+        counts = " ".join(f"{k}={v}" for k, v in verdicts.items())
+        text = [
+            f"demo swarm: 3 agents made {report.calls} tool calls to gait serve on {report.listen}",
+            f"verdicts: {counts} (approved with a token: {report.approved})",
+            f"journals: {report.events} events in {report.chains_verified} sessions, "
+            f"{report.checkpoints_verified} checkpoints",
+            f"verified: {report.traces_verified} signed traces, "
+            f"{report.checkpoints_verified} checkpoint runpacks, {report.chains_verified} session chains",
+            f"artifacts: {report.out_dir}",
+            report.footer,
+            f"verify it again: gait verify {report.footer_path}",
+        ]
         return Result(payload, text)
 
     return handle

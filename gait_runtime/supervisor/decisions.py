@@ -32,10 +32,12 @@ import structlog
 from ..artifacts.fsutil import reject_parent_traversal
 from ..artifacts.jcs import digest
 from ..artifacts.keys import ResolvedSigningKey
+from ..artifacts.signing import VerifyKey
 from ..artifacts.timefmt import format_ns
 from ..errors import ArtifactInputError, GaitError, InvalidInputError, MailboxFull
 from ..gate.evaluate import evaluate
 from ..gate.intent import NormalizedIntent, normalize_intent
+from ..gate.pipeline import decide
 from ..gate.policy import CompiledPolicy
 from ..gate.trace import build_trace
 from ..runpack.record import Runpack, build_runpack
@@ -113,6 +115,7 @@ class _Request(msgspec.Struct, forbid_unknown_fields=True):
     emit_runpack: bool = False
     pack_out: str = ""
     emit_pack: bool = False
+    approval_tokens: list[dict[str, Any]] | None = None
 
 
 _DECODER: Final = msgspec.json.Decoder(_Request)
@@ -195,6 +198,8 @@ class DecisionService:
         exporter: the lossy decision exporter, or ``None``.
         clock_ns: wall clock in Unix nanoseconds (injected for tests).
         metrics: Prometheus metrics to update, or ``None``.
+        approval_key: verifies ``approval_tokens`` (our additive request field); ``None``
+            makes every token invalid.
     """
 
     def __init__(
@@ -208,6 +213,7 @@ class DecisionService:
         exporter: DecisionExporter | None = None,
         clock_ns: Callable[[], int] = time.time_ns,
         metrics: Metrics | None = None,
+        approval_key: VerifyKey | None = None,
     ) -> None:
         self._config = config
         self._policy = policy
@@ -217,6 +223,7 @@ class DecisionService:
         self._exporter = exporter
         self._clock_ns = clock_ns
         self._metrics = metrics
+        self._approval_key = approval_key
         self._last_stamp_ns = 0
         self.stats = DecisionStats()
 
@@ -342,14 +349,35 @@ class DecisionService:
             or "run_mcp_" + intent.intent_digest[:12]
         )
         stamp_ns = self._stamp_ns()
-        trace = build_trace(
-            policy,
-            intent,
-            result,
-            observed_at_ns=stamp_ns,
-            signing_key=self._signing.key,
-            producer_version=config.producer_version,
-        )
+        verdict = result.verdict
+        reason_codes = sorted(result.reason_codes)
+        violations = sorted(result.violations)
+        approval_ref = ""
+        if request.approval_tokens and verdict == "require_approval":
+            final = decide(
+                policy,
+                intent,
+                result=result,
+                tokens=request.approval_tokens,
+                approval_key=self._approval_key,
+                signing_key=self._signing.key,
+                now_ns=stamp_ns,
+                producer_version=config.producer_version,
+            )
+            trace = final.trace
+            verdict = final.verdict
+            reason_codes = sorted(final.reason_codes)
+            violations = sorted(final.violations)
+            approval_ref = final.approval.approval_ref if final.approval else ""
+        else:
+            trace = build_trace(
+                policy,
+                intent,
+                result,
+                observed_at_ns=stamp_ns,
+                signing_key=self._signing.key,
+                producer_version=config.producer_version,
+            )
         trace_path = self._trace_path(request, stamp_ns)
         await self._traces.write(trace_path, trace_file_bytes(trace))
         warnings: list[str] = list(self._signing.warnings)
@@ -357,9 +385,6 @@ class DecisionService:
             warnings.append(FALLBACK_WARNING)
         context = intent.context
         session_id = request.session_id.strip() or str(context.get("session_id") or "")
-        verdict = result.verdict
-        reason_codes = sorted(result.reason_codes)
-        violations = sorted(result.violations)
         if session_id and self._journal is not None:
             ack = await self._journal.append(
                 session_id,
@@ -439,6 +464,8 @@ class DecisionService:
                 body["log_export"] = str(self._exporter.log_path)
             if self._exporter.otel_path is not None:
                 body["otel_export"] = str(self._exporter.otel_path)
+        if approval_ref:
+            body["approval_ref"] = approval_ref
         if warnings:
             body["warnings"] = warnings
         if trace.get("relationship"):

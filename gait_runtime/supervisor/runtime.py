@@ -33,8 +33,9 @@ import anyio.to_thread
 import structlog
 
 from ..artifacts.fsutil import ensure_dir, write_atomic
-from ..artifacts.keys import KeySource, ResolvedSigningKey, resolve_signing_key
-from ..errors import GaitError, PolicyError
+from ..artifacts.keys import KeySource, ResolvedSigningKey, load_public, resolve_signing_key
+from ..artifacts.signing import VerifyKey
+from ..errors import GaitError, InternalError, PolicyError
 from ..gate.policy import CompiledPolicy, check_oss_prod, load_policy
 from ..telemetry.export import DecisionExporter
 from ..telemetry.metrics import Metrics
@@ -178,6 +179,8 @@ class Supervisor:
         self._sessions: SessionManager | None = None
         self._exporter: DecisionExporter | None = None
         self._traces: TraceWriter | None = None
+        self._approval_key: VerifyKey | None = None
+        self.signing: ResolvedSigningKey | None = None
 
     # ------------------------------------------------------------------ control
 
@@ -187,6 +190,17 @@ class Supervisor:
             _log.info("drain_started")
             self.draining = True
             self._shutdown.set()
+
+    async def checkpoint(self, session_id: str) -> str:
+        """Checkpoint one session now; return the checkpoint runpack path (``""`` if nothing new).
+
+        Raises:
+            InternalError: the server is not running.
+        """
+        if self._sessions is None:
+            raise InternalError("supervisor is not running", code="supervisor_stopped")
+        record = await self._sessions.checkpoint(session_id)
+        return record.runpack_path if record is not None else ""
 
     def request_reload(self) -> None:
         """Ask the policy watcher to reload now (what SIGHUP does)."""
@@ -215,6 +229,11 @@ class Supervisor:
             KeySource(path=config.private_key, env=config.private_key_env),
             environ=self._environ,
         )
+        self.signing = signing
+        approval_key = None
+        if config.approval_public_key.strip():
+            approval_key = load_public(KeySource(path=config.approval_public_key), self._environ)
+        self._approval_key = approval_key
         for directory in (config.trace_dir, config.session_dir, config.runpack_dir):
             if directory is not None:
                 ensure_dir(directory)
@@ -262,6 +281,7 @@ class Supervisor:
                         exporter=self._exporter,
                         clock_ns=self._clock_ns,
                         metrics=self.metrics,
+                        approval_key=self._approval_key,
                     )
                     self._app = GaitApp(
                         self._service,

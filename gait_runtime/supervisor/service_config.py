@@ -202,6 +202,7 @@ class ServiceConfig:
         key_mode: ``dev`` (one ephemeral key per process) or ``prod``.
         private_key: private key path (prod).
         private_key_env: private key env var name (prod).
+        approval_public_key: public key file that verifies ``approval_tokens`` (empty: none).
         backend: ``asyncio`` or ``trio``.
         drain_timeout_s: graceful-drain deadline on SIGTERM/SIGINT.
         header_timeout_s: a connection must send complete request headers within this
@@ -236,6 +237,7 @@ class ServiceConfig:
     key_mode: str = "dev"
     private_key: str = ""
     private_key_env: str = ""
+    approval_public_key: str = ""
     backend: Backend = "asyncio"
     drain_timeout_s: float = 10.0
     header_timeout_s: float = 5.0
