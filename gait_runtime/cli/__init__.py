@@ -101,6 +101,15 @@ COMMANDS: Final[dict[tuple[str, ...], tuple[str, str]]] = {
     ("approve",): ("gait_runtime.cli.gate:build_approve", "mint a signed approval token"),
     ("trace", "verify"): ("gait_runtime.cli.gate:build_trace_verify", "verify a signed trace"),
     ("bench", "gate"): ("gait_runtime.cli.gate:build_bench_gate", "benchmark the gate in-process"),
+    ("soak", "run"): (
+        "gait_runtime.cli.soak:build_run",
+        "drive a real supervisor per a workload profile, verify, judge budgets",
+    ),
+    ("soak", "compare"): ("gait_runtime.cli.soak:build_compare", "compare two soak reports"),
+    ("soak", "verify"): (
+        "gait_runtime.cli.soak:build_verify",
+        "re-verify a soak run's journals and acknowledged decisions",
+    ),
 }
 
 
