@@ -9,9 +9,10 @@ Scenarios, each with ``fsync=always`` on every backend given:
 
 * ``one_session_64``: 64 concurrent appenders on one session.
 * ``sixteen_sessions``: 16 sessions x 4 appenders.
-* ``flat_1k`` / ``flat_1m``: the same 64-appender load on a journal that already
-  holds 1,000 / 1,000,000 records (pre-filled by writing lines directly), to show
-  that append latency does not grow with the journal.
+* ``flat``: the same 64-appender load on a journal that already holds 1,000
+  records and on one that holds 1,000,000 (pre-filled by writing lines directly),
+  measured in alternating rounds, to show that append latency does not grow with
+  the journal.
 
 Prints one JSON object per scenario: appends/s, p50/p90/p99 append latency (ms),
 fsyncs per append, batches, and (for pre-filled journals) the actor start time,
@@ -166,27 +167,68 @@ async def scenario(
     return out
 
 
+async def flat(
+    backend: str, root: Path, appenders: int, per: int, big: int, rounds: int
+) -> dict[str, Any]:
+    """Latency at 1,000 vs ``big`` records, measured in alternating rounds in one process
+    so that background load on a shared machine hits both sides alike."""
+    directory = root / f"flat_{backend}"
+    shutil.rmtree(directory, ignore_errors=True)
+    prefill(directory, "small", 1_000)
+    prefill(directory, "big", big)
+    config = SessionConfig(session_dir=directory, fsync="always", idle_timeout_s=0)
+    lat: dict[str, list[float]] = {"small": [], "big": []}
+    starts: dict[str, float] = {}
+    async with SessionManager(config) as manager:
+        for sid in ("small", "big"):
+            t0 = time.perf_counter()
+            await manager.append(sid, f"run_{sid}", EVENT)
+            starts[sid] = round(time.perf_counter() - t0, 2)
+        for _ in range(rounds):
+            for sid in ("small", "big"):
+                _, got = await _load(manager, [sid], appenders, per)
+                lat[sid] += got
+    shutil.rmtree(directory, ignore_errors=True)
+    out: dict[str, Any] = {"scenario": "flat", "backend": backend, "big_records": big}
+    for sid, values in lat.items():
+        out[f"{sid}_p50_ms"] = round(statistics.median(values) * 1e3, 3)
+        out[f"{sid}_p99_ms"] = round(_pct(values, 0.99) * 1e3, 3)
+        out[f"{sid}_actor_start_s"] = starts[sid]
+    out["p50_ratio_big_over_small"] = round(out["big_p50_ms"] / out["small_p50_ms"], 3)
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dir", default="", help="work directory (default: a temp dir)")
     parser.add_argument("--backends", default="asyncio,trio")
     parser.add_argument("--per-appender", type=int, default=300)
     parser.add_argument("--big", type=int, default=1_000_000)
+    parser.add_argument("--rounds", type=int, default=6, help="alternating rounds for flat")
     ns = parser.parse_args()
     root = Path(ns.dir) if ns.dir else Path(tempfile.mkdtemp(prefix="gait-bench-"))
     root.mkdir(parents=True, exist_ok=True)
     plans = [
-        ("one_session_64", 1, 64, ns.per_appender, 0),
-        ("sixteen_sessions", 16, 4, ns.per_appender, 0),
-        ("flat_1k", 1, 64, ns.per_appender, 1_000),
-        ("flat_1m", 1, 64, ns.per_appender, ns.big),
+        ("one_session_64", 1, 64, ns.per_appender),
+        ("sixteen_sessions", 16, 4, ns.per_appender),
     ]
     for backend in ns.backends.split(","):
-        for name, sessions, appenders, per, prefilled in plans:
+        for name, sessions, appenders, per in plans:
             result = anyio.run(
-                scenario, name, backend, root, sessions, appenders, per, prefilled, backend=backend
+                scenario, name, backend, root, sessions, appenders, per, 0, backend=backend
             )
             print(json.dumps(result), flush=True)
+        result = anyio.run(
+            flat,
+            backend,
+            root,
+            64,
+            max(1, ns.per_appender // 3),
+            ns.big,
+            ns.rounds,
+            backend=backend,
+        )
+        print(json.dumps(result), flush=True)
     if not ns.dir:
         shutil.rmtree(root, ignore_errors=True)
 
