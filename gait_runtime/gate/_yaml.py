@@ -19,6 +19,10 @@ __all__ = ["Marks", "Path", "load_yaml"]
 Path = tuple[str | int, ...]
 Marks = dict[Path, tuple[int, int]]
 
+_MAX_NODES = 200_000
+"""Node visits allowed per document (alias expansion counts): stops "billion laughs"."""
+_MAX_DEPTH = 64
+
 _Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
@@ -34,7 +38,8 @@ def load_yaml(text: str, source: str) -> tuple[Any, Marks]:
         try:
             node = loader.get_single_node()
             marks: Marks = {}
-            value = None if node is None else _build(loader, node, (), marks, source)
+            budget = [_MAX_NODES]
+            value = None if node is None else _build(loader, node, (), marks, source, budget)
         finally:
             loader.dispose()
     except yaml.MarkedYAMLError as exc:
@@ -49,7 +54,15 @@ def load_yaml(text: str, source: str) -> tuple[Any, Marks]:
     return value, marks
 
 
-def _build(loader: Any, node: yaml.Node, path: Path, marks: Marks, source: str) -> Any:
+def _build(
+    loader: Any, node: yaml.Node, path: Path, marks: Marks, source: str, budget: list[int]
+) -> Any:
+    budget[0] -= 1
+    if budget[0] < 0 or len(path) > _MAX_DEPTH:
+        raise PolicyError(
+            f"parse policy yaml: document too large or too deeply nested ({source})",
+            code="policy_yaml",
+        )
     marks[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
     if isinstance(node, yaml.MappingNode):
         loader.flatten_mapping(node)
@@ -71,12 +84,13 @@ def _build(loader: Any, node: yaml.Node, path: Path, marks: Marks, source: str) 
                     code="policy_duplicate_key",
                     details={"field": _dotted((*path, key)), "line": line, "column": col},
                 )
-            out[key] = _build(loader, value_node, (*path, key), marks, source)
+            out[key] = _build(loader, value_node, (*path, key), marks, source, budget)
             marks[(*path, key)] = (line, col)
         return out
     if isinstance(node, yaml.SequenceNode):
         return [
-            _build(loader, item, (*path, i), marks, source) for i, item in enumerate(node.value)
+            _build(loader, item, (*path, i), marks, source, budget)
+            for i, item in enumerate(node.value)
         ]
     return loader.construct_object(node, deep=True)
 

@@ -296,6 +296,8 @@ def parse_intent_json(data: bytes, *, source: str) -> dict[str, Any]:
         raise IntentError(
             f"parse intent {source}: invalid JSON: {exc}", code="intent_json"
         ) from exc
+    except RecursionError as exc:
+        raise IntentError(f"parse intent {source}: nested too deeply", code="intent_json") from exc
     if not isinstance(value, dict):
         raise IntentError(
             f"parse intent {source}: intent must be a JSON object", code="intent_json"
@@ -916,6 +918,13 @@ def normalize_intent(raw: Mapping[str, Any], *, strip_context_claims: bool) -> N
     Raises:
         IntentError: any normalisation failure; the message names the field.
     """
+    try:
+        return _normalize(raw, strip_context_claims)
+    except RecursionError as exc:
+        raise _fail("intent is nested too deeply") from exc
+
+
+def _normalize(raw: Mapping[str, Any], strip_context_claims: bool) -> NormalizedIntent:
     _check_schema(raw)
     if raw.get("script") is not None:
         raise _fail("script intents are not supported", "intent_script_unsupported")

@@ -298,3 +298,20 @@ def test_nan_in_a_decoded_dict_is_rejected() -> None:
     raw["args"] = {"x": math.nan}
     with pytest.raises(IntentError):
         normalize_intent(raw, strip_context_claims=True)
+
+
+def test_deeply_nested_json_is_an_intent_error() -> None:
+    """Pathological nesting is invalid input, not a crash."""
+    with pytest.raises(IntentError, match="nested too deeply"):
+        parse_intent_json(b'{"args":' + b"[" * 100_000 + b"]" * 100_000 + b"}", source="deep.json")
+
+
+def test_deeply_nested_args_in_a_decoded_dict_are_an_intent_error() -> None:
+    """A caller-built dict nested past the recursion limit is refused, not a crash."""
+    deep: Any = []
+    for _ in range(5000):
+        deep = [deep]
+    raw = example()
+    raw["context"]["auth_context"] = {"x": deep}
+    with pytest.raises(IntentError, match="nested too deeply"):
+        normalize_intent(raw, strip_context_claims=True)

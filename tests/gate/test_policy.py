@@ -244,3 +244,11 @@ def test_fmt_is_idempotent_and_keeps_the_digest(data: st.DataObject) -> None:
     once = format_policy_text(text)
     assert format_policy_text(once) == once
     assert compile_policy(once).digest == compile_policy(text).digest
+
+
+def test_alias_bombs_are_rejected_not_expanded() -> None:
+    """A "billion laughs" document is refused quickly with exit 6."""
+    lines = ['a0: &a0 ["x","x","x","x","x","x","x","x","x","x"]']
+    lines += [f"a{i}: &a{i} [{','.join(['*a' + str(i - 1)] * 10)}]" for i in range(1, 9)]
+    with pytest.raises(PolicyError, match="too large"):
+        compile_policy("\n".join(lines))
