@@ -196,10 +196,10 @@ class EventFields(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     policy_digest: str = ""
     policy_id: str = ""
     policy_version: str = ""
-    matched_rule_ids: tuple[str, ...] = ()
     reason_codes: tuple[str, ...] = ()
     violations: tuple[str, ...] = ()
     created_at_ns: int | None = None
+    matched_rule_ids: tuple[str, ...] = ()
 
 
 _ENCODER: Final = msgspec.json.Encoder()
@@ -259,10 +259,10 @@ def normalize_fields(fields: EventFields) -> EventFields:
         policy_digest=fields.policy_digest.strip().lower(),
         policy_id=fields.policy_id.strip(),
         policy_version=fields.policy_version.strip(),
-        matched_rule_ids=tuple(_clean_list(fields.matched_rule_ids)),
         reason_codes=tuple(_clean_list(fields.reason_codes)),
         violations=tuple(_clean_list(fields.violations)),
         created_at_ns=fields.created_at_ns,
+        matched_rule_ids=tuple(_clean_list(fields.matched_rule_ids)),
     )
 
 
