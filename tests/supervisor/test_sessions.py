@@ -381,3 +381,17 @@ def test_lock_lease_is_released_when_the_session_goes_quiet(tmp_path: Path) -> N
         assert not _exists(lock)
 
     _on_trio(main)
+
+
+async def test_checkpoints_are_signed_when_a_key_is_configured(tmp_path: Path) -> None:
+    """§4.5: with a signing key the chain passes strict (signature-required) verification."""
+    from gait_runtime.artifacts.signing import SigningKey
+
+    key = SigningKey(bytes(range(32)))
+    async with SessionManager(_config(tmp_path, signing_key=key)) as manager:
+        await manager.append("s1", "run_1", EV)
+        assert await manager.checkpoint("s1") is not None
+    chain = tmp_path / "sessions" / "s1.journal_chain.json"
+    assert verify_chain(chain, verify_key=key.public, require_signature=True).ok
+    unsigned = verify_chain(chain, require_signature=True)
+    assert unsigned.checkpoint_errors == ["checkpoint 1 signature verification failed"]
