@@ -18,7 +18,7 @@ from typing import Any, Final
 
 from ..artifacts.jcs import short_id
 from ..artifacts.signing import SigningKey, VerifyKey, sign, signature_errors
-from ..artifacts.timefmt import format_ns, parse_rfc3339
+from ..artifacts.timefmt import ZERO_TIME_TEXT, format_ns, parse_rfc3339
 from ..errors import ArtifactInputError, InvalidInputError
 from ._strings import is_hex64, trim, trim_lower, uniq_sorted, uniq_sorted_lower
 
@@ -266,6 +266,8 @@ def _normalized(token: Mapping[str, Any]) -> tuple[dict[str, Any] | None, int, T
         created = parse_rfc3339(trim(_text(token, "created_at")), field="created_at")
         expires = parse_rfc3339(trim(expires_raw), field="expires_at")
     except ArtifactInputError:
+        return None, 0, invalid
+    if ZERO_TIME_TEXT in (created.utc_text(), expires.utc_text()):
         return None, 0, invalid
     body = _token_body(
         created_ns=created.unix_ns,

@@ -106,7 +106,11 @@ class GateResult(NamedTuple):
 
     def explanation(self) -> dict[str, Any]:
         """A JSON-ready description of which rule decided and why."""
-        out: dict[str, Any] = {"path": self.path, "verdict": self.verdict}
+        out: dict[str, Any] = {
+            "path": self.path,
+            "verdict": self.verdict,
+            "reason_codes": list(self.reason_codes),
+        }
         if self.tier_priority is not None:
             out["tier_priority"] = self.tier_priority
         out["rules"] = [

@@ -99,6 +99,7 @@ def test_go_example_token_is_valid_before_expiry_and_expired_at_it() -> None:
         ({"scope": []}, {}, "approval_token_invalid"),
         ({"expires_at": "tomorrow"}, {}, "approval_token_invalid"),
         ({"schema_id": "gait.other"}, {}, "approval_token_invalid"),
+        ({"created_at": "0001-01-01T00:00:00Z"}, {}, "approval_token_invalid"),
     ],
 )
 def test_validation_order_and_reason_codes(
