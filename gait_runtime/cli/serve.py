@@ -15,12 +15,13 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import traceback
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from .. import __version__
-from ..errors import GaitError, IOFailure, UsageError
+from ..errors import GaitError, InternalError, IOFailure, UsageError
 from ._frame import Handler, Parser, Result, add_common, correlation_id, dump_json_line
 
 __all__ = ["build_guard_retain", "build_mcp_serve", "build_serve", "config_from_args"]
@@ -218,8 +219,12 @@ def _serve(ns: argparse.Namespace, command: str) -> Result:
     try:
         anyio.run(main, backend=config.backend)
     except BaseException as exc:
-        reset_logging()
         leaf = _leaf_error(exc)
+        if isinstance(leaf, Exception) and not isinstance(leaf, (GaitError, OSError)):
+            traceback.print_exception(leaf, file=sys.stderr)
+        reset_logging()
+        if isinstance(leaf, KeyboardInterrupt):
+            raise leaf from None
         if isinstance(leaf, GaitError):
             leaf.details.setdefault("executed", False)
             raise leaf from None
@@ -228,6 +233,10 @@ def _serve(ns: argparse.Namespace, command: str) -> Result:
                 f"listen {config.listen.display()}: {leaf.strerror or leaf}",
                 details={"executed": False},
             ) from None
+        if isinstance(leaf, Exception):
+            raise InternalError(
+                f"serve failed: {type(leaf).__name__}: {leaf}", details={"executed": False}
+            ) from leaf
         raise
     reset_logging()
     listen = supervisor.bound.display() if supervisor.bound else config.listen.display()

@@ -1,0 +1,320 @@
+"""Benchmark ``gait serve`` with a real load generator over loopback.
+
+For each mode it starts a fresh ``python -m gait_runtime serve`` subprocess
+(dev keys, ``--fsync always``), waits for its ``--json`` start-up line, warms it
+up, then drives it with ``--concurrency`` concurrent HTTP/1.1 keep-alive
+clients (``httpx``, spread over ``--client-procs`` processes) until
+``--requests`` decisions were answered or ``--max-seconds`` passed. Modes:
+
+* ``none``: no session id (trace written and signed, nothing journaled);
+* ``shared``: every call journaled to one shared session;
+* ``sessions16``: calls spread over 16 sessions.
+
+It reports decisions/s, p50/p99 latency, errors, and the server's CPU time per
+decision (from ``/proc/<pid>/stat``), and with ``--profile`` runs one more
+pass of a mode with the server under ``cProfile`` and prints where the time
+goes. Real time is the point here, so this lives in ``soak/``, not in the test
+suite. Usage::
+
+    .venv/bin/python soak/bench_serve.py --requests 8000 --max-seconds 30 --profile shared
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import os
+import pstats
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import anyio
+import httpx
+
+POLICY = """schema_id: gait.gate.policy
+schema_version: 1.0.0
+default_verdict: require_approval
+rules:
+  - name: allow-reads
+    priority: 10
+    effect: allow
+    match:
+      tool_names: [tool.read, tool.search]
+    reason_codes: [safe_read_allowed]
+  - name: block-deletes
+    priority: 5
+    effect: block
+    match:
+      tool_names: [tool.delete]
+    reason_codes: [destructive_tool_blocked]
+"""
+MODES = ("none", "shared", "sessions16")
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+@dataclass
+class ClientResult:
+    """What one load-generator process measured."""
+
+    latencies: list[float] = field(default_factory=list)
+    errors: int = 0
+    statuses: dict[int, int] = field(default_factory=dict)
+
+
+def _body(mode: str, client: int, n: int) -> bytes:
+    context: dict[str, str] = {
+        "identity": f"agent-{client}",
+        "workspace": "/srv",
+        "risk_class": "low",
+    }
+    if mode == "shared":
+        context["session_id"] = "bench-shared"
+    elif mode == "sessions16":
+        context["session_id"] = f"bench-{client % 16}"
+    tool = "tool.delete" if n % 10 == 9 else "tool.read"
+    path = f"/srv/data/{client}/{n}.txt"
+    call = {
+        "name": tool,
+        "args": {"path": path},
+        "targets": [{"kind": "path", "value": path, "operation": "read"}],
+        "context": context,
+    }
+    return json.dumps({"run_id": f"bench-{mode}", "call": call}).encode()
+
+
+async def _drive(
+    url: str, mode: str, first_client: int, clients: int, requests: int, deadline: float
+) -> ClientResult:
+    result = ClientResult()
+    per_client = max(1, requests // clients)
+
+    async def client(index: int) -> None:
+        limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
+        headers = {"content-type": "application/json"}
+        async with httpx.AsyncClient(base_url=url, timeout=30, limits=limits) as http:
+            for n in range(per_client):
+                if time.monotonic() > deadline:
+                    return
+                started = time.perf_counter()
+                try:
+                    response = await http.post(
+                        "/v1/evaluate", content=_body(mode, index, n), headers=headers
+                    )
+                except httpx.HTTPError:
+                    result.errors += 1
+                    continue
+                result.latencies.append(time.perf_counter() - started)
+                result.statuses[response.status_code] = (
+                    result.statuses.get(response.status_code, 0) + 1
+                )
+
+    async with anyio.create_task_group() as tg:
+        for index in range(first_client, first_client + clients):
+            tg.start_soon(client, index)
+    return result
+
+
+def _client_process(args: tuple[str, str, int, int, int, float]) -> ClientResult:
+    url, mode, first, clients, requests, deadline = args
+    return anyio.run(_drive, url, mode, first, clients, requests, deadline)
+
+
+def _cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+@dataclass
+class Server:
+    """A running ``gait serve`` subprocess."""
+
+    process: subprocess.Popen[bytes]
+    url: str
+    pid: int
+
+
+def _start(workdir: Path, backend: str, profile_to: Path | None) -> Server:
+    (workdir / "policy.yaml").write_text(POLICY)
+    command = [sys.executable]
+    if profile_to is not None:
+        command += ["-m", "cProfile", "-o", str(profile_to)]
+    command += [
+        "-m",
+        "gait_runtime",
+        "serve",
+        "--policy",
+        "policy.yaml",
+        "--listen",
+        "127.0.0.1:0",
+        "--key-mode",
+        "dev",
+        "--fsync",
+        "always",
+        "--backend",
+        backend,
+        "--trace-dir",
+        "traces",
+        "--session-dir",
+        "sessions",
+        "--json",
+    ]
+    env = {**os.environ, "GAIT_LOG_LEVEL": "warning"}
+    process = subprocess.Popen(
+        command, cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env
+    )
+    assert process.stdout is not None
+    line = process.stdout.readline()
+    startup = json.loads(line)
+    if not startup.get("ok"):
+        raise SystemExit(f"server did not start: {startup}")
+    return Server(process, "http://" + startup["listen"], int(startup["pid"]))
+
+
+def _stop(server: Server) -> None:
+    server.process.send_signal(signal.SIGTERM)
+    try:
+        server.process.wait(timeout=60)
+    finally:
+        if server.process.poll() is None:
+            server.process.kill()
+        if server.process.stdout is not None:
+            server.process.stdout.close()
+
+
+def run_mode(
+    mode: str,
+    *,
+    requests: int,
+    max_seconds: float,
+    concurrency: int,
+    client_procs: int,
+    backend: str,
+    profile_to: Path | None = None,
+) -> dict[str, Any]:
+    """Benchmark one mode against a fresh server; return its figures."""
+    with tempfile.TemporaryDirectory(prefix=f"gait-bench-{mode}-") as tmp:
+        server = _start(Path(tmp), backend, profile_to)
+        try:
+            warm = time.monotonic() + 10
+            _client_process((server.url, mode, 10_000, min(8, concurrency), 200, warm))
+            cpu_before = _cpu_seconds(server.pid)
+            deadline = time.monotonic() + max_seconds
+            share = concurrency // client_procs
+            jobs = [
+                (server.url, mode, i * share, share, requests // client_procs, deadline)
+                for i in range(client_procs)
+            ]
+            started = time.perf_counter()
+            if client_procs == 1:
+                results = [_client_process(jobs[0])]
+            else:
+                with multiprocessing.get_context("spawn").Pool(client_procs) as pool:
+                    results = pool.map(_client_process, jobs)
+            elapsed = time.perf_counter() - started
+            cpu = _cpu_seconds(server.pid) - cpu_before
+        finally:
+            _stop(server)
+    latencies = sorted(x for r in results for x in r.latencies)
+    statuses: dict[int, int] = {}
+    for r in results:
+        for status, count in r.statuses.items():
+            statuses[status] = statuses.get(status, 0) + count
+    done = len(latencies)
+    return {
+        "mode": mode,
+        "backend": backend,
+        "concurrency": concurrency,
+        "decisions": done,
+        "seconds": round(elapsed, 3),
+        "decisions_per_s": round(done / elapsed, 1) if elapsed else 0.0,
+        "p50_ms": round(latencies[done // 2] * 1000, 2) if done else None,
+        "p99_ms": round(latencies[min(done - 1, int(done * 0.99))] * 1000, 2) if done else None,
+        "errors": sum(r.errors for r in results),
+        "statuses": {str(k): v for k, v in sorted(statuses.items())},
+        "server_cpu_ms_per_decision": round(cpu * 1000 / done, 3) if done else None,
+        "server_cpu_utilisation": round(cpu / elapsed, 2) if elapsed else None,
+    }
+
+
+def print_profile(path: Path, limit: int = 25) -> None:
+    """Print the functions with the most own time and the main cumulative buckets."""
+    stats = pstats.Stats(str(path))
+    total = sum(v[2] for v in stats.stats.values())  # type: ignore[attr-defined]
+    print(f"\nprofile ({path.name}): total own time {total:.2f}s")
+    print("top functions by own time:")
+    rows = sorted(stats.stats.items(), key=lambda kv: kv[1][2], reverse=True)  # type: ignore[attr-defined]
+    for (filename, line, name), (_, calls, own, cumulative, _) in rows[:limit]:
+        short = "/".join(Path(filename).parts[-2:])
+        print(
+            f"  {own / total * 100:5.1f}%  own {own:7.3f}s  cum {cumulative:7.3f}s  {calls:>8}  {short}:{line}({name})"
+        )
+    buckets = {
+        "decide (whole decision path)": ("decisions.py", "_decide"),
+        "normalize_intent": ("intent.py", "normalize_intent"),
+        "evaluate": ("evaluate.py", "evaluate"),
+        "build_trace (JCS + ed25519)": ("trace.py", "build_trace"),
+        "trace file write (await)": ("trace_writer.py", "write"),
+        "session append (await)": ("sessions.py", "append"),
+        "ASGI app": ("http.py", "__call__"),
+        "h11 parsing": ("_connection.py", "next_event"),
+    }
+    print("cumulative time of the main steps (own + callees, including awaits):")
+    for label, (file_suffix, func) in buckets.items():
+        for (filename, _, name), (_, _, _, cumulative, _) in stats.stats.items():  # type: ignore[attr-defined]
+            if filename.endswith(file_suffix) and name == func:
+                print(f"  {label:38s} {cumulative:7.3f}s")
+                break
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark and print a JSON line per mode (and a profile)."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0] if __doc__ else None)
+    parser.add_argument("--requests", type=int, default=8000, help="decisions per mode")
+    parser.add_argument("--max-seconds", type=float, default=30.0, help="time cap per mode")
+    parser.add_argument("--concurrency", type=int, default=32, help="concurrent clients")
+    parser.add_argument("--client-procs", type=int, default=1, help="load generator processes")
+    parser.add_argument("--modes", default=",".join(MODES), help="comma-separated modes")
+    parser.add_argument("--backend", default="asyncio", choices=("asyncio", "trio"))
+    parser.add_argument("--profile", default="", help="also profile the server in this mode")
+    parser.add_argument("--out", default="", help="write all figures as JSON here")
+    ns = parser.parse_args(argv)
+    figures = []
+    for mode in ns.modes.split(","):
+        result = run_mode(
+            mode,
+            requests=ns.requests,
+            max_seconds=ns.max_seconds,
+            concurrency=ns.concurrency,
+            client_procs=ns.client_procs,
+            backend=ns.backend,
+        )
+        figures.append(result)
+        print(json.dumps(result), flush=True)
+    if ns.profile:
+        with tempfile.TemporaryDirectory() as tmp:
+            prof = Path(tmp) / f"serve-{ns.profile}.prof"
+            result = run_mode(
+                ns.profile,
+                requests=ns.requests // 2,
+                max_seconds=ns.max_seconds,
+                concurrency=ns.concurrency,
+                client_procs=ns.client_procs,
+                backend=ns.backend,
+                profile_to=prof,
+            )
+            print(json.dumps({**result, "profiled": True}), flush=True)
+            print_profile(prof)
+    if ns.out:
+        Path(ns.out).write_text(json.dumps(figures, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
