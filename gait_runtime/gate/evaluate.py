@@ -13,8 +13,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final, NamedTuple
 
+from ._limits import RateLimit, most_restrictive_limit
 from ._strings import uniq_sorted
-from .ratelimit import RateLimit, most_restrictive_limit
 
 if TYPE_CHECKING:
     from .intent import NormalizedIntent

@@ -26,10 +26,10 @@ from typing import Any, Final
 from ..artifacts.jcs import digest
 from ..errors import PolicyError
 from ._glob import DomainPattern, GlobError, PathPattern
+from ._limits import SCOPES, WINDOWS, RateLimit
 from ._strings import sanitize_rule_name, trim, trim_lower, uniq_sorted, uniq_sorted_lower
 from ._yaml import Marks, load_yaml
 from .intent import DISCOVERY_METHODS, ENDPOINT_CLASSES, PROVENANCE_SOURCES, TARGET_KINDS
-from .ratelimit import SCOPES, WINDOWS, RateLimit
 
 __all__ = [
     "POLICY_SCHEMA_ID",

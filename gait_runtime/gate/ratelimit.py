@@ -1,12 +1,13 @@
 """Rate limits and destructive budgets for ``gate eval`` (spec/gate.md §3.7).
 
-Owns: the :class:`RateLimit` value a rule carries, picking the most restrictive
-limit of the deciding tier, the counter key, the JSON state file
+Owns: the JSON state file
 (``gait.gate.rate_limit_state``: counters sorted by key, pruned to the current
 window, written atomically with mode 0600) and its lock protocol (``<state>.lock``
 created exclusively, retried every 15 ms, given up after 3 s with a
 ``state_contention`` error, removed when older than 15 s). Clocks and the sleep
-function are injected, so tests never wait.
+function are injected, so tests never wait. The pure parts (the
+:class:`RateLimit` value, the most-restrictive choice, the counter key) live in
+:mod:`gait_runtime.gate._limits` and are re-exported here.
 
 Our choice where the spec is silent: a decision that is already ``block`` does
 not consume budget (a blocked call never runs); ``used`` counts this request.
@@ -20,14 +21,17 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final, NamedTuple
+from typing import Final
 
 from ..artifacts.fsutil import ensure_dir, write_atomic
 from ..artifacts.timefmt import format_ns
 from ..errors import ContentionError, InvalidInputError
+from ._limits import SCOPES, WINDOWS, RateLimit, counter_key, most_restrictive_limit
 
 __all__ = [
     "DEFAULT_STATE_PATH",
+    "SCOPES",
+    "WINDOWS",
     "RateLimit",
     "RateUse",
     "consume",
@@ -37,46 +41,9 @@ __all__ = [
 
 DEFAULT_STATE_PATH: Final = ".gait-out/gate_rate_limits.json"
 STATE_SCHEMA_ID: Final = "gait.gate.rate_limit_state"
-WINDOWS: Final = {"minute": 60, "hour": 3600}
-SCOPES: Final = ("tool", "identity", "tool_identity")
 LOCK_RETRY_S: Final = 0.015
 LOCK_TIMEOUT_S: Final = 3.0
 LOCK_STALE_S: Final = 15.0
-
-
-class RateLimit(NamedTuple):
-    """A normalised ``rate_limit`` or ``destructive_budget`` block."""
-
-    requests: int
-    window: str = "minute"
-    scope: str = "tool_identity"
-
-    def payload(self) -> dict[str, Any]:
-        """The §3.10 digest form."""
-        return {"Requests": self.requests, "Window": self.window, "Scope": self.scope}
-
-
-def most_restrictive_limit(limits: Sequence[RateLimit | None]) -> RateLimit | None:
-    """Fewest requests, then ``minute`` before ``hour``, then scope name ascending."""
-    present = [limit for limit in limits if limit is not None]
-    if not present:
-        return None
-    return min(present, key=lambda r: (r.requests, WINDOWS[r.window], r.scope))
-
-
-def counter_key(
-    limit: RateLimit, *, tool_name: str, identity: str, now_ns: int, budget: bool
-) -> str:
-    """``window|scope|<bucket start>|<scope key>`` (§3.7)."""
-    seconds = WINDOWS[limit.window]
-    bucket = now_ns // 1_000_000_000 // seconds * seconds
-    tool = f"destructive_budget|{tool_name}" if budget else tool_name
-    scope_key = {
-        "tool": tool,
-        "identity": identity,
-        "tool_identity": f"{tool}|{identity}",
-    }[limit.scope]
-    return f"{limit.window}|{limit.scope}|{format_ns(bucket * 1_000_000_000)}|{scope_key}"
 
 
 @dataclass(frozen=True, slots=True)

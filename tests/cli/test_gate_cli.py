@@ -519,3 +519,40 @@ def test_missing_explicit_config_is_invalid_input(tree: Path) -> None:
         "--config", "bad.yaml", "--json",
     )  # fmt: skip
     assert code == 6 and "gate must be a mapping" in got["error"]
+
+
+def test_trace_out_with_parent_traversal_is_refused(tree: Path) -> None:
+    """A relative --trace-out with a ``..`` segment is invalid input (exit 6)."""
+    code, got = run_json(
+        "gate", "eval", "--policy", "policy_priority.yaml", "--intent", "intent_read_env.json",
+        "--trace-out", "../escape.json", "--json",
+    )  # fmt: skip
+    assert code == 6 and "must not traverse parent directories" in got["error"]
+    assert not (tree / "escape.json").exists()
+
+
+def test_token_chain_duplicates_count_once(tree: Path) -> None:
+    """The same token twice in --approval-token-chain is one token (de-duplicated)."""
+    code, got = run_json(
+        "gate", "eval", "--policy", "policy_two_approvers.yaml", "--intent", "intent_read_config.json",
+        "--key-mode", "prod", "--private-key", "../keys/gait_private.key", "--trace-out", "t.json",
+        "--approval-token-chain", "tokens/token_two_bob_r1.json,tokens/token_two_bob_r1.json",
+        "--approval-token", "tokens/token_two_bob_r1.json", "--json",
+    )  # fmt: skip
+    assert code == 4 and got["valid_approvals"] == 1
+    assert "approval_chain_insufficient" in got["reason_codes"]
+
+
+def test_gate_eval_text_output(tree: Path) -> None:
+    """Without --json: a verdict line, the trace line and the dev-key warning."""
+    code, text = run(
+        "gate", "eval", "--policy", "policy_priority.yaml", "--intent", "intent_read_env.json"
+    )
+    lines = text.splitlines()
+    assert code == 3
+    assert (
+        lines[0]
+        == "gate eval: verdict=block reasons=matched_rule_block_secrets violations=secret_file_access"
+    )
+    assert lines[1].startswith("trace: trace_e9d16ce81933d51d2e1bc318_")
+    assert lines[2].startswith("warning: dev mode")

@@ -234,3 +234,31 @@ def test_adding_a_block_rule_never_turns_a_block_into_allow(
     added = {**extra, "name": "zz-added-block", "effect": "block"}
     after = evaluate(compile_policy(_policy([*rules, added], default)), intent(**overrides))
     assert after.verdict != "allow"
+
+
+def test_evaluate_module_does_no_io() -> None:
+    """gate/evaluate.py imports only pure modules and calls no I/O builtins (STYLE habit 2)."""
+    import ast
+
+    import gait_runtime.gate.evaluate as module
+
+    tree = ast.parse(Path(module.__file__).read_text(encoding="utf-8"))
+    imported = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom):
+            imported.add(("." * node.level) + (node.module or ""))
+        elif isinstance(node, ast.Import):
+            imported.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+            assert node.func.id not in {"open", "print", "input", "exec", "eval"}
+    allowed = {
+        "__future__",
+        "collections.abc",
+        "dataclasses",
+        "typing",
+        "._limits",
+        "._strings",
+        ".intent",
+        ".policy",
+    }
+    assert imported <= allowed, imported - allowed
