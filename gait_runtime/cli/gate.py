@@ -73,13 +73,11 @@ def build_gate_eval(parser: Parser) -> Handler:
 
     def handle(ns: argparse.Namespace) -> Result:
         from ..gate.command import GateEvalOptions, run_gate_eval
-        from ..gate.config import load_gate_defaults
+        from ..gate.config import fill_from_config, load_gate_defaults
 
         defaults = load_gate_defaults(ns.config, disabled=ns.no_config)
-        for key, value in defaults.items():
-            attr = "trace_out" if key == "trace_path" else key
-            if not getattr(ns, attr):
-                setattr(ns, attr, value)
+        flags = {k: v for k, v in vars(ns).items() if isinstance(v, str)}
+        vars(ns).update(fill_from_config(flags, defaults))
         tokens = [ns.approval_token, *ns.approval_token_chain.split(",")]
         opts = GateEvalOptions(
             policy=ns.policy,

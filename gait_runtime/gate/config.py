@@ -16,7 +16,7 @@ import yaml
 
 from ..errors import InvalidInputError
 
-__all__ = ["DEFAULT_CONFIG_PATH", "GATE_CONFIG_KEYS", "load_gate_defaults"]
+__all__ = ["DEFAULT_CONFIG_PATH", "GATE_CONFIG_KEYS", "fill_from_config", "load_gate_defaults"]
 
 DEFAULT_CONFIG_PATH: Final = ".gait/config.yaml"
 GATE_CONFIG_KEYS: Final = (
@@ -76,4 +76,26 @@ def load_gate_defaults(path: str = "", *, disabled: bool = False) -> dict[str, s
                 f"config {target}: gate.{key} must be a string", code="config_invalid"
             )
         out[key] = value.strip()
+    return out
+
+
+_KEY_PAIRS: Final = (
+    ("private_key", "private_key_env"),
+    ("approval_public_key", "approval_public_key_env"),
+    ("approval_private_key", "approval_private_key_env"),
+)
+
+
+def fill_from_config(flags: dict[str, str], defaults: dict[str, str]) -> dict[str, str]:
+    """Fill empty flags from config defaults; a key given on the command line (path
+    or env) keeps the whole pair from the config out, so the two never mix.
+
+    ``trace_path`` in the config fills the ``trace_out`` flag.
+    """
+    out = dict(flags)
+    blocked = {k for pair in _KEY_PAIRS if any(flags.get(p) for p in pair) for k in pair}
+    for key, value in defaults.items():
+        attr = "trace_out" if key == "trace_path" else key
+        if attr in out and not out[attr] and key not in blocked:
+            out[attr] = value
     return out

@@ -556,3 +556,16 @@ def test_gate_eval_text_output(tree: Path) -> None:
     )
     assert lines[1].startswith("trace: trace_e9d16ce81933d51d2e1bc318_")
     assert lines[2].startswith("warning: dev mode")
+
+
+def test_a_key_flag_keeps_the_configured_key_pair_out(tree: Path) -> None:
+    """``--private-key`` on the command line is not mixed with ``private_key_env`` from the config."""
+    Path(".gait").mkdir()
+    Path(".gait/config.yaml").write_text(
+        "gate:\n  key_mode: prod\n  private_key_env: SOME_UNSET_VAR\n"
+    )
+    code, got = run_json(
+        "gate", "eval", "--policy", "policy_priority.yaml", "--intent", "intent_read_env.json",
+        "--private-key", "../keys/gait_private.key", "--trace-out", "t.json", "--json",
+    )  # fmt: skip
+    assert code == 3 and "warnings" not in got
