@@ -369,6 +369,43 @@ def timeline_checkpoint_relationship(cp_run_id: str, index: int) -> Relationship
     )
 
 
+_REL_CACHE: dict[tuple[object, ...], Relationship] = {}
+_REL_CACHE_MAX: Final = 4096
+_SECOND_TEXT: list[tuple[int, str]] = [(-1, "")]
+
+
+def _time_text(unix_ns: int) -> str:
+    """``format_ns`` with the date-and-seconds prefix cached (many events share a second)."""
+    seconds, nanos = divmod(unix_ns, 1_000_000_000)
+    cached_second, prefix = _SECOND_TEXT[0]
+    if cached_second != seconds:
+        prefix = format_ns(seconds * 1_000_000_000)[:-1]
+        _SECOND_TEXT[0] = (seconds, prefix)
+    if nanos:
+        return f"{prefix}.{nanos:09d}".rstrip("0") + "Z"
+    return prefix + "Z"
+
+
+def _cached_relationship(session_id: str, run_id: str, f: EventFields) -> Relationship:
+    """Event relationships repeat (same tool, policy, trace); records never mutate them."""
+    key = (
+        session_id,
+        run_id,
+        f.tool_name,
+        f.trace_id,
+        f.policy_digest,
+        f.policy_id,
+        f.policy_version,
+        f.matched_rule_ids,
+    )
+    rel = _REL_CACHE.get(key)
+    if rel is None:
+        if len(_REL_CACHE) >= _REL_CACHE_MAX:
+            _REL_CACHE.clear()
+        rel = _REL_CACHE[key] = event_relationship(session_id, run_id, f)
+    return rel
+
+
 def build_event(
     session_id: str,
     run_id: str,
@@ -381,7 +418,7 @@ def build_event(
     return EventRecord(
         schema_id=EVENT_SCHEMA,
         schema_version=SCHEMA_VERSION,
-        created_at=format_ns(created_at_ns),
+        created_at=_time_text(created_at_ns),
         producer_version=producer_version or "0.0.0-dev",
         session_id=session_id,
         run_id=run_id,
@@ -398,7 +435,7 @@ def build_event(
         verdict=fields.verdict,
         reason_codes=list(fields.reason_codes),
         violations=list(fields.violations),
-        relationship=event_relationship(session_id, run_id, fields),
+        relationship=_cached_relationship(session_id, run_id, fields),
     )
 
 

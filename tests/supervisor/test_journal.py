@@ -7,8 +7,10 @@ from pathlib import Path
 
 import msgspec
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from gait_runtime.artifacts.timefmt import parse_rfc3339
+from gait_runtime.artifacts.timefmt import format_ns, parse_rfc3339
 from gait_runtime.errors import SessionInputError
 from gait_runtime.supervisor.journal import (
     chain_bytes,
@@ -27,6 +29,7 @@ from gait_runtime.supervisor.records import (
     encode_line,
     normalize_fields,
 )
+from gait_runtime.supervisor.records import _time_text as _time_text
 
 S = "sessions/journal"
 
@@ -211,3 +214,11 @@ def test_checkpoint_digest_formula_matches_go_chain(vectors: Path) -> None:
             cp["sequence_start"],
             cp["sequence_end"],
         )
+
+
+@given(st.integers(min_value=0, max_value=4_000_000_000_000_000_000), st.integers(0, 3))
+def test_cached_event_time_text_equals_go_format(unix_ns: int, trim: int) -> None:
+    """The per-second cache used on the append path formats exactly like format_ns."""
+    unix_ns -= unix_ns % (10 ** (3 * trim))
+    assert _time_text(unix_ns) == format_ns(unix_ns)
+    assert _time_text(unix_ns + 1) == format_ns(unix_ns + 1)
