@@ -16,6 +16,7 @@ from gait_runtime.artifacts.signing import SigningKey, verify
 from gait_runtime.artifacts.timefmt import parse_rfc3339
 from gait_runtime.errors import ArtifactInputError
 from gait_runtime.gate import (
+    NormalizedIntent,
     build_trace,
     compile_policy,
     evaluate,
@@ -238,3 +239,50 @@ def test_unchecked_trace_signing_equals_rfc8785_for_any_strings(
     assert verify(
         ({k: v for k, v in trace.items() if k != "signature"}), trace["signature"], GO_PUBLIC
     )
+
+
+SERVICE = VECTORS / "service"
+
+
+@pytest.mark.parametrize(
+    "path", sorted((SERVICE / "traces").rglob("*.json")), ids=lambda p: p.parent.name + "/" + p.name
+)
+def test_go_service_traces_verify_and_rebuild(path: Path) -> None:
+    """Service traces (no correlation_id, no latency_ms) verify here, and build_trace rebuilds
+    their body from the same decision: the supervisor can emit Go-identical traces."""
+    trace = json.loads(path.read_text())
+    assert verify_trace(trace, GO_PUBLIC).ok
+    assert "correlation_id" not in trace and "latency_ms" not in trace
+    policy = load_policy(SERVICE / "policy.yaml")
+    assert trace["policy_digest"] == policy.digest
+
+    class Final:
+        verdict = trace["verdict"]
+        violations = tuple(trace.get("violations", ()))
+
+    relationship = trace["relationship"]
+    context: dict[str, Any] = {"identity": relationship["agent_chain"][0]["identity"]}
+    if "parent_ref" in relationship:
+        context["session_id"] = relationship["parent_ref"]["id"]
+    # The service request bodies are not part of this test; the trace needs only these fields.
+    intent = NormalizedIntent(
+        tool_name=trace["tool_name"],
+        args={},
+        args_digest=trace["args_digest"],
+        intent_digest=trace["intent_digest"],
+        targets=(),
+        provenance_sources=frozenset(),
+        context=context,
+        preimage={},
+        created_at=trace["created_at"],
+        producer_version="",
+    )
+    ours = build_trace(
+        policy,
+        intent,
+        Final(),
+        observed_at_ns=parse_rfc3339(trace["observed_at"]).unix_ns,
+        signing_key=GO_PRIVATE,
+        producer_version=trace["producer_version"],
+    )
+    assert ours == trace
