@@ -555,7 +555,7 @@ def compile_policy(text: str, *, source: str = "<policy>") -> CompiledPolicy:
     rules = [_rule(ctx, raw, i) for i, raw in enumerate(rules_raw)]
     _reject_duplicate_names(ctx, rules)
     rules.sort(key=lambda r: (r.priority, r.name))
-    payload = _payload(schema_id, schema_version, default_verdict, fail_closed, rules, doc)
+    payload = _payload(schema_id, schema_version, default_verdict, fail_closed, rules)
     return CompiledPolicy(
         schema_id=schema_id,
         schema_version=schema_version,
@@ -861,7 +861,6 @@ def _payload(
     default_verdict: str,
     fail_closed: FailClosed,
     rules: list[Rule],
-    doc: Mapping[str, Any],
 ) -> dict[str, Any]:
     fc: dict[str, Any] = {
         "Enabled": fail_closed.enabled,
