@@ -44,6 +44,13 @@ def _out(output: Any) -> Result:
     return Result(output.payload, output.text, output.exit_code)
 
 
+def _require(value: str, what: str) -> None:
+    if not value.strip():
+        from ..errors import UsageError
+
+        raise UsageError(f"{what} is required")
+
+
 def _argv(ns: argparse.Namespace) -> list[str]:
     return list(getattr(ns, "gait_argv", []))
 
@@ -117,12 +124,13 @@ def build_policy_test(parser: Parser) -> Handler:
 def build_policy_validate(parser: Parser) -> Handler:
     """``gait policy validate <policy>``: exit 0 valid, 6 invalid."""
     add_common(parser, "parses and validates a policy strictly and prints its policy_digest")
-    parser.add_argument("policy", help="policy YAML file")
+    parser.add_argument("policy", nargs="?", default="", help="policy YAML file")
 
     def handle(ns: argparse.Namespace) -> Result:
         from ..gate.files import policy_validate_payload
         from ..gate.policy import load_policy
 
+        _require(ns.policy, "a policy path")
         payload = policy_validate_payload(load_policy(ns.policy))
         return Result(payload, [str(payload["summary"])])
 
@@ -132,13 +140,14 @@ def build_policy_validate(parser: Parser) -> Handler:
 def build_policy_fmt(parser: Parser) -> Handler:
     """``gait policy fmt <policy> [--write | --check]``: canonical formatting."""
     add_common(parser, "prints a policy in canonical layout (same policy_digest, idempotent)")
-    parser.add_argument("policy", help="policy YAML file")
+    parser.add_argument("policy", nargs="?", default="", help="policy YAML file")
     parser.add_argument("--write", action="store_true", help="rewrite the file in place")
     parser.add_argument("--check", action="store_true", help="exit 6 if not canonical")
 
     def handle(ns: argparse.Namespace) -> Result:
         from ..gate.fmt import format_file
 
+        _require(ns.policy, "a policy path")
         out = format_file(Path(ns.policy), write=ns.write, check=ns.check)
         return Result(out.payload, out.text, out.exit_code)
 
@@ -189,7 +198,7 @@ def build_trace_verify(parser: Parser) -> Handler:
     """``gait trace verify <path> --public-key P``: exit 0 verified, 2 failed, 6 no key."""
     add_common(parser, "verifies the ed25519 signature of a gate trace record")
     add = parser.add_argument
-    add("path", help="trace JSON file")
+    add("path", nargs="?", default="", help="trace JSON file")
     add("--public-key", default="", help="public key file")
     add("--public-key-env", default="", help="env var holding the public key")
     add("--private-key", default="", help="private key file (public half derived)")
@@ -198,6 +207,7 @@ def build_trace_verify(parser: Parser) -> Handler:
     def handle(ns: argparse.Namespace) -> Result:
         from ..gate.command import run_trace_verify
 
+        _require(ns.path, "a trace path")
         public = KeySource(ns.public_key, ns.public_key_env)
         private = KeySource(ns.private_key, ns.private_key_env)
         return _out(run_trace_verify(ns.path, public, private))

@@ -569,3 +569,31 @@ def test_a_key_flag_keeps_the_configured_key_pair_out(tree: Path) -> None:
         "--private-key", "../keys/gait_private.key", "--trace-out", "t.json", "--json",
     )  # fmt: skip
     assert code == 3 and "warnings" not in got
+
+
+@pytest.mark.parametrize(
+    ("argv", "needle"),
+    [
+        (["policy", "validate"], "a policy path is required"),
+        (["policy", "fmt"], "a policy path is required"),
+        (
+            ["trace", "verify", "--public-key", "../keys/gait_public.key"],
+            "a trace path is required",
+        ),
+        (
+            ["trace", "verify", "nope.json", "--public-key", "../keys/gait_public.key"],
+            "read trace nope.json",
+        ),
+    ],
+)
+def test_missing_or_unreadable_paths_exit_6(tree: Path, argv: list[str], needle: str) -> None:
+    """Usage errors and unreadable files are exit 6 with a one-line message."""
+    code, got = run_json(*argv, "--json")
+    assert code == 6 and needle in got["error"]
+
+
+def test_frame_explain_still_describes_path_commands(tree: Path) -> None:
+    """``--explain`` on validate/fmt/trace verify prints the command description without a path."""
+    for argv in (["policy", "validate"], ["policy", "fmt"], ["trace", "verify"], ["approve"]):
+        code, text = run(*argv, "--explain")
+        assert code == 0 and text.strip() and "\n" == text[-1]
