@@ -596,4 +596,4 @@ def test_frame_explain_still_describes_path_commands(tree: Path) -> None:
     """``--explain`` on validate/fmt/trace verify prints the command description without a path."""
     for argv in (["policy", "validate"], ["policy", "fmt"], ["trace", "verify"], ["approve"]):
         code, text = run(*argv, "--explain")
-        assert code == 0 and text.strip() and "\n" == text[-1]
+        assert code == 0 and text.strip() and text[-1] == "\n"
