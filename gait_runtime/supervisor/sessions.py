@@ -117,7 +117,7 @@ class SessionManager:
         self._by_id: dict[str, tuple[str, str]] = {}
         self._failed: dict[tuple[str, str], str] = {}
         self._stopping: dict[Path, anyio.Event] = {}
-        self._start_lock = anyio.Lock()
+        self._starting: dict[str, anyio.Event] = {}
         self._tg: TaskGroup | None = None
         self._dir_lock: StateDirLock | None = None
         self._restarts_total = 0
@@ -171,35 +171,50 @@ class SessionManager:
         s = self._sessions.get(key) if key is not None else None
         if s is not None and s.routable:
             return s
-        async with self._start_lock:
-            key = self._key(session_id, run_id)
-            if key is None:
-                raise SessionInputError(
-                    f"unknown session {session_id!r}: no run id given and none running",
-                    code="session_unknown",
-                )
-            s = self._sessions.get(key)
-            if s is not None and s.routable:
-                return s
-            if key in self._failed:
-                raise SessionFailedError(self._failed[key])
-            if self._tg is None:
-                raise InternalError("session manager is not running", code="manager_closed")
-            path = journal_path_for(self.config.session_dir, key[0], key[1])
-            stopping = self._stopping.get(path)
-            if stopping is not None:
-                await stopping.wait()
-            send, receive = anyio.create_memory_object_stream[Message](self.config.mailbox_size)
-            s = _Session(key, path, send, receive)
-            try:
-                await self._tg.start(self._supervise, s)
-            except BaseException:
-                send.close()
-                receive.close()
-                raise
-            self._sessions[key] = s
-            self._by_id[key[0]] = key
+        # Starts are serialised per session id (not globally): a slow start (a big
+        # journal being validated) never delays other sessions, and two run ids of
+        # one session cannot both pick the same journal file.
+        while True:
+            starting = self._starting.get(session_id.strip())
+            if starting is None:
+                break
+            await starting.wait()
+        gate = self._starting[session_id.strip()] = anyio.Event()
+        try:
+            return await self._start(session_id, run_id)
+        finally:
+            del self._starting[session_id.strip()]
+            gate.set()
+
+    async def _start(self, session_id: str, run_id: str | None) -> _Session:
+        key = self._key(session_id, run_id)
+        if key is None:
+            raise SessionInputError(
+                f"unknown session {session_id!r}: no run id given and none running",
+                code="session_unknown",
+            )
+        s = self._sessions.get(key)
+        if s is not None and s.routable:
             return s
+        if key in self._failed:
+            raise SessionFailedError(self._failed[key])
+        if self._tg is None:
+            raise InternalError("session manager is not running", code="manager_closed")
+        path = journal_path_for(self.config.session_dir, key[0], key[1])
+        stopping = self._stopping.get(path)
+        if stopping is not None:
+            await stopping.wait()
+        send, receive = anyio.create_memory_object_stream[Message](self.config.mailbox_size)
+        s = _Session(key, path, send, receive)
+        try:
+            await self._tg.start(self._supervise, s)
+        except BaseException:
+            send.close()
+            receive.close()
+            raise
+        self._sessions[key] = s
+        self._by_id[key[0]] = key
+        return s
 
     def _key(self, session_id: str, run_id: str | None) -> tuple[str, str] | None:
         sid = session_id.strip()

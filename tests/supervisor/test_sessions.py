@@ -395,3 +395,21 @@ async def test_checkpoints_are_signed_when_a_key_is_configured(tmp_path: Path) -
     assert verify_chain(chain, verify_key=key.public, require_signature=True).ok
     unsigned = verify_chain(chain, require_signature=True)
     assert unsigned.checkpoint_errors == ["checkpoint 1 signature verification failed"]
+
+
+async def test_concurrent_first_use_by_two_runs_never_shares_a_journal(tmp_path: Path) -> None:
+    """Starts are serialised per session id: two runs starting at once get two journals."""
+    names: dict[str, str] = {}
+    async with SessionManager(_config(tmp_path)) as manager:
+
+        async def first(run: str) -> None:
+            ack = await manager.append("s1", run, EV)
+            assert ack.sequence == 1
+            names[run] = ack.journal_path.name
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(first, "run_1")
+            tg.start_soon(first, "run_2")
+    owner = next(run for run, name in names.items() if name == "s1.journal.jsonl")
+    other = "run_2" if owner == "run_1" else "run_1"
+    assert names[other] == f"s1_{other}.journal.jsonl"
