@@ -152,6 +152,7 @@ class Recorder:
         window_requests: requests since the last progress tick.
         errors: error count per outcome name.
         verdicts: decisions per verdict.
+        examples: first message of each error outcome.
     """
 
     t0: float
@@ -163,6 +164,11 @@ class Recorder:
     window_requests: int = 0
     errors: dict[str, int] = field(default_factory=dict)
     verdicts: dict[str, int] = field(default_factory=dict)
+    examples: dict[str, str] = field(default_factory=dict)
+
+    def example(self, outcome: int, message: str) -> None:
+        """Keep the first message seen for an error outcome (shown in the report)."""
+        self.examples.setdefault(OUTCOMES[outcome], message)
 
     def ack(
         self, journal: str, sequence: int, trace_id: str, trace_path: str, session: str
@@ -210,23 +216,28 @@ async def _one_call(
     target: Target, agent: Agent, body: bytes, kind: str, recorder: Recorder
 ) -> None:
     with anyio.move_on_after(_WAIT_FOR_SERVER_S):
-        await target.up.wait()
+        while target.client is None:
+            await target.up.wait()
     client, incarnation = target.client, target.incarnation
     started = time.perf_counter()
     rel = started - recorder.t0
     if client is None:
+        recorder.example(3, f"supervisor not back within {_WAIT_FOR_SERVER_S:g}s")
         _record(recorder, rel, 0.0, 3, -1, agent.stage, 0)
         return
     try:
         response = await client.post("/v1/evaluate", content=body)
         latency = time.perf_counter() - started
-    except httpx.HTTPError:
+    except httpx.HTTPError as exc:
         latency = time.perf_counter() - started
         restarted = target.incarnation != incarnation or not target.up.is_set()
+        if not restarted:
+            recorder.example(3, f"{type(exc).__name__}: {exc}")
         _record(recorder, rel, latency, 5 if restarted else 3, -1, agent.stage, 0)
         return
     status = response.status_code
     if status in _CONTENTION_STATUSES:
+        recorder.example(1, f"HTTP {status}: {response.text[:200]}")
         _record(recorder, rel, latency, 1, -1, agent.stage, status)
         return
     try:
@@ -234,6 +245,7 @@ async def _one_call(
     except ValueError:
         payload = {}
     if status not in _DECISION_STATUSES or payload.get("ok") is not True:
+        recorder.example(2, f"HTTP {status}: {response.text[:200]}")
         _record(recorder, rel, latency, 2, -1, agent.stage, status)
         return
     verdict = str(payload.get("verdict", ""))
@@ -250,6 +262,13 @@ async def _one_call(
             agent.session_id,
         )
     outcome = 0 if verdict == EXPECTED_VERDICT[kind] and ack is not None else 4
+    if outcome == 4:
+        recorder.example(
+            4,
+            f"{kind} call answered {verdict!r} (want {EXPECTED_VERDICT[kind]!r})"
+            if ack is not None
+            else f"{kind} call answered without a session_journal warning",
+        )
     _record(recorder, rel, latency, outcome, sequence, agent.stage, status)
 
 
@@ -295,10 +314,12 @@ async def run_agent(
     while True:
         now = time.perf_counter()
         if agent.interval_s > 0:
-            if next_at >= deadline:
+            if next_at >= deadline or now >= deadline:
                 return
             if next_at > now:
                 await anyio.sleep(next_at - now)
+            elif now - next_at > agent.interval_s:
+                next_at = now  # fell behind (supervisor down or slow): no catch-up burst
             next_at += agent.interval_s
         elif now >= deadline:
             return

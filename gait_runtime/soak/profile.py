@@ -406,7 +406,8 @@ def apply_overrides(
 
     ``duration_s`` sets the total driving time, shared by the stages in their
     planned proportions (for a ramp it sets each step's duration divided by the
-    number of steps). ``agents``/``sessions`` replace every stage's values
+    number of steps); a shorter run also shrinks the restarts' minimum gap in
+    proportion (never below 0.5 s, never above the profile's). ``agents``/``sessions`` replace every stage's values
     (sessions never exceed agents).
 
     Raises:
@@ -432,7 +433,13 @@ def apply_overrides(
         if out.ramp is not None:
             step = duration_s / len(out.ramp.steps())
             out = replace(out, ramp=replace(out.ramp, step_duration_s=step))
-        out = replace(out, stages=_scaled_stages(out.stages, duration_s))
+        scale = duration_s / (sum(s.duration_s for s in out.stages) or duration_s)
+        gap = max(0.5, min(out.restarts.min_gap_s, out.restarts.min_gap_s * scale))
+        out = replace(
+            out,
+            stages=_scaled_stages(out.stages, duration_s),
+            restarts=replace(out.restarts, min_gap_s=gap),
+        )
     if agents is not None or sessions is not None:
         if (agents is not None and agents < 1) or (sessions is not None and sessions < 1):
             raise UsageError("--agents and --sessions must be >= 1")

@@ -101,6 +101,7 @@ def build_report(
     server: Mapping[str, Any],
     host: Mapping[str, Any],
     verdicts: Mapping[str, int],
+    error_examples: Mapping[str, str],
 ) -> dict[str, Any]:
     """Assemble the report document of one run (not yet validated or written)."""
     decisions = [lat for lat, out in zip(samples.latency, samples.outcome, strict=True) if out == 0]
@@ -167,6 +168,7 @@ def build_report(
             "error_rate": round(error_rate, 6),
             "outcomes": counts,
             "verdicts": dict(sorted(verdicts.items())),
+            "error_examples": dict(sorted(error_examples.items())),
         },
         "latency_ms": latency,
         "stages": stages,
@@ -253,6 +255,8 @@ def text_summary(
         lines.append(
             f"  [{mark}] {row['name']:<22} actual {row['actual']:g}  limit {row['limit']:g}"
         )
+    for name, message in tot.get("error_examples", {}).items():
+        lines.append(f"  first {name}: {message}")
     for line in report["failed"]:
         lines.append(f"  FAILED: {line}")
     if report_path is not None:

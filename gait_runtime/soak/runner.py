@@ -410,6 +410,7 @@ def run_soak(
             "producer_version": __version__,
         },
         verdicts=dict(run.recorder.verdicts),
+        error_examples=dict(run.recorder.examples),
     )
     report_path = run.dirs.root / "soak_report.json"
     write_report(report_path, report)
