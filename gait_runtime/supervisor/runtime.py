@@ -189,6 +189,8 @@ class Supervisor:
         if self._shutdown is not None and not self._shutdown.is_set():
             _log.info("drain_started")
             self.draining = True
+            if self._app is not None:
+                self._app.accepting = False
             self._shutdown.set()
 
     async def checkpoint(self, session_id: str) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import threading
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -62,6 +63,11 @@ async def _until(check: Callable[[], Awaitable[bool]], what: str) -> None:
 
 def _read_lines(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def _load(path: str) -> dict[str, Any]:
+    doc: dict[str, Any] = json.loads(Path(path).read_bytes())
+    return doc
 
 
 def _key_id(trace_path: str) -> str:
@@ -474,3 +480,96 @@ async def test_unix_socket_listener_serves(tmp_path: Path) -> None:
         assert (await run.client.get("/healthz")).status_code == 200
         assert (await run.client.post("/v1/evaluate", content=ALLOW)).json()["verdict"] == "allow"
     assert not _exists(sock)
+
+
+async def test_drain_finishes_in_flight_requests_and_refuses_new_ones(tmp_path: Path) -> None:
+    """Issue: on shutdown, stop accepting, let the in-flight decision finish and journal it."""
+    gate = _Gate()
+    async with running(tmp_path, journal_opener=gate.opener) as run:
+        assert (await run.client.post("/v1/evaluate", json=_call("drain"))).status_code == 200
+        gate.armed.set()
+        answers: dict[str, httpx.Response] = {}
+
+        async def in_flight() -> None:
+            answers["in_flight"] = await run.client.post("/v1/evaluate", json=_call("drain"))
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(in_flight)
+            await anyio.to_thread.run_sync(gate.entered.wait, 10)
+            run.supervisor.request_shutdown()
+            assert run.supervisor.draining
+            async with httpx.AsyncClient(base_url=run.bound.url(), timeout=2) as fresh:
+                with anyio.fail_after(10), pytest.raises(httpx.TransportError):
+                    await fresh.post("/v1/evaluate", json=_call("late"))
+            gate.release.set()
+    assert answers["in_flight"].status_code == 200
+    events = [r for r in _read_lines(tmp_path / "sessions" / "drain.journal.jsonl") if "event" in r]
+    assert [e["event"]["sequence"] for e in events] == [1, 2]
+    assert not _exists(tmp_path / "sessions" / "late.journal.jsonl")
+
+
+async def test_approval_token_grants_a_require_approval_decision(tmp_path: Path) -> None:
+    """Our addition: ``approval_tokens`` verified with ``--approval-public-key`` turn
+    ``require_approval`` into ``allow`` (gate eval's flow); a foreign token does not."""
+    from gait_runtime.artifacts.keys import init_key_pair
+    from gait_runtime.gate.approval import mint_token, required_scope
+
+    approver, _, public = init_key_pair(tmp_path / "keys", "approver")
+    stranger, _, _ = init_key_pair(tmp_path / "keys", "stranger")
+    async with running(tmp_path, approval_public_key=str(public)) as run:
+        first = (await run.client.post("/v1/evaluate", json=APPROVAL)).json()
+        assert first["verdict"] == "require_approval"
+
+        def token(key: Any) -> dict[str, Any]:
+            return mint_token(
+                intent_digest=first["intent_digest"],
+                policy_digest=first["policy_digest"],
+                approver="release-manager",
+                reason_code="change_approved",
+                scope=required_scope("tool.deploy", "apply", False),
+                ttl_ns=600_000_000_000,
+                now_ns=time.time_ns(),
+                key=key,
+                producer_version="test",
+            )
+
+        granted = (
+            await run.client.post(
+                "/v1/evaluate", json={**APPROVAL, "approval_tokens": [token(approver)]}
+            )
+        ).json()
+        refused = (
+            await run.client.post(
+                "/v1/evaluate", json={**APPROVAL, "approval_tokens": [token(stranger)]}
+            )
+        ).json()
+    assert granted["verdict"] == "allow" and granted["exit_code"] == 0
+    assert "approval_granted" in granted["reason_codes"] and granted["approval_ref"]
+    assert granted["executed"] is False
+    trace = _load(granted["trace_path"])
+    assert trace["verdict"] == "allow" and trace["approval_token_ref"] == granted["approval_ref"]
+    assert refused["verdict"] == "require_approval"
+    assert "approval_token_signature_invalid" in refused["reason_codes"]
+
+
+async def test_retention_janitor_sweeps_traces_and_writes_a_report(tmp_path: Path) -> None:
+    """Issue: the janitor applies ``--trace-max-count`` and writes an auditable JSON report."""
+    from gait_runtime.supervisor.service_config import RetentionRule
+
+    report = tmp_path / "retention.json"
+    async with running(
+        tmp_path,
+        trace_retention=RetentionRule(max_count=2),
+        retention_interval_s=3600,
+        retention_report=report,
+    ) as run:
+        for _ in range(5):
+            assert (await run.client.post("/v1/evaluate", json=_call())).status_code == 200
+        sweeps = await run.supervisor.sweep_now()
+    traces = sorted((tmp_path / "traces").glob("trace_*.json"))
+    assert len(traces) == 2
+    trace_sweep = next(s for s in sweeps if s.kind == "trace")
+    assert trace_sweep.removed_count == 3
+    doc = json.loads(report.read_bytes())
+    assert doc["schema_id"] == "gait.supervisor.retention_report"
+    assert doc["classes"][0]["removed_count"] == 3

@@ -44,6 +44,8 @@ _EVALUATE_ROUTES: Final = {
 }
 _GET_ROUTES: Final = ("/healthz", "/v1/health", "/metrics")
 _TOO_LARGE: Final = "request body exceeds max-request-bytes"
+_DRAINING: Final = "server is draining"
+_DRAINING_HEADERS: Final = ((b"retry-after", b"1"), (b"connection", b"close"))
 
 
 def content_type_error(value: str | None) -> str | None:
@@ -74,6 +76,10 @@ class _ClientGone(Exception):
 class GaitApp:
     """The ASGI callable.
 
+    Once :attr:`accepting` is false (the supervisor is draining) a decision route
+    answers 503 ``server is draining`` without deciding; requests already past
+    that check finish normally.
+
     Args:
         service: the decision path.
         max_request_bytes: body limit (413 above it).
@@ -98,6 +104,7 @@ class GaitApp:
         self._metrics = metrics
         self.in_flight = 0
         self.requests = 0
+        self.accepting = True
         self.started = anyio.Event()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -148,6 +155,9 @@ class GaitApp:
             return
         if method != "POST":
             await _send_reply(send, error_reply(405, "expected POST"))
+            return
+        if not self.accepting:
+            await _send_reply(send, error_reply(503, _DRAINING, *_DRAINING_HEADERS))
             return
         if self._auth is not None:
             failure = self._auth.check(headers.get("authorization"))
