@@ -265,7 +265,8 @@ class SessionActor:
         return await self.serve()
 
     def _open(self) -> None:
-        self.store.open(self.session_id, self.run_id, create=True, full=True)
+        full = not self.config.trust_state_on_start
+        self.store.open(self.session_id, self.run_id, create=True, full=full)
 
     def _close_quietly(self) -> None:
         try:

@@ -60,6 +60,11 @@ class SessionConfig:
             cadence is configured.
         drain_timeout_s: bound on the shielded drain in ``__aexit__``.
         opener: opens journal descriptors (fault injection in tests).
+        trust_state_on_start: an actor start trusts ``J.state.json`` when its
+            ``journal_size_bytes`` equals the journal's size (Go's rule; the state is
+            written only after complete writes, so a torn tail or a hand edit that
+            changes the size is always caught) and reads the journal only for its
+            first checkpoint; ``False`` validates the whole journal on every start.
         offload_io: run journal I/O in worker threads (default). ``False`` runs
             it on the event loop: for virtual-time tests (a task waiting on a
             thread looks blocked to an autojumping clock) and single-session tools.
@@ -84,6 +89,7 @@ class SessionConfig:
     final_checkpoint: bool = True
     drain_timeout_s: float = 30.0
     opener: FileOpener = OsJournalFile
+    trust_state_on_start: bool = True
     offload_io: bool = True
 
     def __post_init__(self) -> None:

@@ -413,3 +413,26 @@ async def test_concurrent_first_use_by_two_runs_never_shares_a_journal(tmp_path:
     owner = next(run for run, name in names.items() if name == "s1.journal.jsonl")
     other = "run_2" if owner == "run_1" else "run_1"
     assert names[other] == f"s1_{other}.journal.jsonl"
+
+
+@pytest.mark.parametrize("trust", [True, False])
+async def test_same_size_hand_edit_is_caught_at_start_or_first_checkpoint(
+    tmp_path: Path, trust: bool
+) -> None:
+    """trust_state_on_start=False validates every start; True (Go's trust rule) defers a
+    size-preserving edit to the first full read, the next checkpoint."""
+    async with SessionManager(_config(tmp_path)) as manager:
+        for _ in range(3):
+            await manager.append("s1", "run_1", EV)
+    path = _journal(tmp_path)
+    data = path.read_bytes()
+    path.write_bytes(data.replace(b'"sequence":2,', b'"sequence":7,', 1))
+    config = _config(tmp_path, trust_state_on_start=trust)
+    async with SessionManager(config) as manager:
+        if not trust:
+            with pytest.raises(SessionInputError, match="got 7 want 2"):
+                await manager.append("s1", "run_1", EV)
+            return
+        assert (await manager.append("s1", "run_1", EV)).sequence == 4
+        with pytest.raises(SessionInputError, match="got 7 want 2"):
+            await manager.checkpoint("s1")
