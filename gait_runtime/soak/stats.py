@@ -134,20 +134,29 @@ def timeseries(samples: Samples, rss: Sequence[tuple[float, float]]) -> list[dic
     return out_rows
 
 
-def _acknowledged(samples: Samples) -> list[tuple[int, float]]:
+_MIN_PER_DECILE: Final = 10
+"""A stage's drift is judged only when each of its deciles holds at least this many appends."""
+
+
+def _acknowledged(samples: Samples, stage: int | None = None) -> list[tuple[int, float]]:
     return [
         (seq, lat)
-        for seq, lat, out in zip(samples.sequence, samples.latency, samples.outcome, strict=True)
-        if out == 0 and seq > 0
+        for seq, lat, out, st in zip(
+            samples.sequence, samples.latency, samples.outcome, samples.stage, strict=True
+        )
+        if out == 0 and seq > 0 and (stage is None or st == stage)
     ]
 
 
-def length_buckets(samples: Samples, count: int = 10) -> list[dict[str, Any]]:
+def length_buckets(
+    samples: Samples, count: int = 10, *, stage: int | None = None
+) -> list[dict[str, Any]]:
     """Latency of acknowledged appends grouped into ``count`` equal ranges of journal length.
 
     Journal length at the time of a request is the sequence number it was given.
+    ``stage`` restricts the samples to one stage.
     """
-    pairs = _acknowledged(samples)
+    pairs = _acknowledged(samples, stage)
     if not pairs:
         return []
     top = max(seq for seq, _ in pairs)
@@ -171,21 +180,39 @@ def length_buckets(samples: Samples, count: int = 10) -> list[dict[str, Any]]:
     return rows
 
 
+def _ratios(deciles: list[dict[str, Any]], minimum: int) -> tuple[float, float] | None:
+    if not deciles:
+        return None
+    first, last = deciles[0], deciles[-1]
+    if first["count"] < minimum or last["count"] < minimum or first["p50_ms"] <= 0:
+        return None
+    mean = round(last["mean_ms"] / first["mean_ms"], 3) if first["mean_ms"] else 0.0
+    return round(last["p50_ms"] / first["p50_ms"], 3), mean
+
+
 def drift(samples: Samples) -> dict[str, Any]:
     """Append-latency drift: last decile of journal length against the first.
 
+    Judged per stage (a stage change also changes the load, which would
+    otherwise pass for drift); the run's ``ratio`` is the worst stage's.
     ``ratio`` compares medians (robust to the odd checkpoint or GC pause);
-    ``mean_ratio`` compares means, the Go test's statistic. Both are 0.0 when a
-    decile is empty (too few acknowledged requests to judge).
+    ``mean_ratio`` compares means, the Go test's statistic. A stage whose first
+    or last decile holds fewer than 10 appends is not judged; with no judged
+    stage both ratios are 0.0. ``deciles`` covers the whole run.
     """
-    deciles = length_buckets(samples, 10)
-    first = deciles[0] if deciles else None
-    last = deciles[-1] if deciles else None
-    ratio = mean_ratio = 0.0
-    if first and last and first["count"] and last["count"] and first["p50_ms"] > 0:
-        ratio = round(last["p50_ms"] / first["p50_ms"], 3)
-        mean_ratio = round(last["mean_ms"] / first["mean_ms"], 3) if first["mean_ms"] else 0.0
-    return {"ratio": ratio, "mean_ratio": mean_ratio, "deciles": deciles}
+    per_stage: list[dict[str, Any]] = []
+    for stage in sorted(set(samples.stage)):
+        judged = _ratios(length_buckets(samples, 10, stage=stage), _MIN_PER_DECILE)
+        if judged is not None:
+            per_stage.append({"stage": stage, "ratio": judged[0], "mean_ratio": judged[1]})
+    ratio = max((s["ratio"] for s in per_stage), default=0.0)
+    mean_ratio = max((s["mean_ratio"] for s in per_stage), default=0.0)
+    return {
+        "ratio": ratio,
+        "mean_ratio": mean_ratio,
+        "per_stage": per_stage,
+        "deciles": length_buckets(samples, 10),
+    }
 
 
 def rss_growth(series: Sequence[tuple[int, float, float]]) -> dict[str, Any]:

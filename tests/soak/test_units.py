@@ -197,3 +197,16 @@ def test_compare_refuses_a_file_that_is_not_a_report(tmp_path: Path) -> None:
     bogus = tmp_path / "x.json"
     bogus.write_text(json.dumps({"schema_id": "something.else"}))
     assert main(["soak", "compare", str(bogus), str(bogus)]) == 6
+
+
+def test_drift_is_judged_per_stage_so_a_load_change_is_not_drift() -> None:
+    """Drift: a slower second stage (more agents) does not count as growth with journal length."""
+    samples = Samples()
+    for seq in range(1, 201):
+        samples.add(seq / 10, 0.010, 0, seq, 0, 200)
+    for seq in range(201, 401):
+        samples.add(seq / 10, 0.050, 0, seq, 1, 200)
+    result = drift(samples)
+    assert result["ratio"] == 1.0
+    assert [s["stage"] for s in result["per_stage"]] == [0, 1]
+    assert result["deciles"][-1]["p50_ms"] == 50.0
