@@ -153,24 +153,26 @@ def length_buckets(
 ) -> list[dict[str, Any]]:
     """Latency of acknowledged appends grouped into ``count`` equal ranges of journal length.
 
-    Journal length at the time of a request is the sequence number it was given.
-    ``stage`` restricts the samples to one stage.
+    Journal length at the time of a request is the sequence number it was given;
+    the ranges split the lowest to the highest sequence seen. ``stage``
+    restricts the samples to one stage.
     """
     pairs = _acknowledged(samples, stage)
     if not pairs:
         return []
-    top = max(seq for seq, _ in pairs)
+    low = min(seq for seq, _ in pairs)
+    span = max(seq for seq, _ in pairs) - low + 1
     groups: list[list[float]] = [[] for _ in range(count)]
     for seq, latency in pairs:
-        groups[min(count - 1, (seq - 1) * count // top)].append(latency)
+        groups[min(count - 1, (seq - low) * count // span)].append(latency)
     rows = []
     for i, group in enumerate(groups):
         lat = summary(group)
         rows.append(
             {
                 "bucket": i,
-                "sequence_from": i * top // count + 1,
-                "sequence_to": (i + 1) * top // count,
+                "sequence_from": low + i * span // count,
+                "sequence_to": low + (i + 1) * span // count - 1,
                 "count": len(group),
                 "p50_ms": lat["p50_ms"],
                 "p99_ms": lat["p99_ms"],
