@@ -200,7 +200,12 @@ class SessionManager:
             raise SessionFailedError(self._failed[key])
         if self._tg is None:
             raise InternalError("session manager is not running", code="manager_closed")
-        path = journal_path_for(self.config.session_dir, key[0], key[1])
+        if self.config.offload_io:
+            path = await anyio.to_thread.run_sync(
+                journal_path_for, self.config.session_dir, key[0], key[1]
+            )
+        else:
+            path = journal_path_for(self.config.session_dir, key[0], key[1])
         stopping = self._stopping.get(path)
         if stopping is not None:
             await stopping.wait()
