@@ -121,9 +121,60 @@ async def _drive(
     return result
 
 
-def _client_process(args: tuple[str, str, int, int, int, float]) -> ClientResult:
-    url, mode, first, clients, requests, deadline = args
-    return anyio.run(_drive, url, mode, first, clients, requests, deadline)
+async def _drive_raw(
+    url: str, mode: str, first_client: int, clients: int, requests: int, deadline: float
+) -> ClientResult:
+    """The same load with a minimal HTTP/1.1 client (pre-built requests, keep-alive).
+
+    It spends far less CPU per request than ``httpx``, so on a small machine it
+    shows what the server itself sustains.
+    """
+    result = ClientResult()
+    per_client = max(1, requests // clients)
+    host, _, port = url.removeprefix("http://").rpartition(":")
+
+    async def client(index: int) -> None:
+        stream = await anyio.connect_tcp(host, int(port))
+        async with stream:
+            buffer = b""
+            for n in range(per_client):
+                if time.monotonic() > deadline:
+                    return
+                body = _body(mode, index, n)
+                request = (
+                    b"POST /v1/evaluate HTTP/1.1\r\nhost: bench\r\n"
+                    b"content-type: application/json\r\ncontent-length: "
+                    + str(len(body)).encode()
+                    + b"\r\n\r\n"
+                    + body
+                )
+                started = time.perf_counter()
+                await stream.send(request)
+                while b"\r\n\r\n" not in buffer:
+                    buffer += await stream.receive()
+                head, _, buffer = buffer.partition(b"\r\n\r\n")
+                length = 0
+                for line in head.split(b"\r\n")[1:]:
+                    name, _, value = line.partition(b":")
+                    if name.strip().lower() == b"content-length":
+                        length = int(value)
+                while len(buffer) < length:
+                    buffer += await stream.receive()
+                buffer = buffer[length:]
+                status = int(head.split(b" ", 2)[1])
+                result.latencies.append(time.perf_counter() - started)
+                result.statuses[status] = result.statuses.get(status, 0) + 1
+
+    async with anyio.create_task_group() as tg:
+        for index in range(first_client, first_client + clients):
+            tg.start_soon(client, index)
+    return result
+
+
+def _client_process(args: tuple[str, str, int, int, int, float, str]) -> ClientResult:
+    url, mode, first, clients, requests, deadline, kind = args
+    drive = _drive_raw if kind == "raw" else _drive
+    return anyio.run(drive, url, mode, first, clients, requests, deadline)
 
 
 def _cpu_seconds(pid: int) -> float:
@@ -140,7 +191,7 @@ class Server:
     pid: int
 
 
-def _start(workdir: Path, backend: str, profile_to: Path | None) -> Server:
+def _start(workdir: Path, backend: str, profile_to: Path | None, extra: list[str]) -> Server:
     (workdir / "policy.yaml").write_text(POLICY)
     command = [sys.executable]
     if profile_to is not None:
@@ -164,6 +215,7 @@ def _start(workdir: Path, backend: str, profile_to: Path | None) -> Server:
         "--session-dir",
         "sessions",
         "--json",
+        *extra,
     ]
     env = {**os.environ, "GAIT_LOG_LEVEL": "warning"}
     process = subprocess.Popen(
@@ -196,19 +248,21 @@ def run_mode(
     concurrency: int,
     client_procs: int,
     backend: str,
+    client: str = "httpx",
     profile_to: Path | None = None,
+    server_args: list[str] | None = None,
 ) -> dict[str, Any]:
     """Benchmark one mode against a fresh server; return its figures."""
     with tempfile.TemporaryDirectory(prefix=f"gait-bench-{mode}-") as tmp:
-        server = _start(Path(tmp), backend, profile_to)
+        server = _start(Path(tmp), backend, profile_to, server_args or [])
         try:
             warm = time.monotonic() + 10
-            _client_process((server.url, mode, 10_000, min(8, concurrency), 200, warm))
+            _client_process((server.url, mode, 10_000, min(8, concurrency), 200, warm, client))
             cpu_before = _cpu_seconds(server.pid)
             deadline = time.monotonic() + max_seconds
             share = concurrency // client_procs
             jobs = [
-                (server.url, mode, i * share, share, requests // client_procs, deadline)
+                (server.url, mode, i * share, share, requests // client_procs, deadline, client)
                 for i in range(client_procs)
             ]
             started = time.perf_counter()
@@ -230,6 +284,7 @@ def run_mode(
     return {
         "mode": mode,
         "backend": backend,
+        "client": client,
         "concurrency": concurrency,
         "decisions": done,
         "seconds": round(elapsed, 3),
@@ -282,8 +337,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--client-procs", type=int, default=1, help="load generator processes")
     parser.add_argument("--modes", default=",".join(MODES), help="comma-separated modes")
     parser.add_argument("--backend", default="asyncio", choices=("asyncio", "trio"))
+    parser.add_argument(
+        "--client", default="httpx", choices=("httpx", "raw"), help="load generator HTTP client"
+    )
     parser.add_argument("--profile", default="", help="also profile the server in this mode")
     parser.add_argument("--out", default="", help="write all figures as JSON here")
+    parser.add_argument(
+        "--server-arg", action="append", default=[], help="extra flag for gait serve (repeatable)"
+    )
     ns = parser.parse_args(argv)
     figures = []
     for mode in ns.modes.split(","):
@@ -294,6 +355,8 @@ def main(argv: list[str] | None = None) -> int:
             concurrency=ns.concurrency,
             client_procs=ns.client_procs,
             backend=ns.backend,
+            client=ns.client,
+            server_args=ns.server_arg,
         )
         figures.append(result)
         print(json.dumps(result), flush=True)
@@ -307,7 +370,9 @@ def main(argv: list[str] | None = None) -> int:
                 concurrency=ns.concurrency,
                 client_procs=ns.client_procs,
                 backend=ns.backend,
+                client=ns.client,
                 profile_to=prof,
+                server_args=ns.server_arg,
             )
             print(json.dumps({**result, "profiled": True}), flush=True)
             print_profile(prof)

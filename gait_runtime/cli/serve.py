@@ -72,6 +72,11 @@ def _add_server_flags(parser: Parser) -> None:
         help="public key that verifies approval_tokens sent with a request (our addition)",
     )
     add("--backend", default="asyncio", choices=("asyncio", "trio"), help="event loop")
+    add(
+        "--no-uvloop",
+        action="store_true",
+        help="with --backend asyncio, use the stdlib loop even when uvloop is installed",
+    )
     add("--drain-timeout", default="10s", help="graceful drain deadline (Go duration)")
     add(
         "--fsync",
@@ -178,6 +183,20 @@ def _leaf_error(exc: BaseException) -> BaseException:
     return exc
 
 
+def _loop_choice(backend: str, no_uvloop: bool) -> tuple[str, dict[str, Any]]:
+    """uvloop for the asyncio backend when it is installed (faster), unless refused."""
+    if backend != "asyncio":
+        return backend, {}
+    if not no_uvloop:
+        try:
+            import uvloop  # noqa: F401  # only probing that it is installed
+        except ImportError:
+            pass
+        else:
+            return "uvloop", {"use_uvloop": True}
+    return "asyncio", {}
+
+
 def _serve(ns: argparse.Namespace, command: str) -> Result:
     import anyio
 
@@ -192,6 +211,7 @@ def _serve(ns: argparse.Namespace, command: str) -> Result:
     configure_logging()
     supervisor = Supervisor(config, handle_signals=True)
     argv = sys.argv[1:]
+    loop, options = _loop_choice(config.backend, ns.no_uvloop)
 
     async def main() -> None:
         async with anyio.create_task_group() as tg:
@@ -200,6 +220,7 @@ def _serve(ns: argparse.Namespace, command: str) -> Result:
                 line = {
                     "adapter": config.adapter,
                     "backend": config.backend,
+                    "loop": loop,
                     "correlation_id": correlation_id(argv),
                     "listen": bound.display(),
                     "ok": True,
@@ -217,7 +238,7 @@ def _serve(ns: argparse.Namespace, command: str) -> Result:
             sys.stdout.flush()
 
     try:
-        anyio.run(main, backend=config.backend)
+        anyio.run(main, backend=config.backend, backend_options=options)
     except BaseException as exc:
         leaf = _leaf_error(exc)
         if isinstance(leaf, Exception) and not isinstance(leaf, (GaitError, OSError)):
