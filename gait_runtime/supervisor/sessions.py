@@ -125,9 +125,12 @@ class SessionManager:
     # ------------------------------------------------------------- lifecycle
 
     async def __aenter__(self) -> SessionManager:
-        self._dir_lock = await anyio.to_thread.run_sync(
-            acquire_state_dir_lock, self.config.session_dir
-        )
+        if self.config.offload_io:
+            self._dir_lock = await anyio.to_thread.run_sync(
+                acquire_state_dir_lock, self.config.session_dir
+            )
+        else:
+            self._dir_lock = acquire_state_dir_lock(self.config.session_dir)
         try:
             tg = anyio.create_task_group()
             await tg.__aenter__()
