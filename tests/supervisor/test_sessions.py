@@ -436,3 +436,38 @@ async def test_same_size_hand_edit_is_caught_at_start_or_first_checkpoint(
         assert (await manager.append("s1", "run_1", EV)).sequence == 4
         with pytest.raises(SessionInputError, match="got 7 want 2"):
             await manager.checkpoint("s1")
+
+
+async def test_drain_flushes_everything_queued_when_the_manager_exits(tmp_path: Path) -> None:
+    """__aexit__ closes the mailboxes and the actor still writes and acknowledges every
+    message already queued; nothing accepted is dropped."""
+    gate = threading.Event()
+    gate.set()
+
+    class SlowFile(OsJournalFile):
+        def write(self, data: bytes) -> int:
+            gate.wait(10)
+            return super().write(data)
+
+    acks: list[int] = []
+    config = _config(tmp_path, opener=SlowFile, batch_limit=4)
+    with anyio.fail_after(20):
+        async with anyio.create_task_group() as outer, SessionManager(config) as manager:
+            await manager.append("s1", "run_1", EV)
+            gate.clear()
+
+            async def one() -> None:
+                acks.append((await manager.append("s1", "run_1", EV)).sequence)
+
+            for _ in range(12):
+                outer.start_soon(one)
+            await anyio.wait_all_tasks_blocked()
+            assert manager.stats()["mailbox_depths"]["s1"] > 0
+
+            async def release() -> None:
+                await anyio.wait_all_tasks_blocked()
+                gate.set()
+
+            outer.start_soon(release)
+    assert sorted(acks) == list(range(2, 14))
+    assert scan_journal(_journal(tmp_path).read_bytes()).last_sequence == 13
