@@ -19,7 +19,7 @@ import pytest
 
 from gait_runtime.artifacts.schemas import validate
 from gait_runtime.cli import main
-from gait_runtime.soak import verify_run
+from gait_runtime.soak import load_profile, verify_run
 
 
 def _run(argv: list[str]) -> tuple[int, dict[str, Any]]:
@@ -202,3 +202,24 @@ def test_an_output_directory_holding_a_run_is_refused(
     code, doc = _run(["soak", "run", "--profile", "smoke", "--out", str(root)])
     assert code == 6
     assert doc["error_detail"] == "soak_out_not_empty"
+
+
+def test_oss_prod_posture_runs_with_token_auth_prod_key_and_strict_statuses(
+    tmp_path: Path,
+) -> None:
+    """Posture oss-prod: the harness supplies token and prod key; 403/409 count as decisions."""
+    source = Path(load_profile("smoke").source).read_text()
+    profile = tmp_path / "prod.yaml"
+    profile.write_text(
+        source.replace("name: smoke", "name: smoke-prod").replace(
+            "posture: dev", "posture: oss-prod"
+        )
+    )
+    argv = ["soak", "run", "--profile", str(profile), "--out", str(tmp_path / "r"), "--no-plot"]
+    argv += ["--duration", "2s", "--agents", "2", "--sessions", "1"]
+    code, doc = _run(argv)
+    assert code == 0, doc["failed"]
+    assert doc["server"]["posture"] == "oss-prod"
+    assert "--auth-mode" in doc["server"]["command"]
+    assert set(doc["totals"]["verdicts"]) == {"allow", "block", "require_approval"}
+    assert doc["verification"]["acknowledged"] == doc["totals"]["decisions"] > 0
