@@ -84,6 +84,12 @@ def _add_server_flags(parser: Parser) -> None:
         choices=("always", "interval", "never"),
         help="journal fsync policy",
     )
+    add(
+        "--state-updates",
+        default="rest",
+        choices=("batch", "durable", "rest"),
+        help="when J.state.json is rewritten (a size-checked cache; rest = checkpoint/close)",
+    )
     add("--mailbox-size", type=int, default=1024, help="bounded mailbox per session")
     add("--batch-limit", type=int, default=256, help="group-commit batch limit")
     add(
@@ -169,6 +175,7 @@ def config_from_args(ns: argparse.Namespace, environ: Mapping[str, str]) -> Any:
         header_timeout_s=parse_go_duration(ns.header_timeout, flag="--header-timeout"),
         read_timeout_s=parse_go_duration(ns.read_timeout, flag="--read-timeout"),
         fsync=ns.fsync,
+        state_updates=ns.state_updates,
         mailbox_size=ns.mailbox_size,
         batch_limit=ns.batch_limit,
         checkpoint_every_events=ns.checkpoint_every,

@@ -250,6 +250,7 @@ class Supervisor:
         session_config = SessionConfig(
             session_dir=config.session_dir,
             fsync=config.fsync,
+            state_updates=config.state_updates,
             mailbox_size=config.mailbox_size,
             batch_limit=config.batch_limit,
             checkpoint_every_events=config.checkpoint_every_events,

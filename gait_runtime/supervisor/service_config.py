@@ -209,6 +209,9 @@ class ServiceConfig:
             time, and idle keep-alive connections close after it.
         read_timeout_s: each read of a request body must complete within this time.
         fsync: journal fsync policy.
+        state_updates: when ``J.state.json`` is rewritten (``batch``, ``durable`` or
+            ``rest``); the state file is a size-checked cache that readers rebuild when
+            stale, so the server defaults to ``rest`` (checkpoint, compaction, close).
         mailbox_size: bounded mailbox per session actor.
         batch_limit: group-commit batch limit per session actor.
         checkpoint_every_events: automatic checkpoint cadence (0 = only on drain / request).
@@ -243,6 +246,7 @@ class ServiceConfig:
     header_timeout_s: float = 5.0
     read_timeout_s: float = 30.0
     fsync: FsyncPolicy = "always"
+    state_updates: Literal["batch", "durable", "rest"] = "rest"
     mailbox_size: int = 1024
     batch_limit: int = 256
     checkpoint_every_events: int = 0
