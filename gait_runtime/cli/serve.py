@@ -209,6 +209,7 @@ def _serve(ns: argparse.Namespace, command: str) -> Result:
 
     from ..supervisor.runtime import Supervisor
     from ..telemetry.logging import configure_logging, reset_logging
+    from ..telemetry.otel import setup_tracing
 
     try:
         config = config_from_args(ns, os.environ)
@@ -216,7 +217,8 @@ def _serve(ns: argparse.Namespace, command: str) -> Result:
         exc.details.setdefault("executed", False)
         raise
     configure_logging()
-    supervisor = Supervisor(config, handle_signals=True)
+    tracing = setup_tracing(service_version=__version__)
+    supervisor = Supervisor(config, handle_signals=True, tracing=tracing)
     argv = sys.argv[1:]
     loop, options = _loop_choice(config.backend, ns.no_uvloop)
 
@@ -247,6 +249,7 @@ def _serve(ns: argparse.Namespace, command: str) -> Result:
     try:
         anyio.run(main, backend=config.backend, backend_options=options)
     except BaseException as exc:
+        tracing.shutdown()
         leaf = _leaf_error(exc)
         if isinstance(leaf, Exception) and not isinstance(leaf, (GaitError, OSError)):
             traceback.print_exception(leaf, file=sys.stderr)
@@ -266,6 +269,7 @@ def _serve(ns: argparse.Namespace, command: str) -> Result:
                 f"serve failed: {type(leaf).__name__}: {leaf}", details={"executed": False}
             ) from leaf
         raise
+    tracing.shutdown()
     reset_logging()
     listen = supervisor.bound.display() if supervisor.bound else config.listen.display()
     payload = {"ok": True, "event": "stopped", "drained": True, "listen": listen}

@@ -45,6 +45,7 @@ from ..runpack.store import write_runpack
 from ..telemetry._record import DecisionAttributes
 from ..telemetry.export import DecisionExporter
 from ..telemetry.metrics import Metrics
+from ..telemetry.otel import DecisionSpan, decision_span
 from .records import EventFields
 from .service_config import ServiceConfig
 from .sessions import SessionManager
@@ -227,13 +228,20 @@ class DecisionService:
         self._last_stamp_ns = 0
         self.stats = DecisionStats()
 
-    async def decide(self, body: bytes) -> DecisionReply:
-        """Evaluate one request body and produce its HTTP answer (never raises for input)."""
+    async def decide(self, body: bytes, *, traceparent: str | None = None) -> DecisionReply:
+        """Evaluate one request body and produce its HTTP answer (never raises for input).
+
+        Args:
+            body: the request body.
+            traceparent: the caller's W3C ``traceparent`` header; the decision span
+                (when tracing is enabled) becomes its child.
+        """
         started = time.perf_counter_ns()
         try:
             request = _decode(body)
             self._lockdown(request)
-            return await self._decide(request, started)
+            with decision_span("", traceparent=traceparent, surface="mcp_serve") as span:
+                return await self._decide(request, started, span)
         except _RequestError as exc:
             self.stats.errors += 1
             return error_reply(exc.status, exc.message)
@@ -335,7 +343,9 @@ class DecisionService:
             return ""
         return f"session_checkpoint={record.runpack_path} chain={chain_path_for(journal)}"
 
-    async def _decide(self, request: _Request, started_ns: int) -> DecisionReply:
+    async def _decide(
+        self, request: _Request, started_ns: int, span: DecisionSpan
+    ) -> DecisionReply:
         assert request.call is not None
         config = self._config
         adapter = request.adapter.strip().lower() or config.adapter
@@ -417,26 +427,24 @@ class DecisionService:
             )
             await anyio.to_thread.run_sync(write_runpack, runpack_path, pack)
         latency_ms = (time.perf_counter_ns() - started_ns) // 1_000_000
-        if self._exporter is not None:
-            exported = self._exporter.submit_nowait(
-                DecisionAttributes(
-                    run_id=run_id,
-                    session_id=str(context.get("session_id") or ""),
-                    trace_path=str(trace_path),
-                    verdict=verdict,
-                    reason_codes=tuple(reason_codes),
-                    policy_digest=policy.digest,
-                    intent_digest=intent.intent_digest,
-                    decision_latency_ms=latency_ms,
-                    tool_name=intent.tool_name,
-                    trace_id=str(trace["trace_id"]),
-                    event_id=str(trace.get("event_id", "")),
-                    created_at=intent.created_at,
-                    surface="mcp_serve",
-                )
-            )
-            if not exported:
-                self.stats.dropped_exports += 1
+        attrs = DecisionAttributes(
+            run_id=run_id,
+            session_id=str(context.get("session_id") or ""),
+            trace_path=str(trace_path),
+            verdict=verdict,
+            reason_codes=tuple(reason_codes),
+            policy_digest=policy.digest,
+            intent_digest=intent.intent_digest,
+            decision_latency_ms=latency_ms,
+            tool_name=intent.tool_name,
+            trace_id=str(trace["trace_id"]),
+            event_id=str(trace.get("event_id", "")),
+            created_at=intent.created_at,
+            surface="mcp_serve",
+        )
+        span.record(attrs)
+        if self._exporter is not None and not self._exporter.submit_nowait(attrs):
+            self.stats.dropped_exports += 1
         body: dict[str, Any] = {"ok": True, "executed": False, "adapter": adapter, "run_id": run_id}
         for key in ("job_id", "phase"):
             if context.get(key):

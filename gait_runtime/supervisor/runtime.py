@@ -39,6 +39,7 @@ from ..errors import GaitError, InternalError, PolicyError
 from ..gate.policy import CompiledPolicy, check_oss_prod, load_policy
 from ..telemetry.export import DecisionExporter
 from ..telemetry.metrics import Metrics
+from ..telemetry.otel import TracingHandle
 from .config import SessionConfig
 from .decisions import DecisionService, go_json
 from .retention import ClassSweep, sweep_class, sweep_report
@@ -150,6 +151,8 @@ class Supervisor:
         environ: environment for key resolution (defaults to ``os.environ``).
         journal_opener: opens journal descriptors; the session layer's fault-injection
             seam (tests use it to hold a commit mid-fsync), ``None`` for real files.
+        tracing: the OpenTelemetry pipeline the CLI installed (its loss counters go to
+            ``/v1/health`` and ``/metrics``), or ``None``.
     """
 
     def __init__(
@@ -160,9 +163,11 @@ class Supervisor:
         clock_ns: Callable[[], int] = time.time_ns,
         environ: dict[str, str] | None = None,
         journal_opener: FileOpener | None = None,
+        tracing: TracingHandle | None = None,
     ) -> None:
         self.config = config
         self._journal_opener = journal_opener
+        self._tracing = tracing
         self._handle_signals = handle_signals
         self._clock_ns = clock_ns
         self._environ = environ
@@ -170,6 +175,8 @@ class Supervisor:
         self._reload_requested: anyio.Event | None = None
         self.policy: PolicyHolder | None = None
         self.metrics = Metrics()
+        if tracing is not None and tracing.enabled:
+            self.metrics.track_tracing(tracing.stats)
         self.ready = False
         self.draining = False
         self.bound: BoundAddress | None = None
@@ -457,4 +464,7 @@ class Supervisor:
                 "pending": self._traces.pending() if self._traces else 0,
                 "written": self._traces.written if self._traces else 0,
             },
+            "tracing": dict(self._tracing.stats())
+            if self._tracing is not None and self._tracing.enabled
+            else {"enabled": False},
         }

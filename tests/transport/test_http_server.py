@@ -21,10 +21,11 @@ import httpx
 import pytest
 
 from gait_runtime.artifacts.keys import DEV_KEY_WARNING
+from gait_runtime.supervisor.runtime import Supervisor
 from gait_runtime.supervisor.service_config import ListenAddress
 from gait_runtime.supervisor.store import JournalFile, OsJournalFile
 
-from .harness import SERVICE, Running, running
+from .harness import SERVICE, Running, running, service_config
 
 pytestmark = pytest.mark.anyio
 
@@ -573,3 +574,40 @@ async def test_retention_janitor_sweeps_traces_and_writes_a_report(tmp_path: Pat
     doc = json.loads(report.read_bytes())
     assert doc["schema_id"] == "gait.supervisor.retention_report"
     assert doc["classes"][0]["removed_count"] == 3
+
+
+async def test_decision_span_joins_the_callers_trace(tmp_path: Path) -> None:
+    """Our addition (spec/otel.md §5): one ``gait.gate.decision`` span per decision, child
+    of the caller's ``traceparent``; its loss counters show in ``/v1/health``."""
+    from gait_runtime.telemetry.otel import setup_tracing
+
+    tracing = setup_tracing(exporter="memory", service_version="test", install_global=False)
+    parent_trace = "4bf92f3577b34da6a3ce929d0e0e4736"
+    try:
+        config = service_config(tmp_path)
+        supervisor = Supervisor(config, tracing=tracing)
+        async with anyio.create_task_group() as tg:
+            with anyio.fail_after(15):
+                bound = await tg.start(supervisor.run)
+            async with httpx.AsyncClient(base_url=bound.url(), timeout=15) as client:
+                headers = {"traceparent": f"00-{parent_trace}-00f067aa0ba902b7-01"}
+                body = (
+                    await client.post("/v1/evaluate", json=_call("traced"), headers=headers)
+                ).json()
+                health = (await client.get("/v1/health")).json()
+            supervisor.request_shutdown()
+        assert tracing.force_flush()
+        assert tracing.memory_exporter is not None
+        spans = [
+            s
+            for s in tracing.memory_exporter.get_finished_spans()
+            if s.name == "gait.gate.decision"
+        ]
+    finally:
+        tracing.shutdown()
+    assert len(spans) == 1
+    span = spans[0]
+    assert format(span.context.trace_id, "032x") == parent_trace
+    assert dict(span.attributes or {})["gait.trace_id"] == body["trace_id"]
+    assert dict(span.attributes or {})["gait.verdict"] == "allow"
+    assert health["tracing"]["spans_dropped"] == 0

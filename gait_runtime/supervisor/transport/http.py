@@ -173,7 +173,7 @@ class GaitApp:
         except _BodyTooLarge:
             await _send_reply(send, error_reply(413, _TOO_LARGE, (b"connection", b"close")))
             return
-        reply = await self._service.decide(body)
+        reply = await self._service.decide(body, traceparent=headers.get("traceparent"))
         if reply.body.get("ok") is not True or route == "json":
             await _send_reply(send, reply)
         elif route == "sse":
