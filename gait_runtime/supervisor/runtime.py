@@ -318,7 +318,7 @@ class Supervisor:
                         background.start_soon(self._watch_policy)
                         background.start_soon(self._janitor)
                         if self._handle_signals:
-                            background.start_soon(self._signals)
+                            await background.start(self._signals)
                         self.ready = True
                         _log.info("supervisor_ready", listen=self.bound.display())
                         task_status.started(self.bound)
@@ -331,8 +331,9 @@ class Supervisor:
             _log.info("drain_complete")
             background.cancel_scope.cancel()
 
-    async def _signals(self) -> None:
+    async def _signals(self, *, task_status: anyio.abc.TaskStatus[None]) -> None:
         with anyio.open_signal_receiver(*_SHUTDOWN_SIGNALS, signal.SIGHUP) as received:
+            task_status.started()
             async for signum in received:
                 if signum == signal.SIGHUP:
                     self.request_reload()

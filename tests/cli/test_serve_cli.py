@@ -422,3 +422,35 @@ def test_serve_runs_the_trio_backend_too(tmp_path: Path) -> None:
             process.kill()
             process.wait(timeout=30)
         process.stdout.close() if process.stdout else None
+
+
+@pytest.mark.anyio
+async def test_second_signal_during_a_drain_exits_at_once(tmp_path: Path) -> None:
+    """Issue: while draining (an in-flight request holds the drain), a second signal exits now."""
+    async with serving(tmp_path, "--drain-timeout", "120s") as server:
+        host, _, port = str(server.startup["listen"]).rpartition(":")
+        stream = await anyio.connect_tcp(host, int(port))
+        async with stream:
+            await stream.send(
+                b"POST /v1/evaluate HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n"
+                b"content-length: 1000\r\n\r\n{"
+            )
+            async with httpx.AsyncClient(base_url=server.url, timeout=5) as client:
+                with anyio.fail_after(20):
+                    # the health request itself is in flight too
+                    while (await client.get("/v1/health")).json()["in_flight"] < 2:  # noqa: ASYNC110
+                        await anyio.sleep(0.02)
+            server.process.send_signal(signal.SIGTERM)
+            async with httpx.AsyncClient(base_url=server.url, timeout=2) as client:
+                with anyio.fail_after(20):
+                    while True:
+                        try:
+                            await client.get("/healthz")
+                        except httpx.TransportError:
+                            break
+                        await anyio.sleep(0.02)
+            assert server.process.returncode is None
+            server.process.send_signal(signal.SIGTERM)
+            with anyio.fail_after(20):
+                code = await server.process.wait()
+    assert code == 128 + signal.SIGTERM
