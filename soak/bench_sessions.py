@@ -8,21 +8,26 @@ Real time, real files, real fsync (this is the only place real time belongs). Ru
 Scenarios, each with ``fsync=always`` on every backend given:
 
 * ``one_session_64``: 64 concurrent appenders on one session.
-* ``sixteen_sessions``: 16 sessions x 4 appenders (``_x16``: x 16 appenders).
+* ``sixteen_sessions``: 16 sessions x 4 appenders (``_x16``: x 16, ``_x64``: x 64
+  appenders).
 * ``flat``: the same 64-appender load on a journal that already holds 1,000
   records and on one that holds 1,000,000 (pre-filled by writing lines directly),
   measured in alternating rounds, to show that append latency does not grow with
   the journal.
 
 Prints one JSON object per scenario: appends/s, p50/p90/p99 append latency (ms),
-fsyncs per append, batches, and (for the pre-filled journals) the actor start time
-with a matching state file and with full validation of the journal.
+fsyncs per append, batches, CPU time per append (whole process, and the event-loop
+thread alone), the load average when the scenario ended, and (for the pre-filled
+journals) the actor start time with a matching state file and with full
+validation of the journal. CPU per append moves much less with background load
+than appends/s does, so compare it across runs on a shared machine.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import statistics
 import tempfile
@@ -72,7 +77,12 @@ async def _load(
 
 
 def _report(
-    name: str, backend: str, elapsed: float, lat: list[float], st: dict[str, Any]
+    name: str,
+    backend: str,
+    elapsed: float,
+    lat: list[float],
+    st: dict[str, Any],
+    cpu: tuple[float, float],
 ) -> dict[str, Any]:
     n = len(lat)
     return {
@@ -86,6 +96,9 @@ def _report(
         "fsyncs_per_append": round(st["fsyncs"] / max(1, st["appends"]), 4),
         "mean_batch": round(st["appends"] / max(1, st["batches"]), 1),
         "max_batch": st["max_batch"],
+        "cpu_us_per_append": round(cpu[0] / max(1, n) * 1e6, 1),
+        "loop_cpu_us_per_append": round(cpu[1] / max(1, n) * 1e6, 1),
+        "loadavg": [round(x, 2) for x in os.getloadavg()],
     }
 
 
@@ -156,10 +169,12 @@ async def scenario(
             await manager.append(sid, f"run_{sid}", EVENT)
         start_s = time.perf_counter() - t0
         base = manager.stats()
+        cpu0, loop0 = time.process_time(), time.thread_time()
         elapsed, lat = await _load(manager, ids, appenders, per)
+        cpu = (time.process_time() - cpu0, time.thread_time() - loop0)
         st = manager.stats()
         st = {k: st[k] - base[k] if k in ("fsyncs", "appends", "batches") else st[k] for k in st}
-    out = _report(name, backend, elapsed, lat, st)
+    out = _report(name, backend, elapsed, lat, st, cpu)
     if prefilled:
         out["journal_records_before"] = prefilled
         out["actor_start_s"] = round(start_s, 2)
@@ -204,6 +219,7 @@ async def flat(
         out[f"{sid}_actor_start_s"] = starts[sid]
     out["p50_ratio_big_over_small"] = round(out["big_p50_ms"] / out["small_p50_ms"], 3)
     out["big_full_validation_start_s"] = validate_s
+    out["loadavg"] = [round(x, 2) for x in os.getloadavg()]
     return out
 
 
@@ -214,20 +230,29 @@ def main() -> None:
     parser.add_argument("--per-appender", type=int, default=300)
     parser.add_argument("--big", type=int, default=1_000_000)
     parser.add_argument("--rounds", type=int, default=6, help="alternating rounds for flat")
+    parser.add_argument(
+        "--only", default="", help="comma-separated scenario names to run (default: all)"
+    )
     ns = parser.parse_args()
+    only = set(filter(None, ns.only.split(",")))
     root = Path(ns.dir) if ns.dir else Path(tempfile.mkdtemp(prefix="gait-bench-"))
     root.mkdir(parents=True, exist_ok=True)
     plans = [
         ("one_session_64", 1, 64, ns.per_appender),
         ("sixteen_sessions", 16, 4, ns.per_appender),
         ("sixteen_sessions_x16", 16, 16, max(1, ns.per_appender // 4)),
+        ("sixteen_sessions_x64", 16, 64, max(1, ns.per_appender // 16)),
     ]
     for backend in ns.backends.split(","):
         for name, sessions, appenders, per in plans:
+            if only and name not in only:
+                continue
             result = anyio.run(
                 scenario, name, backend, root, sessions, appenders, per, 0, backend=backend
             )
             print(json.dumps(result), flush=True)
+        if only and "flat" not in only:
+            continue
         result = anyio.run(
             flat,
             backend,

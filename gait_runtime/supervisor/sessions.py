@@ -34,6 +34,7 @@ from .actor import (
     CallOp,
     CallRequest,
     Message,
+    Reply,
     SessionActor,
 )
 from .checkpoint import journal_base
@@ -276,6 +277,7 @@ class SessionManager:
                 del self._sessions[s.key]
                 if self._by_id.get(s.key[0]) == s.key:
                     del self._by_id[s.key[0]]
+            self._answer_leftovers(s)
             s.receive.close()
             s.send.close()
             s.done.set()
@@ -316,13 +318,22 @@ class SessionManager:
                 message = s.receive.receive_nowait()
             except (anyio.WouldBlock, anyio.EndOfStream, anyio.ClosedResourceError):
                 break
-            err = SessionFailedError(s.failed)
-            try:
-                message.reply.send_nowait(err)
-            except (anyio.BrokenResourceError, anyio.ClosedResourceError, anyio.WouldBlock):
-                pass
-            message.reply.close()
+            message.reply.set(SessionFailedError(s.failed))
         s.receive.close()
+
+    def _answer_leftovers(self, s: _Session) -> None:
+        """Answer what an actor that is gone for good left in its mailbox (nothing
+        after a clean stop; after a cancelled drain, its callers must not hang)."""
+        while True:
+            try:
+                message = s.receive.receive_nowait()
+            except (anyio.WouldBlock, anyio.EndOfStream, anyio.ClosedResourceError):
+                return
+            message.reply.set(
+                InternalError(
+                    "session actor stopped before answering", code="session_actor_crashed"
+                )
+            )
 
     # ------------------------------------------------------------------- API
 
@@ -354,32 +365,36 @@ class SessionManager:
         if created is None:
             created = self.config.clock.now_ns()
         for _ in range(3):
-            s = await self._session(session_id, run_id)
-            send, receive = anyio.create_memory_object_stream[AppendAck | BaseException](1)
-            with receive:
-                request = AppendRequest(fields, created, send)
-                if not await self._deliver(s, request, wait):
-                    send.close()
-                    continue
-                return await self._await_reply(receive, AppendAck)
+            s = self._sessions.get((session_id, run_id))
+            if s is None or not s.routable:
+                s = await self._session(session_id, run_id)
+            reply = Reply[AppendAck]()
+            if await self._deliver(s, AppendRequest(fields, created, reply), wait):
+                return await self._await_reply(reply)
         raise InternalError(
             f"session {session_id} kept stopping while appending", code="session_unavailable"
         )
 
     async def _deliver(self, s: _Session, request: Message, wait: bool) -> bool:
+        """Queue ``request``; ``False`` when the actor stopped (the caller retries).
+
+        With room in the mailbox this does not yield (``send_nowait``): the caller
+        yields while it waits for the reply, and a cancelled caller's record may
+        be written anyway, as for any cancellation after queueing.
+        """
         try:
-            if wait:
-                await s.send.send(request)
-            else:
+            try:
                 s.send.send_nowait(request)
+            except anyio.WouldBlock:
+                if not wait:
+                    raise
+                await s.send.send(request)
         except anyio.WouldBlock:
-            request.reply.close()
             raise MailboxFull(
                 f"session {s.key[0]} mailbox is full ({self.config.mailbox_size} messages)",
                 details={"retry_after_s": 1},
             ) from None
         except (anyio.BrokenResourceError, anyio.ClosedResourceError):
-            request.reply.close()
             if s.failed:
                 raise SessionFailedError(s.failed) from None
             if self._tg is None:
@@ -389,28 +404,18 @@ class SessionManager:
             return False
         return True
 
-    async def _await_reply(
-        self, receive: MemoryObjectReceiveStream[Any], kind: type[_T] | None
-    ) -> _T:
-        try:
-            result = await receive.receive()
-        except anyio.EndOfStream:
-            raise InternalError(
-                "session actor stopped before answering", code="session_actor_crashed"
-            ) from None
+    async def _await_reply(self, reply: Reply[_T]) -> _T:
+        result = await reply.wait()
         if isinstance(result, BaseException):
             raise _fresh(result)
-        return result  # type: ignore[no-any-return]  # the actor answers with the op's type
+        return result
 
     async def _request(self, session_id: str, op: CallOp) -> object:
         for _ in range(3):
             s = await self._session(session_id, None)
-            send, receive = anyio.create_memory_object_stream[object](1)
-            with receive:
-                if not await self._deliver(s, CallRequest(op, send), True):
-                    send.close()
-                    continue
-                return await self._await_reply(receive, None)
+            reply = Reply[object]()
+            if await self._deliver(s, CallRequest(op, reply), True):
+                return await self._await_reply(reply)
         raise InternalError(
             f"session {session_id} kept stopping during {op}", code="session_unavailable"
         )

@@ -1,0 +1,127 @@
+"""IoThread: one long-lived worker thread that runs a session actor's blocking journal calls.
+
+Owns: the thread, its job queue (``queue.SimpleQueue``) and the way a finished
+job wakes the waiting task (one ``call_soon_threadsafe`` on asyncio, one
+``TrioToken.run_sync_soon`` on trio, setting an :class:`anyio.Event`). It does
+not own what the jobs do (:class:`~.store.JournalStore` does) nor when the
+thread starts and stops (the :class:`~.actor.SessionActor` does: it starts one
+in ``open`` and stops it after closing its store).
+
+Why not ``anyio.to_thread.run_sync`` per batch: with many small batches (16
+sessions x 4 appenders) the hop is a large share of the event loop's CPU; the
+thread pool's capacity limiter, cancel scope, context copy, future and
+condition-variable queue cost about a third more per call than a queue put
+plus an event (measured in ``docs/performance.md``). Only one job runs at a
+time per thread, as only the actor submits and it waits for each result, so
+the store is still touched by one thread at a time.
+
+A call waits shielded for its job, like ``to_thread.run_sync`` with
+``abandon_on_cancel=False``: a cancelled actor never leaves a journal write
+running behind its back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import queue
+import threading
+from collections.abc import Callable
+from typing import Generic, TypeVar
+
+import anyio
+import trio
+
+__all__ = ["IoThread"]
+
+_T = TypeVar("_T")
+Waker = Callable[[Callable[[], object]], object]
+
+
+def _loop_waker() -> Waker:
+    """How a foreign thread schedules a callback on the running event loop."""
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        return trio.lowlevel.current_trio_token().run_sync_soon
+    return loop.call_soon_threadsafe
+
+
+class _Job(Generic[_T]):
+    __slots__ = ("args", "done", "error", "fn", "result")
+
+    def __init__(self, fn: Callable[..., _T], args: tuple[object, ...]) -> None:
+        self.fn = fn
+        self.args = args
+        self.result: _T | None = None
+        self.error: BaseException | None = None
+        self.done = anyio.Event()
+
+
+class IoThread:
+    """A worker thread running one blocking call at a time for its owner task.
+
+    Create and :meth:`start` it from the event loop thread; :meth:`run` jobs;
+    :meth:`stop` it (idempotent) when done. The thread is a daemon so a
+    process that exits without stopping it is not held up.
+
+    Args:
+        name: the thread's name (shows in debuggers and profilers).
+    """
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+        self._queue: queue.SimpleQueue[_Job[object] | None] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._wake: Waker | None = None
+
+    @property
+    def running(self) -> bool:
+        """True between :meth:`start` and :meth:`stop`."""
+        return self._thread is not None
+
+    def start(self) -> None:
+        """Start the thread (call from the event loop thread, once)."""
+        if self._thread is not None:
+            raise RuntimeError(f"{self._name} already started")
+        self._wake = _loop_waker()
+        self._thread = threading.Thread(target=self._serve, name=self._name, daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Let the thread finish its queued jobs and exit (does not wait for it)."""
+        if self._thread is not None:
+            self._queue.put(None)
+            self._thread = None
+
+    async def run(self, fn: Callable[..., _T], *args: object) -> _T:
+        """Run ``fn(*args)`` in the thread; re-raise what it raised.
+
+        The wait is shielded: cancellation takes effect once the call returned.
+        """
+        if self._thread is None:
+            raise RuntimeError(f"{self._name} is not running")
+        job: _Job[_T] = _Job(fn, args)
+        self._queue.put(job)  # type: ignore[arg-type]  # the queue is invariant in its job type
+        with anyio.CancelScope(shield=True):
+            await job.done.wait()
+        if job.error is not None:
+            error, job.error = job.error, None
+            raise error
+        return job.result  # type: ignore[return-value]  # set by _serve when error is None
+
+    def _serve(self) -> None:
+        wake = self._wake
+        assert wake is not None
+        get = self._queue.get
+        while True:
+            job = get()
+            if job is None:
+                return
+            try:
+                job.result = job.fn(*job.args)
+            except BaseException as exc:  # handed to the waiting task, which re-raises it
+                job.error = exc
+            try:
+                wake(job.done.set)
+            except RuntimeError:  # pragma: no cover - the event loop closed under us
+                return
