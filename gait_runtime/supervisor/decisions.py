@@ -271,6 +271,26 @@ class DecisionService:
         return DecisionReply(500, body, verdict="block")
 
     def _lockdown(self, request: _Request) -> None:
+        """Refuse client output paths in Go's order (``spec/service.md`` §4), before evaluating."""
+        allowed = self._config.allow_client_artifact_paths
+        for name, what in (("trace_path", "trace path"), ("runpack_out", "runpack path")):
+            value = str(getattr(request, name)).strip()
+            if not value:
+                continue
+            if not allowed:
+                raise _RequestError(400, f"request.{name} is not allowed by server configuration")
+            try:
+                reject_parent_traversal(value, what)
+            except ArtifactInputError as exc:
+                raise _RequestError(400, exc.message.split(":")[0]) from None
+        if request.pack_out.strip():
+            raise _RequestError(400, "request.pack_out is not allowed by server configuration")
+        if request.emit_pack:
+            raise _RequestError(400, "request.emit_pack requires server --pack-dir")
+        if request.session_journal.strip():
+            raise _RequestError(
+                400, "request.session_journal is not allowed by server configuration"
+            )
         context = request.call.get("context") if request.call else None
         if isinstance(context, dict) and str(context.get("context_envelope_path") or "").strip():
             raise _RequestError(
@@ -278,31 +298,6 @@ class DecisionService:
                 "call.context.context_envelope_path is not supported; "
                 "use --context-envelope at the boundary",
             )
-        if request.emit_pack or request.pack_out.strip():
-            raise _RequestError(
-                400,
-                "request.emit_pack requires server --pack-dir"
-                if request.emit_pack
-                else "request.pack_out is not allowed by server configuration",
-            )
-        if request.session_journal.strip():
-            raise _RequestError(
-                400, "request.session_journal is not allowed by server configuration"
-            )
-        if not self._config.allow_client_artifact_paths:
-            for name in ("trace_path", "runpack_out"):
-                if str(getattr(request, name)).strip():
-                    raise _RequestError(
-                        400, f"request.{name} is not allowed by server configuration"
-                    )
-            return
-        try:
-            if request.trace_path.strip():
-                reject_parent_traversal(request.trace_path.strip(), "trace path")
-            if request.runpack_out.strip():
-                reject_parent_traversal(request.runpack_out.strip(), "runpack path")
-        except ArtifactInputError as exc:
-            raise _RequestError(400, exc.message.split(":")[0]) from None
 
     def _stamp_ns(self) -> int:
         """A wall-clock time strictly after the previous one (unique trace names)."""
@@ -338,7 +333,12 @@ class DecisionService:
             or sequence % interval
         ):
             return ""
-        record = await self._journal.checkpoint(session_id)
+        try:
+            record = await self._journal.checkpoint(session_id)
+        except GaitError as exc:
+            # The decision is journaled; a failed checkpoint must not turn it into an error.
+            _log.warning("checkpoint_failed", session_id=session_id, error=exc.message)
+            return f"session_checkpoint_error={exc.message}"
         if record is None:
             return ""
         return f"session_checkpoint={record.runpack_path} chain={chain_path_for(journal)}"
