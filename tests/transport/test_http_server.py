@@ -253,7 +253,7 @@ async def test_reload_under_load_switches_digest_without_failures(tmp_path: Path
 
         async def worker() -> None:
             nonlocal started
-            # bounded: at most 200 calls each; stop after 5 calls begun past the switch
+            # bounded: at most 200 calls each; stop once 40 calls began after the switch
             for _ in range(200):
                 if switch_at and started > switch_at[0] + 40:
                     return
