@@ -397,7 +397,7 @@ def test_mcp_serve_alias_help_lists_the_go_flags(capsys: pytest.CaptureFixture[s
 
 
 def test_serve_runs_the_trio_backend_too(tmp_path: Path) -> None:
-    """Spec (ours): ``--backend trio`` serves; checked with a blocking client in a thread-free way."""
+    """Our addition: ``--backend trio`` serves decisions and drains on SIGTERM (exit 0)."""
     (tmp_path / "policy.yaml").write_bytes(POLICY)
     process = subprocess.Popen(
         _server_args(tmp_path, "--backend", "trio"),
@@ -421,7 +421,8 @@ def test_serve_runs_the_trio_backend_too(tmp_path: Path) -> None:
         if process.poll() is None:
             process.kill()
             process.wait(timeout=30)
-        process.stdout.close() if process.stdout else None
+        if process.stdout is not None:
+            process.stdout.close()
 
 
 @pytest.mark.anyio
