@@ -290,12 +290,12 @@ def test_hook_payload_session_and_event_go_into_the_context() -> None:
         "name": "Bash",
         "input": {"cmd": "ls"},
         "session_id": "s1",
-        "hook_event_name": "PreToolUse",
+        "hook_event_name": "pre_tool_call",
     }
     decoded = decode_call("claude-code", call, profile="standard")
     assert decoded.intent["context"]["session_id"] == "s1"
     assert decoded.intent["context"]["auth_context"] == {
-        "hook_event_name": "PreToolUse",
+        "hook_event_name": "pre_tool_call",
         "adapter": "claude_code",
     }
     digest = normalize_intent(decoded.intent, strip_context_claims=True).intent_digest
