@@ -18,6 +18,7 @@ $(STAMP): pyproject.toml constraints.txt
 demo: $(STAMP)
 	$(BIN)/gait demo
 	$(BIN)/gait verify run_demo
+	$(BIN)/gait demo swarm
 
 lint: $(STAMP)
 	$(BIN)/ruff check gait_runtime tests soak plugins
