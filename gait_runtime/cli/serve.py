@@ -2,7 +2,8 @@
 
 Owns: the server flags (the Go flags of ``spec/service.md`` §1 plus our own:
 ``--backend``, ``--drain-timeout``, ``--fsync``, mailbox and
-batch sizes, timeouts), turning them into one frozen
+batch sizes, timeouts, ``--otel``/``--otel-endpoint``, ``--log-level``,
+``--log-format``), the span exporter choice (:func:`tracing_choice`), turning them into one frozen
 :class:`~gait_runtime.supervisor.service_config.ServiceConfig` (every Go
 start-up error message kept), running the supervisor with ``anyio.run`` on
 the chosen backend, the start-up line (text, or one JSON line with
@@ -24,7 +25,13 @@ from .. import __version__
 from ..errors import GaitError, InternalError, IOFailure, UsageError
 from ._frame import Handler, Parser, Result, add_common, correlation_id, dump_json_line
 
-__all__ = ["build_guard_retain", "build_mcp_serve", "build_serve", "config_from_args"]
+__all__ = [
+    "build_guard_retain",
+    "build_mcp_serve",
+    "build_serve",
+    "config_from_args",
+    "tracing_choice",
+]
 
 
 def _add_server_flags(parser: Parser) -> None:
@@ -63,6 +70,28 @@ def _add_server_flags(parser: Parser) -> None:
         add(f"--{kind}-max-count", type=int, default=0, help=f"keep at most this many {kind} files")
     add("--export-log-out", default="", help="decision log JSONL")
     add("--export-otel-out", default="", help="OTEL-style decision JSONL")
+    add(
+        "--otel",
+        default=None,
+        choices=("off", "otlp", "console"),
+        help="decision spans: off|otlp|console (default: the OTEL_* environment, else off)",
+    )
+    add(
+        "--otel-endpoint",
+        default="",
+        help="OTLP/HTTP collector URL (implies --otel otlp; /v1/traces appended when missing)",
+    )
+    add(
+        "--log-level",
+        default=None,
+        help="debug|info|warning|error|critical (default: GAIT_LOG_LEVEL, else info)",
+    )
+    add(
+        "--log-format",
+        default="auto",
+        choices=("json", "kv", "auto"),
+        help="log lines on stderr: json, kv (key=value) or auto (kv on a TTY, else json)",
+    )
     add("--key-mode", default="dev", help="dev (one ephemeral key per process) | prod")
     add("--private-key", default="", help="private key file (prod)")
     add("--private-key-env", default="", help="environment variable holding the private key (prod)")
@@ -183,6 +212,50 @@ def config_from_args(ns: argparse.Namespace, environ: Mapping[str, str]) -> Any:
     )
 
 
+TracingChoice = tuple[str | None, str | None]
+"""``(exporter kind or None for off, endpoint or None)`` chosen for decision spans."""
+
+
+def tracing_choice(otel: str | None, endpoint: str, environ: Mapping[str, str]) -> TracingChoice:
+    """Which span exporter the server uses, and where it sends spans.
+
+    Precedence: ``OTEL_SDK_DISABLED=true`` turns tracing off whatever else is
+    set; then ``--otel``; then ``--otel-endpoint`` alone (means ``otlp``); then
+    ``OTEL_TRACES_EXPORTER`` (``otlp``, ``console``, ``none``); then an
+    ``OTEL_EXPORTER_OTLP_ENDPOINT`` / ``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT``
+    alone (means ``otlp``); otherwise off. With ``otlp`` and no
+    ``--otel-endpoint`` the SDK reads the endpoint variables itself.
+
+    Raises:
+        UsageError: ``OTEL_TRACES_EXPORTER`` names an unsupported exporter.
+    """
+    if environ.get("OTEL_SDK_DISABLED", "").strip().lower() == "true":
+        return None, None
+    url = endpoint.strip() or None
+    if otel is not None:
+        return (None, None) if otel == "off" else (otel, url if otel == "otlp" else None)
+    if url is not None:
+        return "otlp", url
+    value = environ.get("OTEL_TRACES_EXPORTER", "").strip().lower()
+    if value == "none":
+        return None, None
+    if value in ("otlp", "otlp_proto_http"):
+        return "otlp", None
+    if value == "console":
+        return "console", None
+    if value:
+        raise UsageError(
+            f"OTEL_TRACES_EXPORTER={value!r} is not supported (use otlp, console or none)",
+            code="otel_exporter_unsupported",
+        )
+    if any(
+        environ.get(name, "").strip()
+        for name in ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+    ):
+        return "otlp", None
+    return None, None
+
+
 def _leaf_error(exc: BaseException) -> BaseException:
     """The single meaningful exception inside (possibly nested) exception groups."""
     while isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
@@ -208,16 +281,30 @@ def _serve(ns: argparse.Namespace, command: str) -> Result:
     import anyio
 
     from ..supervisor.runtime import Supervisor
-    from ..telemetry.logging import configure_logging, reset_logging
-    from ..telemetry.otel import setup_tracing
+    from ..telemetry.logging import LogFormat, configure_logging, reset_logging, resolve_level
+    from ..telemetry.otel import TracingHandle, setup_tracing
 
     try:
         config = config_from_args(ns, os.environ)
+        level = resolve_level(ns.log_level)
+        kind, endpoint = tracing_choice(ns.otel, ns.otel_endpoint, os.environ)
     except GaitError as exc:
         exc.details.setdefault("executed", False)
         raise
-    configure_logging()
-    tracing = setup_tracing(service_version=__version__)
+    fmt: LogFormat | None = None
+    if ns.log_format == "json":
+        fmt = "json"
+    elif ns.log_format == "kv":
+        fmt = "console"
+    configure_logging(level=level if ns.log_level is not None else None, fmt=fmt)
+    if kind is None:
+        tracing = TracingHandle()
+    else:
+        tracing = setup_tracing(
+            exporter="otlp" if kind == "otlp" else "console",
+            endpoint=endpoint,
+            service_version=__version__,
+        )
     supervisor = Supervisor(config, handle_signals=True, tracing=tracing)
     argv = sys.argv[1:]
     loop, options = _loop_choice(config.backend, ns.no_uvloop)

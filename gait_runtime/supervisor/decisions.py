@@ -4,7 +4,9 @@ Owns: decoding the ``/v1/evaluate`` request (``spec/service.md`` §3.1), the
 client-path lockdown (§4, checked *before* evaluating), adapter decoding (§6),
 evaluation against the current compiled policy, the signed trace and its
 unique file name (§3.3), journaling through the session's actor before the
-reply, export submission (lossy), the response body in Go field order (§3.2)
+reply, the decision span with its ``gait.trace.sign`` and
+``gait.journal.append`` children, the log correlation ids (``session_id``,
+``trace_id``, ``event_id``), export submission (lossy), the response body in Go field order (§3.2)
 and the HTTP status (compat/strict, §5). Does not own: HTTP framing, auth,
 content type or body limits (``transport/http.py``), nor policy reload
 (``runtime.py``).
@@ -20,6 +22,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
@@ -44,6 +47,7 @@ from ..runpack.record import Runpack, build_runpack
 from ..runpack.store import write_runpack
 from ..telemetry._record import DecisionAttributes
 from ..telemetry.export import DecisionExporter
+from ..telemetry.logging import bind_ids
 from ..telemetry.metrics import Metrics
 from ..telemetry.otel import DecisionSpan, decision_span
 from .records import EventFields
@@ -228,20 +232,31 @@ class DecisionService:
         self._last_stamp_ns = 0
         self.stats = DecisionStats()
 
-    async def decide(self, body: bytes, *, traceparent: str | None = None) -> DecisionReply:
+    async def decide(
+        self, body: bytes, *, traceparent: str | None = None, tracestate: str | None = None
+    ) -> DecisionReply:
         """Evaluate one request body and produce its HTTP answer (never raises for input).
+
+        Log lines of the decision carry ``session_id``, ``trace_id`` and
+        ``event_id`` once they are known (the HTTP layer binds ``request_id``).
 
         Args:
             body: the request body.
             traceparent: the caller's W3C ``traceparent`` header; the decision span
                 (when tracing is enabled) becomes its child.
+            tracestate: the caller's W3C ``tracestate`` header.
         """
         started = time.perf_counter_ns()
         try:
             request = _decode(body)
             self._lockdown(request)
-            with decision_span("", traceparent=traceparent, surface="mcp_serve") as span:
-                return await self._decide(request, started, span)
+            with (
+                ExitStack() as ids,
+                decision_span(
+                    "", traceparent=traceparent, tracestate=tracestate, surface="mcp_serve"
+                ) as span,
+            ):
+                return await self._decide(request, started, span, ids)
         except _RequestError as exc:
             self.stats.errors += 1
             return error_reply(exc.status, exc.message)
@@ -344,7 +359,7 @@ class DecisionService:
         return f"session_checkpoint={record.runpack_path} chain={chain_path_for(journal)}"
 
     async def _decide(
-        self, request: _Request, started_ns: int, span: DecisionSpan
+        self, request: _Request, started_ns: int, span: DecisionSpan, ids: ExitStack
     ) -> DecisionReply:
         assert request.call is not None
         config = self._config
@@ -363,57 +378,67 @@ class DecisionService:
         reason_codes = sorted(result.reason_codes)
         violations = sorted(result.violations)
         approval_ref = ""
-        if request.approval_tokens and verdict == "require_approval":
-            final = decide(
-                policy,
-                intent,
-                result=result,
-                tokens=request.approval_tokens,
-                approval_key=self._approval_key,
-                signing_key=self._signing.key,
-                now_ns=stamp_ns,
-                producer_version=config.producer_version,
-            )
-            trace = final.trace
-            verdict = final.verdict
-            reason_codes = sorted(final.reason_codes)
-            violations = sorted(final.violations)
-            approval_ref = final.approval.approval_ref if final.approval else ""
-        else:
-            trace = build_trace(
-                policy,
-                intent,
-                result,
-                observed_at_ns=stamp_ns,
-                signing_key=self._signing.key,
-                producer_version=config.producer_version,
-            )
-        trace_path = self._trace_path(request, stamp_ns)
-        await self._traces.write(trace_path, trace_file_bytes(trace))
+        with span.trace_sign():
+            if request.approval_tokens and verdict == "require_approval":
+                final = decide(
+                    policy,
+                    intent,
+                    result=result,
+                    tokens=request.approval_tokens,
+                    approval_key=self._approval_key,
+                    signing_key=self._signing.key,
+                    now_ns=stamp_ns,
+                    producer_version=config.producer_version,
+                )
+                trace = final.trace
+                verdict = final.verdict
+                reason_codes = sorted(final.reason_codes)
+                violations = sorted(final.violations)
+                approval_ref = final.approval.approval_ref if final.approval else ""
+            else:
+                trace = build_trace(
+                    policy,
+                    intent,
+                    result,
+                    observed_at_ns=stamp_ns,
+                    signing_key=self._signing.key,
+                    producer_version=config.producer_version,
+                )
+            trace_path = self._trace_path(request, stamp_ns)
+            await self._traces.write(trace_path, trace_file_bytes(trace))
+        context = intent.context
+        session_id = request.session_id.strip() or str(context.get("session_id") or "")
+        trace_id = str(trace["trace_id"])
+        event_id = str(trace.get("event_id", ""))
+        ids.enter_context(bind_ids(session_id=session_id, trace_id=trace_id, event_id=event_id))
         warnings: list[str] = list(self._signing.warnings)
         if decoded.fallback_used:
             warnings.append(FALLBACK_WARNING)
-        context = intent.context
-        session_id = request.session_id.strip() or str(context.get("session_id") or "")
         if session_id and self._journal is not None:
-            ack = await self._journal.append(
-                session_id,
-                run_id,
-                EventFields(
-                    tool_name=intent.tool_name,
-                    verdict=verdict,
-                    trace_id=str(trace["trace_id"]),
-                    trace_path=str(trace_path),
-                    intent_digest=intent.intent_digest,
-                    policy_digest=policy.digest,
-                    policy_id=policy.policy_id,
-                    policy_version=policy.policy_version,
-                    reason_codes=tuple(reason_codes),
-                    violations=tuple(violations),
-                    created_at_ns=stamp_ns,
-                ),
-                wait=False,
-            )
+            append_started = time.perf_counter_ns()
+            with span.journal_append(**{"gait.session_id": session_id}):
+                ack = await self._journal.append(
+                    session_id,
+                    run_id,
+                    EventFields(
+                        tool_name=intent.tool_name,
+                        verdict=verdict,
+                        trace_id=trace_id,
+                        trace_path=str(trace_path),
+                        intent_digest=intent.intent_digest,
+                        policy_digest=policy.digest,
+                        policy_id=policy.policy_id,
+                        policy_version=policy.policy_version,
+                        reason_codes=tuple(reason_codes),
+                        violations=tuple(violations),
+                        created_at_ns=stamp_ns,
+                    ),
+                    wait=False,
+                )
+            if self._metrics is not None:
+                self._metrics.append_latency.observe(
+                    (time.perf_counter_ns() - append_started) / 1e9
+                )
             warnings.append(f"session_journal={ack.journal_path} sequence={ack.sequence}")
             checkpoint = await self._checkpoint(
                 request, session_id, ack.sequence, str(ack.journal_path)
@@ -438,7 +463,7 @@ class DecisionService:
             decision_latency_ms=latency_ms,
             tool_name=intent.tool_name,
             trace_id=str(trace["trace_id"]),
-            event_id=str(trace.get("event_id", "")),
+            event_id=event_id,
             created_at=intent.created_at,
             surface="mcp_serve",
         )
@@ -483,6 +508,7 @@ class DecisionService:
         if self._metrics is not None:
             self._metrics.observe_decision(verdict, (time.perf_counter_ns() - started_ns) / 1e9)
         status = _STRICT_STATUS[verdict] if config.strict_status else 200
+        _log.debug("decision", verdict=verdict, tool_name=intent.tool_name, status=status)
         return DecisionReply(status, body, verdict=verdict)
 
 

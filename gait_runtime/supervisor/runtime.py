@@ -3,7 +3,9 @@
 Owns: ordered start-up (policy compile → signing key → session manager, which
 takes the state-directory lock on the session directory → trace writer and
 exporter → HTTP server, each service
-reporting readiness with ``task_status.started()``), the :class:`PolicyHolder`
+reporting readiness with ``task_status.started()``), the wiring of metrics
+(journal group commits and fsyncs counted through a metered journal opener,
+session and queue gauges refreshed at each ``/metrics`` scrape), the :class:`PolicyHolder`
 (compiled policy swapped atomically on SIGHUP or file change; an invalid or
 missing file keeps the previous policy and logs an error), signal handling
 (SIGTERM/SIGINT start a graceful drain, a second one exits at once, SIGHUP
@@ -45,7 +47,7 @@ from .decisions import DecisionService, go_json
 from .retention import ClassSweep, sweep_class, sweep_report
 from .service_config import ServiceConfig
 from .sessions import SessionManager
-from .store import FileOpener
+from .store import FileOpener, JournalFile, OsJournalFile
 from .trace_writer import TraceWriter
 from .transport.auth import TokenAuth
 from .transport.http import GaitApp
@@ -71,6 +73,54 @@ def _signature(path: Path) -> _FileSignature | None:
     except OSError:
         return None
     return _FileSignature(st.st_mtime_ns, st.st_size, st.st_ino)
+
+
+class _MeteredJournalFile:
+    """A journal descriptor that reports group commits to the metrics.
+
+    Every ``write`` of the store is one group commit of whole JSONL records, so
+    the number of newlines written is the batch size; every ``fsync`` counts.
+    Wraps whatever opener the session layer was given (the real file, or a
+    test's fault-injection file); the journal modules themselves are unchanged.
+    """
+
+    __slots__ = ("_inner", "_metrics")
+
+    def __init__(self, inner: JournalFile, metrics: Metrics) -> None:
+        self._inner = inner
+        self._metrics = metrics
+
+    def write(self, data: bytes) -> int:
+        """Write through; observe the records (lines) the write completed."""
+        written = self._inner.write(data)
+        records = data.count(b"\n", 0, written)
+        if records:
+            self._metrics.batch_size.observe(records)
+        return written
+
+    def fsync(self) -> None:
+        """fsync through and count it."""
+        self._inner.fsync()
+        self._metrics.fsyncs.inc()
+
+    def truncate(self, size: int) -> None:
+        """Truncate through."""
+        self._inner.truncate(size)
+
+    def inode(self) -> int:
+        """Inode of the underlying file."""
+        return self._inner.inode()
+
+    def close(self) -> None:
+        """Close the underlying descriptor."""
+        self._inner.close()
+
+
+def _metered_opener(opener: FileOpener, metrics: Metrics) -> FileOpener:
+    def open_metered(path: Path) -> JournalFile:
+        return _MeteredJournalFile(opener(path), metrics)
+
+    return open_metered
 
 
 class PolicyHolder:
@@ -266,8 +316,10 @@ class Supervisor:
             producer_version=config.producer_version,
             drain_timeout_s=max(config.drain_timeout_s, 1.0),
         )
-        if self._journal_opener is not None:
-            session_config = replace(session_config, opener=self._journal_opener)
+        session_config = replace(
+            session_config,
+            opener=_metered_opener(self._journal_opener or OsJournalFile, self.metrics),
+        )
         async with anyio.create_task_group() as background:
             async with SessionManager(session_config) as sessions:
                 self._sessions = sessions
@@ -293,6 +345,7 @@ class Supervisor:
                         metrics=self.metrics,
                         approval_key=self._approval_key,
                     )
+                    self.metrics.on_scrape(self._refresh_metrics)
                     self._app = GaitApp(
                         self._service,
                         max_request_bytes=config.max_request_bytes,
@@ -427,6 +480,21 @@ class Supervisor:
 
     # ------------------------------------------------------------------ health
 
+    def _refresh_metrics(self) -> None:
+        """Set the live gauges (sessions, mailboxes, queues) before a ``/metrics`` scrape."""
+        metrics = self.metrics
+        if self._sessions is not None:
+            stats = self._sessions.stats()
+            metrics.observe_sessions(
+                active=int(stats["sessions_active"]),
+                mailbox_depths=stats["mailbox_depths"],
+                restarts_total=int(stats["restarts"]),
+            )
+        if self._traces is not None:
+            metrics.mailbox_depth.labels(mailbox="trace_writer").set(self._traces.pending())
+        if self._exporter is not None:
+            metrics.mailbox_depth.labels(mailbox="exporter").set(self._exporter.stats()["queued"])
+
     def health(self) -> dict[str, Any]:
         """The ``GET /v1/health`` document."""
         policy = self.policy
@@ -465,7 +533,7 @@ class Supervisor:
                 "pending": self._traces.pending() if self._traces else 0,
                 "written": self._traces.written if self._traces else 0,
             },
-            "tracing": dict(self._tracing.stats())
+            "tracing": {"enabled": True, **self._tracing.stats()}
             if self._tracing is not None and self._tracing.enabled
             else {"enabled": False},
         }

@@ -4,6 +4,8 @@ Owns: :class:`Metrics`, which creates every metric in a private
 ``CollectorRegistry`` (never the global one, so two instances — or two tests —
 never share state), the helpers that record a decision or a journal append,
 the callback metrics that read exporter and tracing counters at scrape time,
+the scrape-time refresh of gauges (:meth:`Metrics.on_scrape`,
+:meth:`Metrics.observe_sessions`),
 and :meth:`Metrics.render` for a ``/metrics`` endpoint. Does not own: serving
 HTTP (the supervisor's transport does that) or deciding what to observe.
 """
@@ -135,6 +137,8 @@ class Metrics:
         )
         self._stats = _StatsCollector()
         r.register(self._stats)
+        self._refreshers: list[Callable[[], None]] = []
+        self._restarts_seen = 0
 
     def observe_decision(self, verdict: str, latency_s: float) -> None:
         """Count one decision and record how long it took."""
@@ -148,6 +152,28 @@ class Metrics:
         if fsyncs:
             self.fsyncs.inc(fsyncs)
 
+    def observe_sessions(
+        self, *, active: int, mailbox_depths: Mapping[str, int], restarts_total: int
+    ) -> None:
+        """Set the session gauges from one snapshot of the session layer.
+
+        ``mailbox_depths`` maps session ids to messages waiting; the gauge keeps
+        two series (``mailbox="session_total"`` and ``"session_max"``) instead of
+        one per session, so its cardinality stays bounded. ``restarts_total`` is
+        the session layer's running total; the counter advances by the increase.
+        """
+        self.sessions_active.set(active)
+        depths = list(mailbox_depths.values())
+        self.mailbox_depth.labels(mailbox="session_total").set(sum(depths))
+        self.mailbox_depth.labels(mailbox="session_max").set(max(depths, default=0))
+        if restarts_total > self._restarts_seen:
+            self.actor_restarts.inc(restarts_total - self._restarts_seen)
+            self._restarts_seen = restarts_total
+
+    def on_scrape(self, refresh: Callable[[], None]) -> None:
+        """Call ``refresh`` (which sets gauges from live state) before each :meth:`render`."""
+        self._refreshers.append(refresh)
+
     def track_exporter(self, stats: StatsSource) -> None:
         """Read ``dropped``/``errors``/``written`` from ``stats`` at every scrape."""
         self._stats.exporters.append(stats)
@@ -157,5 +183,14 @@ class Metrics:
         self._stats.tracing.append(stats)
 
     def render(self) -> tuple[bytes, str]:
-        """The text exposition format and its content type, for ``GET /metrics``."""
+        """The text exposition format and its content type, for ``GET /metrics``.
+
+        Refresh callbacks registered with :meth:`on_scrape` run first; one that
+        raises is skipped (a scrape never fails because of it).
+        """
+        for refresh in self._refreshers:
+            try:
+                refresh()
+            except Exception:  # a scrape must not fail because one source misbehaves
+                continue
         return generate_latest(self.registry), CONTENT_TYPE_LATEST

@@ -13,17 +13,19 @@ Every error body is ``{"error": <message>, "ok": false}`` + newline with
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any, Final
 
 import anyio
 import structlog
+import structlog.contextvars
 
 from ..decisions import DecisionReply, DecisionService, error_reply, go_json
 from .auth import TokenAuth
 
-__all__ = ["GaitApp", "Scope", "Receive", "Send"]
+__all__ = ["REQUEST_ID_HEADER", "GaitApp", "Receive", "Scope", "Send", "new_request_id"]
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -46,6 +48,13 @@ _GET_ROUTES: Final = ("/healthz", "/v1/health", "/metrics")
 _TOO_LARGE: Final = "request body exceeds max-request-bytes"
 _DRAINING: Final = "server is draining"
 _DRAINING_HEADERS: Final = ((b"retry-after", b"1"), (b"connection", b"close"))
+REQUEST_ID_HEADER: Final = b"x-request-id"
+"""Response header carrying the id bound as ``request_id`` to the request's log lines."""
+
+
+def new_request_id() -> str:
+    """A fresh request id: 16 random hex characters."""
+    return os.urandom(8).hex()
 
 
 def content_type_error(value: str | None) -> str | None:
@@ -112,8 +121,17 @@ class GaitApp:
         if kind == "http":
             self.in_flight += 1
             self.requests += 1
+            request_id = new_request_id()
+            header = (REQUEST_ID_HEADER, request_id.encode("ascii"))
+
+            async def send_with_id(message: Message) -> None:
+                if message["type"] == "http.response.start":
+                    message["headers"] = [*message["headers"], header]
+                await send(message)
+
             try:
-                await self._http(scope, receive, send)
+                with structlog.contextvars.bound_contextvars(request_id=request_id):
+                    await self._http(scope, receive, send_with_id)
             except _ClientGone:
                 return
             finally:
@@ -173,7 +191,9 @@ class GaitApp:
         except _BodyTooLarge:
             await _send_reply(send, error_reply(413, _TOO_LARGE, (b"connection", b"close")))
             return
-        reply = await self._service.decide(body, traceparent=headers.get("traceparent"))
+        reply = await self._service.decide(
+            body, traceparent=headers.get("traceparent"), tracestate=headers.get("tracestate")
+        )
         if reply.body.get("ok") is not True or route == "json":
             await _send_reply(send, reply)
         elif route == "sse":
