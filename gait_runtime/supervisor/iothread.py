@@ -1,8 +1,9 @@
 """IoThread: one long-lived worker thread that runs a session actor's blocking journal calls.
 
 Owns: the thread, its job queue (``queue.SimpleQueue``) and the way a finished
-job wakes the waiting task (one ``call_soon_threadsafe`` on asyncio, one
-``TrioToken.run_sync_soon`` on trio, setting an :class:`anyio.Event`). It does
+job wakes the waiting task (an :class:`anyio.Event` set on the loop through
+``call_soon_threadsafe`` on asyncio or ``TrioToken.run_sync_soon`` on trio; one
+wake-up covers every job of every I/O thread that finished meanwhile). It does
 not own what the jobs do (:class:`~.store.JournalStore` does) nor when the
 thread starts and stops (the :class:`~.actor.SessionActor` does: it starts one
 in ``open`` and stops it after closing its store).
@@ -15,9 +16,9 @@ plus an event (measured in ``docs/performance.md``). Only one job runs at a
 time per thread, as only the actor submits and it waits for each result, so
 the store is still touched by one thread at a time.
 
-A call waits shielded for its job, like ``to_thread.run_sync`` with
-``abandon_on_cancel=False``: a cancelled actor never leaves a journal write
-running behind its back.
+A call waits for its job even when cancelled (then re-raises the
+cancellation), like ``to_thread.run_sync`` with ``abandon_on_cancel=False``: a
+cancelled actor never leaves a journal write running behind its back.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from typing import Generic, TypeVar
 
 import anyio
 import trio
+from anyio.lowlevel import RunVar
 
 __all__ = ["IoThread"]
 
@@ -44,6 +46,48 @@ def _loop_waker() -> Waker:
     except RuntimeError:
         return trio.lowlevel.current_trio_token().run_sync_soon
     return loop.call_soon_threadsafe
+
+
+class _Completions:
+    """Finished jobs of every I/O thread of one event loop, handed over in bulk.
+
+    A thread that finishes a job while an earlier hand-over is still pending
+    only appends to the list: one loop wake-up (a syscall in the thread, a
+    selector round on the loop) then covers every job finished meanwhile.
+    """
+
+    __slots__ = ("_guard", "_pending", "_wake")
+
+    def __init__(self, wake: Waker) -> None:
+        self._wake = wake
+        self._guard = threading.Lock()
+        self._pending: list[Callable[[], object]] = []
+
+    def push(self, done: Callable[[], object]) -> None:
+        """Called in a worker thread: run ``done`` on the loop soon."""
+        with self._guard:
+            self._pending.append(done)
+            if len(self._pending) > 1:
+                return
+        self._wake(self._run)
+
+    def _run(self) -> None:
+        with self._guard:
+            pending, self._pending = self._pending, []
+        for done in pending:
+            done()
+
+
+_COMPLETIONS: RunVar[_Completions] = RunVar("gait_session_io_completions")
+
+
+def _completions() -> _Completions:
+    try:
+        return _COMPLETIONS.get()
+    except LookupError:
+        completions = _Completions(_loop_waker())
+        _COMPLETIONS.set(completions)
+        return completions
 
 
 class _Job(Generic[_T]):
@@ -72,7 +116,7 @@ class IoThread:
         self._name = name
         self._queue: queue.SimpleQueue[_Job[object] | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
-        self._wake: Waker | None = None
+        self._completions: _Completions | None = None
 
     @property
     def running(self) -> bool:
@@ -83,7 +127,7 @@ class IoThread:
         """Start the thread (call from the event loop thread, once)."""
         if self._thread is not None:
             raise RuntimeError(f"{self._name} already started")
-        self._wake = _loop_waker()
+        self._completions = _completions()
         self._thread = threading.Thread(target=self._serve, name=self._name, daemon=True)
         self._thread.start()
 
@@ -96,22 +140,29 @@ class IoThread:
     async def run(self, fn: Callable[..., _T], *args: object) -> _T:
         """Run ``fn(*args)`` in the thread; re-raise what it raised.
 
-        The wait is shielded: cancellation takes effect once the call returned.
+        Cancellation takes effect once the call has returned.
         """
         if self._thread is None:
             raise RuntimeError(f"{self._name} is not running")
         job: _Job[_T] = _Job(fn, args)
         self._queue.put(job)  # type: ignore[arg-type]  # the queue is invariant in its job type
-        with anyio.CancelScope(shield=True):
+        try:
             await job.done.wait()
+        except BaseException:
+            # Cancelled (or interrupted) while the job runs: wait for it shielded,
+            # then let the cancellation through. A shielded scope around every
+            # wait would cost more than the rest of the call on trio.
+            with anyio.CancelScope(shield=True):
+                await job.done.wait()
+            raise
         if job.error is not None:
             error, job.error = job.error, None
             raise error
         return job.result  # type: ignore[return-value]  # set by _serve when error is None
 
     def _serve(self) -> None:
-        wake = self._wake
-        assert wake is not None
+        completions = self._completions
+        assert completions is not None
         get = self._queue.get
         while True:
             job = get()
@@ -122,6 +173,6 @@ class IoThread:
             except BaseException as exc:  # handed to the waiting task, which re-raises it
                 job.error = exc
             try:
-                wake(job.done.set)
+                completions.push(job.done.set)
             except RuntimeError:  # pragma: no cover - the event loop closed under us
                 return

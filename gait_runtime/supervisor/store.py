@@ -149,9 +149,12 @@ class StoreOptions:
         lock: Go session lock tunables.
         fsync_events: fsync after each event batch (checkpoints and headers are
             always fsynced).
-        state_updates: ``batch`` rewrites ``J.state.json`` after every batch with a
-            rename but no fsync; ``durable`` also fsyncs it; ``rest`` writes it
-            only when exactness matters (checkpoint, compaction, close).
+        state_updates: ``batch`` keeps ``J.state.json`` exact whenever the session
+            lock is free: rewritten in place (no fsync) after a batch that releases
+            the lock, or once when a lock lease ends (nobody can read it under our
+            lease, so rewriting it per batch bought nothing); ``durable`` rewrites
+            it atomically and fsynced after every batch; ``rest`` writes it only
+            when exactness matters (checkpoint, compaction, close).
         producer_version: version written into new records.
         clock: wall clock for record timestamps.
         opener: opens the journal descriptor (tests inject faults here).
@@ -205,6 +208,7 @@ class JournalStore:
         self.foreign_writes = 0
         self.hold_lock = False
         self._held: HeldSessionLock | None = None
+        self._state_stale = False
 
     # ----------------------------------------------------------------- locking
 
@@ -239,10 +243,20 @@ class JournalStore:
         return self._held is not None
 
     def release_lock(self) -> None:
-        """Release a held lock lease (no-op when none is held)."""
+        """Release a held lock lease (no-op when none is held).
+
+        A state left stale by batches under the lease is written first, so a
+        reader that takes the lock next finds it exact.
+        """
+        if self._held is None:
+            return
+        if self._state_stale and self.header is not None:
+            try:
+                self._write_state(durable=False)
+            except IOFailure as exc:  # a cache: readers rebuild it when it does not match
+                _log.warning("session state %s not updated: %s", self.state_path, exc)
         held, self._held = self._held, None
-        if held is not None:
-            held.release()
+        held.release()
 
     def _count_reclaim(self, _reason: str) -> None:
         self.reclaimed_locks += 1
@@ -474,6 +488,7 @@ class JournalStore:
             write_atomic(self.state_path, data)
         else:
             write_state_fast(self.state_path, data)
+        self._state_stale = False
 
     def prepare(self, items: Sequence[tuple[EventFields, int]]) -> PreparedBatch:
         """Build and encode a batch with the sequences it will most likely get (CPU only).
@@ -513,8 +528,11 @@ class JournalStore:
             self.event_count += len(batch.records)
             if batch.records:
                 self.last_sequence = batch.records[-1].sequence
-            if self.options.state_updates != "rest":
-                self._write_state(durable=self.options.state_updates == "durable")
+            mode = self.options.state_updates
+            if mode == "durable" or (mode == "batch" and not self.hold_lock):
+                self._write_state(durable=mode == "durable")
+            elif mode == "batch":
+                self._state_stale = True  # written when the lease ends (release_lock)
             return batch.records
 
     def append(
