@@ -65,7 +65,8 @@ class SessionConfig:
             written only after complete writes, so a torn tail or a hand edit that
             changes the size is always caught) and reads the journal only for its
             first checkpoint; ``False`` validates the whole journal on every start.
-        offload_io: run journal I/O in worker threads (default). ``False`` runs
+        offload_io: run journal I/O in each actor's own worker thread (default,
+            see :mod:`.iothread`). ``False`` runs
             it on the event loop: for virtual-time tests (a task waiting on a
             thread looks blocked to an autojumping clock) and single-session tools.
     """
