@@ -136,7 +136,9 @@ def _make_exporter(
     if kind == "console":
         return ConsoleSpanExporter(out=console_stream or sys.stderr), None
     try:
-        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+        import opentelemetry.exporter.otlp.proto.http.trace_exporter  # noqa: F401  # the extra
+
+        from ._otlp_encode import FastOTLPSpanExporter
     except ImportError as exc:
         raise DependencyMissingError(
             f"OTLP span export needs the optional 'otlp' extra: {OTLP_EXTRA_HINT}",
@@ -144,7 +146,7 @@ def _make_exporter(
             hint=OTLP_EXTRA_HINT,
         ) from exc
     url = _traces_url(endpoint) if endpoint else None
-    return OTLPSpanExporter(endpoint=url, timeout=export_timeout_s), None
+    return FastOTLPSpanExporter(endpoint=url, timeout=export_timeout_s), None
 
 
 def build_pipeline(
