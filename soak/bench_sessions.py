@@ -2,7 +2,7 @@
 
 Real time, real files, real fsync (this is the only place real time belongs). Run:
 
-    .venv/bin/python soak/bench_sessions.py [--dir DIR] [--backends asyncio,trio]
+    .venv/bin/python soak/bench_sessions.py [--dir DIR] [--backends asyncio,trio,uvloop]
         [--per-appender 300] [--big 1000000]
 
 Scenarios, each with ``fsync=always`` on every backend given:
@@ -226,7 +226,11 @@ async def flat(
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dir", default="", help="work directory (default: a temp dir)")
-    parser.add_argument("--backends", default="asyncio,trio")
+    parser.add_argument(
+        "--backends",
+        default="asyncio,trio",
+        help="comma-separated: asyncio, trio, uvloop (asyncio on uvloop, as gait serve runs)",
+    )
     parser.add_argument("--per-appender", type=int, default=300)
     parser.add_argument("--big", type=int, default=1_000_000)
     parser.add_argument("--rounds", type=int, default=6, help="alternating rounds for flat")
@@ -244,11 +248,22 @@ def main() -> None:
         ("sixteen_sessions_x64", 16, 64, max(1, ns.per_appender // 16)),
     ]
     for backend in ns.backends.split(","):
+        real = "asyncio" if backend == "uvloop" else backend
+        options: dict[str, Any] = {"use_uvloop": True} if backend == "uvloop" else {}
         for name, sessions, appenders, per in plans:
             if only and name not in only:
                 continue
             result = anyio.run(
-                scenario, name, backend, root, sessions, appenders, per, 0, backend=backend
+                scenario,
+                name,
+                backend,
+                root,
+                sessions,
+                appenders,
+                per,
+                0,
+                backend=real,
+                backend_options=options,
             )
             print(json.dumps(result), flush=True)
         if only and "flat" not in only:
@@ -261,7 +276,8 @@ def main() -> None:
             max(1, ns.per_appender // 3),
             ns.big,
             ns.rounds,
-            backend=backend,
+            backend=real,
+            backend_options=options,
         )
         print(json.dumps(result), flush=True)
     if not ns.dir:
