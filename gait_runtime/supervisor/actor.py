@@ -386,7 +386,17 @@ class SessionActor:
             else:
                 pending = message
             if batch:
-                await self._commit(batch)
+                try:
+                    await self._commit(batch)
+                except BaseException:
+                    if pending is not None:  # taken from the mailbox: answer it, do not strand it
+                        pending.reply.set(
+                            InternalError(
+                                f"session {self.session_id} actor crashed before this call",
+                                code="session_actor_crashed",
+                            )
+                        )
+                    raise
             if pending is not None:
                 await self._call(pending)
             await self._timers(anyio.current_time())

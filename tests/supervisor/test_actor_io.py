@@ -254,3 +254,51 @@ def test_state_file_is_exact_whenever_the_lock_is_free(tmp_path: Path) -> None:
         assert state is not None and state.last_sequence == 3
     finally:
         store.close()
+
+
+async def test_call_queued_behind_a_crashing_batch_is_answered(tmp_path: Path) -> None:
+    """Our decision: a control call the actor already took from its mailbox when its batch
+    crashed gets ``session_actor_crashed`` rather than waiting forever; the session restarts."""
+    gate, entered = threading.Event(), threading.Event()
+
+    class CrashingFile(OsJournalFile):
+        def write(self, data: bytes) -> int:
+            if b'"tool.slow"' in data and not gate.is_set():
+                entered.set()
+                gate.wait(5)
+            if b'"tool.crash"' in data:
+                raise RuntimeError("injected crash")
+            return super().write(data)
+
+    outcomes: dict[str, str] = {}
+
+    async def run(name: str, call: Any) -> None:
+        try:
+            await call()
+            outcomes[name] = "ok"
+        except Exception as exc:
+            outcomes[name] = getattr(exc, "error_code", type(exc).__name__)
+
+    async with SessionManager(_config(tmp_path, opener=CrashingFile)) as manager:
+        await manager.append("s1", "run_1", EV)
+        try:
+            with anyio.fail_after(5):
+                async with anyio.create_task_group() as tg:
+                    slow = EventFields("tool.slow", "allow")
+                    crash = EventFields("tool.crash", "allow")
+                    tg.start_soon(run, "slow", lambda: manager.append("s1", "run_1", slow))
+                    await _wait_thread_event(entered)
+                    tg.start_soon(run, "crash", lambda: manager.append("s1", "run_1", crash))
+                    await anyio.wait_all_tasks_blocked()
+                    tg.start_soon(run, "status", lambda: manager.status("s1"))
+                    await anyio.wait_all_tasks_blocked()
+                    gate.set()
+        finally:
+            gate.set()
+        assert outcomes == {
+            "slow": "ok",
+            "crash": "session_actor_crashed",
+            "status": "session_actor_crashed",
+        }
+        assert (await manager.append("s1", "run_1", EV)).sequence == 3
+        assert manager.stats()["restarts"] == 1
