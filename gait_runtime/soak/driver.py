@@ -236,6 +236,10 @@ async def _one_call(
         _record(recorder, rel, latency, 5 if restarted else 3, -1, agent.stage, 0)
         return
     status = response.status_code
+    if status == 503 and (target.incarnation != incarnation or not target.up.is_set()):
+        # "server is draining": a restart the harness itself started, not contention.
+        _record(recorder, rel, latency, 5, -1, agent.stage, status)
+        return
     if status in _CONTENTION_STATUSES:
         recorder.example(1, f"HTTP {status}: {response.text[:200]}")
         _record(recorder, rel, latency, 1, -1, agent.stage, status)

@@ -69,7 +69,7 @@ def judge_budgets(budgets: Budgets, actual: Mapping[str, float]) -> list[dict[st
             continue
         value = float(actual.get(name, 0.0))
         ok = value >= limit if name in _MINIMUM_BUDGETS else value <= limit
-        rows.append({"name": name, "limit": limit, "actual": round(value, 4), "ok": ok})
+        rows.append({"name": name, "limit": limit, "actual": float(f"{value:.6g}"), "ok": ok})
     return rows
 
 

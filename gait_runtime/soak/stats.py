@@ -34,7 +34,8 @@ OUTCOMES: Final = ("ok", "contention", "http_error", "transport", "verdict_misma
 status. ``transport``: connection failure or timeout while the supervisor was up.
 ``verdict_mismatch``: a decision other than the one the call kind must produce.
 ``interrupted``: the supervisor was killed or restarted under the request (expected
-in chaos runs; never acknowledged, not an error)."""
+in chaos runs; never acknowledged, not an error), including a 503 "server is
+draining" answered during a restart the harness started."""
 
 ERROR_OUTCOMES: Final = frozenset({1, 2, 3, 4})
 
