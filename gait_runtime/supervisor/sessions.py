@@ -122,6 +122,7 @@ class SessionManager:
         self._tg: TaskGroup | None = None
         self._dir_lock: StateDirLock | None = None
         self._restarts_total = 0
+        self._draining = False
 
     # ------------------------------------------------------------- lifecycle
 
@@ -149,6 +150,9 @@ class SessionManager:
     ) -> bool | None:
         tg = self._tg
         assert tg is not None
+        # From here on no new actor may join the task group: one started now would
+        # wait on a mailbox nobody closes and hold the group's exit open.
+        self._draining = True
         try:
             with anyio.move_on_after(self.config.drain_timeout_s, shield=True) as scope:
                 sessions = list(self._sessions.values())
@@ -204,6 +208,11 @@ class SessionManager:
             raise SessionFailedError(self._failed[key])
         if self._tg is None:
             raise InternalError("session manager is not running", code="manager_closed")
+        if self._draining:
+            raise InternalError(
+                f"session {session_id}: the session manager is draining; no new sessions",
+                code="manager_draining",
+            )
         if self.config.offload_io:
             path = await anyio.to_thread.run_sync(
                 journal_path_for, self.config.session_dir, key[0], key[1]

@@ -19,6 +19,7 @@ from trio.testing import MockClock
 
 from gait_runtime.clock import FakeClock
 from gait_runtime.errors import (
+    InternalError,
     MailboxFull,
     SessionFailedError,
     SessionInputError,
@@ -197,6 +198,50 @@ async def test_full_mailbox_sheds_load_with_mailbox_full(tmp_path: Path) -> None
                 gate.set()
         gate.set()
         assert sorted(sequences) == [2, 3, 4]
+
+
+async def test_no_new_session_starts_while_the_manager_drains(tmp_path: Path) -> None:
+    """Our decision: during drain a new session is refused at once (manager_draining).
+
+    Without the guard the new actor would join the exiting task group and wait on a
+    mailbox nobody closes. The drain is held open by a write stuck in a worker thread.
+    """
+    gate, entered = threading.Event(), threading.Event()
+
+    class SlowFile(OsJournalFile):
+        def write(self, data: bytes) -> int:
+            if b'"event"' in data and not gate.is_set():
+                entered.set()
+                gate.wait(10)
+            return super().write(data)
+
+    acks: list[int] = []
+    refused: list[str] = []
+
+    with anyio.fail_after(10):
+        async with (
+            anyio.create_task_group() as tg,
+            SessionManager(_config(tmp_path, opener=SlowFile)) as manager,
+        ):
+
+            async def busy() -> None:
+                acks.append((await manager.append("s1", "run_1", EV)).sequence)
+
+            async def late() -> None:
+                await anyio.wait_all_tasks_blocked()  # the manager is now draining
+                try:
+                    await manager.append("s2", "run_2", EV)
+                except InternalError as exc:
+                    refused.append(exc.error_code)
+                finally:
+                    gate.set()
+
+            tg.start_soon(busy)
+            await anyio.to_thread.run_sync(entered.wait, 10)
+            tg.start_soon(late)
+    assert refused == ["manager_draining"]
+    assert acks == [1]
+    assert not _journal(tmp_path, "s2").exists()
 
 
 async def test_two_managers_on_one_directory_fail_fast(tmp_path: Path) -> None:
