@@ -128,10 +128,9 @@ def _span(span: ReadableSpan) -> bytes:
         out.append(b"\x50" + _varint(span.dropped_attributes))
     for event in span.events:
         event_attrs = event.attributes
-        if (
-            event_attrs is not None
-            and attributes is not None
-            and _plain(event_attrs) == _plain(attributes)
+        if event_attrs is not None and (
+            event_attrs is attributes
+            or (attributes is not None and _plain(event_attrs) == _plain(attributes))
         ):
             # Same keys, values and order: reuse the span's bytes (field 3 of Event
             # and field 9 of Span share the KeyValue encoding, only the tag differs).
