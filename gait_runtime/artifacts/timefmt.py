@@ -18,6 +18,7 @@ from ..errors import ArtifactInputError
 
 __all__ = [
     "EPOCH_1980",
+    "parse_go_duration",
     "ZERO_TIME_TEXT",
     "Timestamp",
     "format_ns",
@@ -107,6 +108,53 @@ def normalize_rfc3339(text: str, *, field: str = "timestamp") -> str:
 def utc_seconds_text(moment: datetime) -> str:
     """``YYYY-MM-DDTHH:MM:SSZ`` (seconds precision, UTC) for an aware datetime."""
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+_DURATION_PART: Final = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)")
+_UNIT_NS: Final = {
+    "ns": 1,
+    "us": 1_000,
+    "µs": 1_000,
+    "μs": 1_000,
+    "ms": 1_000_000,
+    "s": 1_000_000_000,
+    "m": 60_000_000_000,
+    "h": 3_600_000_000_000,
+}
+
+
+def parse_go_duration(text: str) -> int:
+    """Parse Go ``time.ParseDuration`` syntax (``90s``, ``1h30m``, ``1.5h``, ``-5s``) to nanoseconds.
+
+    Integer arithmetic throughout, so ``1.1s`` is exactly 1,100,000,000 ns.
+
+    Raises:
+        ValueError: not a valid duration (the message quotes the text).
+    """
+    s = text.strip()
+    sign = 1
+    if s[:1] in ("+", "-"):
+        sign = -1 if s[0] == "-" else 1
+        s = s[1:]
+    if s == "0":
+        return 0
+    if not s:
+        raise ValueError(f"invalid duration {text!r}")
+    total = 0
+    pos = 0
+    while pos < len(s):
+        m = _DURATION_PART.match(s, pos)
+        if m is None:
+            raise ValueError(f"invalid duration {text!r}")
+        whole, _, frac = m.group(1).partition(".")
+        scale = _UNIT_NS[m.group(2)]
+        total += int(whole or "0") * scale
+        if frac:
+            total += int(frac) * scale // 10 ** len(frac)
+        pos = m.end()
+    if total >= 2**63:
+        raise ValueError(f"invalid duration {text!r}: overflow")
+    return sign * total
 
 
 EPOCH_1980: Final = Timestamp(315532800 * 1_000_000_000)

@@ -11,14 +11,13 @@ file.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
 from ..artifacts.jcs import short_id
 from ..artifacts.signing import SigningKey, VerifyKey, sign, signature_errors
-from ..artifacts.timefmt import ZERO_TIME_TEXT, format_ns, parse_rfc3339
+from ..artifacts.timefmt import ZERO_TIME_TEXT, format_ns, parse_go_duration, parse_rfc3339
 from ..errors import ArtifactInputError, InvalidInputError
 from ._strings import is_hex64, trim, trim_lower, uniq_sorted, uniq_sorted_lower
 
@@ -37,51 +36,6 @@ __all__ = [
 TOKEN_SCHEMA_ID: Final = "gait.gate.approval_token"
 TOKEN_SCHEMA_VERSION: Final = "1.0.0"
 AUDIT_SCHEMA_ID: Final = "gait.gate.approval_audit_record"
-
-_DURATION_PART: Final = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)")
-_UNIT_NS: Final = {
-    "ns": 1,
-    "us": 1_000,
-    "µs": 1_000,
-    "μs": 1_000,
-    "ms": 1_000_000,
-    "s": 1_000_000_000,
-    "m": 60_000_000_000,
-    "h": 3_600_000_000_000,
-}
-
-
-def parse_go_duration(text: str) -> int:
-    """Parse Go ``time.ParseDuration`` syntax (``90s``, ``1h30m``, ``1.5h``) to nanoseconds.
-
-    Raises:
-        ValueError: not a valid duration.
-    """
-    s = text.strip()
-    sign = 1
-    if s[:1] in "+-" and s:
-        sign = -1 if s[0] == "-" else 1
-        s = s[1:]
-    if s == "0":
-        return 0
-    if not s:
-        raise ValueError(f"invalid duration {text!r}")
-    total = 0
-    pos = 0
-    while pos < len(s):
-        m = _DURATION_PART.match(s, pos)
-        if m is None:
-            raise ValueError(f"invalid duration {text!r}")
-        number, unit = m.group(1), m.group(2)
-        whole, _, frac = number.partition(".")
-        scale = _UNIT_NS[unit]
-        total += int(whole or "0") * scale
-        if frac:
-            total += int(frac) * scale // 10 ** len(frac)
-        pos = m.end()
-    if total >= 2**63:
-        raise ValueError(f"invalid duration {text!r}: overflow")
-    return sign * total
 
 
 def required_scope(tool_name: str, phase: str, destructive: bool) -> list[str]:

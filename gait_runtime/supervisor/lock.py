@@ -21,7 +21,6 @@ import fcntl
 import json
 import logging
 import os
-import re
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -29,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
-from ..artifacts.timefmt import parse_rfc3339
+from ..artifacts.timefmt import parse_go_duration, parse_rfc3339
 from ..errors import ArtifactInputError, ContentionError, IOFailure, StateDirLockedError
 
 __all__ = [
@@ -49,43 +48,6 @@ STATE_DIR_LOCK_NAME: Final = ".gait-supervisor.lock"
 _log = logging.getLogger("gait_runtime.supervisor.lock")
 
 _SECOND: Final = 1_000_000_000
-_UNITS: Final[dict[str, int]] = {
-    "ns": 1,
-    "us": 1_000,
-    "µs": 1_000,
-    "μs": 1_000,
-    "ms": 1_000_000,
-    "s": _SECOND,
-    "m": 60 * _SECOND,
-    "h": 3600 * _SECOND,
-}
-_DURATION_PART: Final = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)")
-
-
-def parse_go_duration(text: str) -> int:
-    """Parse Go ``time.ParseDuration`` syntax (``200ms``, ``1m30s``) into nanoseconds.
-
-    Raises:
-        ValueError: the text is not a Go duration.
-    """
-    s = text.strip()
-    sign = 1
-    if s[:1] in ("+", "-"):
-        sign = -1 if s[0] == "-" else 1
-        s = s[1:]
-    if s == "0":
-        return 0
-    if not s:
-        raise ValueError(f"invalid duration {text!r}")
-    total = 0.0
-    pos = 0
-    while pos < len(s):
-        m = _DURATION_PART.match(s, pos)
-        if m is None:
-            raise ValueError(f"invalid duration {text!r}")
-        total += float(m.group(1)) * _UNITS[m.group(2)]
-        pos = m.end()
-    return sign * round(total)
 
 
 def _fmt_frac(value: int, unit: int) -> str:

@@ -14,11 +14,11 @@ same words.
 from __future__ import annotations
 
 import ipaddress
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final, Literal
 
+from ..artifacts.timefmt import parse_go_duration as go_duration_ns
 from ..errors import UsageError
 
 __all__ = [
@@ -42,18 +42,6 @@ ADAPTER_NAMES: Final = ("mcp", "openai", "anthropic", "langchain", "claude_code"
 Backend = Literal["asyncio", "trio"]
 FsyncPolicy = Literal["always", "interval", "never"]
 
-_UNITS: Final[dict[str, float]] = {
-    "ns": 1e-9,
-    "us": 1e-6,
-    "µs": 1e-6,
-    "μs": 1e-6,
-    "ms": 1e-3,
-    "s": 1.0,
-    "m": 60.0,
-    "h": 3600.0,
-}
-_DURATION_PART: Final = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)")
-
 
 def parse_go_duration(text: str, *, flag: str) -> float:
     """Parse Go ``time.ParseDuration`` text (``168h``, ``1m30s``, ``-5s``, ``0``) into seconds.
@@ -65,25 +53,10 @@ def parse_go_duration(text: str, *, flag: str) -> float:
     Raises:
         UsageError: the text is not a Go duration.
     """
-    raw = text.strip()
-    if raw in ("0", "+0", "-0"):
-        return 0.0
-    sign = 1.0
-    body = raw
-    if body[:1] in ("+", "-"):
-        sign = -1.0 if body[0] == "-" else 1.0
-        body = body[1:]
-    pos = 0
-    total = 0.0
-    while pos < len(body):
-        m = _DURATION_PART.match(body, pos)
-        if m is None:
-            break
-        total += float(m.group(1)) * _UNITS[m.group(2)]
-        pos = m.end()
-    if not body or pos != len(body):
-        raise UsageError(f'invalid {flag} value: time: invalid duration "{raw}"')
-    return sign * total
+    try:
+        return go_duration_ns(text) / 1e9
+    except ValueError:
+        raise UsageError(f'invalid {flag} value: time: invalid duration "{text.strip()}"') from None
 
 
 @dataclass(frozen=True, slots=True)
