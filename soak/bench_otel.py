@@ -7,7 +7,8 @@ Every round starts a fresh ``gait serve`` (``soak/bench_serve.py``'s
 ``run_mode``: dev keys, ``--fsync always``, warm-up, bounded request count and
 time) and drives it with the same load; the ``on`` rounds add
 ``--otel otlp --otel-endpoint <receiver>``. It reports decisions/s, p50/p99
-and server CPU per decision for each round, the medians per setting, the
+and server CPU per decision for each round, the receiver's CPU per decision
+(it shares the machine's CPUs with the server), the medians per setting, the
 on/off throughput ratio (target >= 0.9) and the spans the receiver got.
 
 A second, in-process measurement gives the cost of one decision span with its
@@ -36,7 +37,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_serve import run_mode  # sibling script, not a package
+from bench_serve import _cpu_seconds, run_mode  # sibling script, not a package
 
 DECISION_SPAN = "gait.gate.decision"
 
@@ -190,6 +191,8 @@ def main(argv: list[str] | None = None) -> int:
             if setting == "on":
                 extra = ["--otel", "otlp", "--otel-endpoint", endpoint]
             before = decisions.value
+            assert receiver.pid is not None
+            receiver_cpu = _cpu_seconds(receiver.pid)
             result = run_mode(
                 ns.mode,
                 requests=ns.requests,
@@ -202,6 +205,10 @@ def main(argv: list[str] | None = None) -> int:
             )
             result["otel"] = setting
             result["decision_spans_received"] = decisions.value - before
+            done = max(1, int(result["decisions"]))
+            result["receiver_cpu_ms_per_decision"] = round(
+                (_cpu_seconds(receiver.pid) - receiver_cpu) * 1000 / done, 3
+            )
             rounds.append(result)
             print(json.dumps(result), flush=True)
         overhead = span_overhead(endpoint, ns.span_iterations)
@@ -227,6 +234,7 @@ def main(argv: list[str] | None = None) -> int:
         "on_p99_ms": median("on", "p99_ms"),
         "off_cpu_ms_per_decision": median("off", "server_cpu_ms_per_decision"),
         "on_cpu_ms_per_decision": median("on", "server_cpu_ms_per_decision"),
+        "on_receiver_cpu_ms_per_decision": median("on", "receiver_cpu_ms_per_decision"),
         "load_average_before": [round(x, 2) for x in load],
         "load_average_after": [round(x, 2) for x in load_after],
         **overhead,
