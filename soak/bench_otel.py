@@ -2,14 +2,16 @@
 
 It starts a local OTLP/HTTP receiver in a subprocess (127.0.0.1, decodes every
 ``ExportTraceServiceRequest`` with opentelemetry-proto and counts the spans),
-then runs rounds that alternate ``off, on, off, on, ...`` to cancel drift.
+then runs one uncounted ``off`` round (the first round of a run is reliably the
+fastest) and counted rounds in ABBA order ``off, on, on, off, ...`` to cancel drift.
 Every round starts a fresh ``gait serve`` (``soak/bench_serve.py``'s
 ``run_mode``: dev keys, ``--fsync always``, warm-up, bounded request count and
 time) and drives it with the same load; the ``on`` rounds add
 ``--otel otlp --otel-endpoint <receiver>``. It reports decisions/s, p50/p99
 and server CPU per decision for each round, the receiver's CPU per decision
 (it shares the machine's CPUs with the server), the medians per setting, the
-on/off throughput ratio (target >= 0.9) and the spans the receiver got.
+on/off throughput ratio of the medians and of each off/on pair (target >= 0.9)
+and the spans the receiver got.
 
 A second, in-process measurement gives the cost of one decision span with its
 two child spans and the decision event, with the SDK installed (batch
@@ -17,7 +19,7 @@ processor + OTLP exporter to the same receiver) and with tracing off.
 
 Usage::
 
-    .venv/bin/python soak/bench_otel.py --rounds 4 --requests 4000 --concurrency 16
+    .venv/bin/python soak/bench_otel.py --rounds 8 --requests 3000 --concurrency 16
 """
 
 from __future__ import annotations
@@ -161,7 +163,8 @@ def span_overhead(endpoint: str, iterations: int) -> dict[str, float]:
 def main(argv: list[str] | None = None) -> int:
     """Run alternating off/on rounds and print one JSON line per round plus a summary."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0] if __doc__ else None)
-    parser.add_argument("--rounds", type=int, default=4, help="rounds (alternating off, on)")
+    parser.add_argument("--rounds", type=int, default=8, help="counted rounds, in ABBA order")
+    parser.add_argument("--discard", type=int, default=1, help="uncounted off rounds first")
     parser.add_argument("--requests", type=int, default=4000, help="decisions per round")
     parser.add_argument("--max-seconds", type=float, default=20.0, help="time cap per round")
     parser.add_argument("--concurrency", type=int, default=16, help="concurrent clients")
@@ -185,8 +188,10 @@ def main(argv: list[str] | None = None) -> int:
             raise SystemExit("OTLP receiver did not start")
         endpoint = f"http://127.0.0.1:{port.value}"
         load = os.getloadavg()
-        for index in range(ns.rounds):
-            setting = "off" if index % 2 == 0 else "on"
+        for index in range(-ns.discard, ns.rounds):
+            # ABBA order (off, on, on, off, ...) cancels a linear drift; the
+            # discarded rounds before it absorb the first-round effect.
+            setting = "off" if index < 0 or index % 4 in (0, 3) else "on"
             extra = ["--otel", "off"]
             if setting == "on":
                 extra = ["--otel", "otlp", "--otel-endpoint", endpoint]
@@ -204,12 +209,14 @@ def main(argv: list[str] | None = None) -> int:
                 server_args=extra,
             )
             result["otel"] = setting
+            result["discarded"] = index < 0
             result["decision_spans_received"] = decisions.value - before
             done = max(1, int(result["decisions"]))
             result["receiver_cpu_ms_per_decision"] = round(
                 (_cpu_seconds(receiver.pid) - receiver_cpu) * 1000 / done, 3
             )
-            rounds.append(result)
+            if index >= 0:
+                rounds.append(result)
             print(json.dumps(result), flush=True)
         overhead = span_overhead(endpoint, ns.span_iterations)
         load_after = os.getloadavg()
@@ -239,6 +246,9 @@ def main(argv: list[str] | None = None) -> int:
         "load_average_after": [round(x, 2) for x in load_after],
         **overhead,
     }
+    offs = [r["decisions_per_s"] for r in rounds if r["otel"] == "off"]
+    ons = [r["decisions_per_s"] for r in rounds if r["otel"] == "on"]
+    summary["pair_ratios"] = [round(on / off, 3) for off, on in zip(offs, ons, strict=False)]
     summary["on_off_ratio"] = round(
         summary["on_decisions_per_s"] / summary["off_decisions_per_s"], 3
     )
