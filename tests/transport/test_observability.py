@@ -36,6 +36,8 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import SpanKind, StatusCode
 from prometheus_client.parser import text_string_to_metric_families
 
+from gait_runtime.cli.serve import tracing_choice
+from gait_runtime.errors import UsageError, exit_code_for
 from gait_runtime.supervisor.runtime import Supervisor
 from gait_runtime.supervisor.service_config import ServiceConfig
 from gait_runtime.telemetry import TracingHandle, configure_logging, reset_logging, setup_tracing
@@ -589,3 +591,65 @@ def test_gait_serve_keeps_answering_with_the_collector_down(tmp_path: Path) -> N
                 text = client.get("/metrics").text
                 assert "gait_span_export_errors_total" in text
     assert results["dead"] == results["off"]
+
+
+# ----------------------------------------------------------------------------- flags
+
+
+@pytest.mark.parametrize(
+    ("otel", "endpoint", "environ", "expected"),
+    [
+        (None, "", {}, (None, None)),
+        ("off", "", {"OTEL_TRACES_EXPORTER": "otlp"}, (None, None)),
+        ("otlp", "http://127.0.0.1:4318", {}, ("otlp", "http://127.0.0.1:4318")),
+        ("console", "http://127.0.0.1:4318", {}, ("console", None)),
+        ("otlp", "", {"OTEL_SDK_DISABLED": "true"}, (None, None)),
+        (
+            None,
+            "http://127.0.0.1:1",
+            {"OTEL_TRACES_EXPORTER": "none"},
+            ("otlp", "http://127.0.0.1:1"),
+        ),
+        (None, "", {"OTEL_TRACES_EXPORTER": "console"}, ("console", None)),
+        (None, "", {"OTEL_TRACES_EXPORTER": "otlp_proto_http"}, ("otlp", None)),
+        (
+            None,
+            "",
+            {"OTEL_TRACES_EXPORTER": "none", "OTEL_EXPORTER_OTLP_ENDPOINT": "x"},
+            (None, None),
+        ),
+        (None, "", {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:4318"}, ("otlp", None)),
+        (None, "", {"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://h/v1/traces"}, ("otlp", None)),
+    ],
+)
+def test_span_exporter_precedence_of_flags_and_environment(
+    otel: str | None, endpoint: str, environ: dict[str, str], expected: tuple[str | None, ...]
+) -> None:
+    """OTEL_SDK_DISABLED, then --otel, then --otel-endpoint, then OTEL_TRACES_EXPORTER,
+    then an OTLP endpoint variable; otherwise off."""
+    assert tracing_choice(otel, endpoint, environ) == expected
+
+
+def test_an_unsupported_traces_exporter_variable_is_a_usage_error() -> None:
+    """``OTEL_TRACES_EXPORTER=zipkin`` without ``--otel`` stops start-up (exit 6)."""
+    with pytest.raises(UsageError, match="OTEL_TRACES_EXPORTER") as info:
+        tracing_choice(None, "", {"OTEL_TRACES_EXPORTER": "zipkin"})
+    assert exit_code_for(info.value) == 6
+    assert tracing_choice("off", "", {"OTEL_TRACES_EXPORTER": "zipkin"}) == (None, None)
+
+
+def test_gait_serve_refuses_an_unknown_log_level(tmp_path: Path) -> None:
+    """``--log-level loud`` exits 6 before serving."""
+    (tmp_path / "policy.yaml").write_bytes((SERVICE / "policy.yaml").read_bytes())
+    done = subprocess.run(
+        [
+            *(sys.executable, "-m", "gait_runtime", "serve", "--policy", "policy.yaml"),
+            *("--listen", "127.0.0.1:0", "--log-level", "loud", "--json"),
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 6
+    assert b"log level" in done.stdout + done.stderr
