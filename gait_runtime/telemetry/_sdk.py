@@ -15,9 +15,8 @@ from typing import TYPE_CHECKING, Final, TextIO
 from urllib.parse import urlsplit
 
 import structlog
-from opentelemetry.attributes import BoundedAttributes
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import Event, ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import (
     BatchSpanProcessor,
     ConsoleSpanExporter,
@@ -29,44 +28,15 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from ..errors import DependencyMissingError
 
 if TYPE_CHECKING:
-    from opentelemetry.trace import Span
-
-    from ._record import AttributeValue
     from .otel import ExporterKind, _Counters
 
-__all__ = ["OTLP_EXTRA_HINT", "add_shared_event", "build_pipeline"]
+__all__ = ["OTLP_EXTRA_HINT", "build_pipeline"]
 
 OTLP_EXTRA_HINT: Final = "pip install 'gait-runtime[otlp]'"
 _TRACES_PATH: Final = "/v1/traces"
 _DEFAULT_BATCH: Final = 512
 
 _log = structlog.get_logger("gait_runtime.telemetry.otel")
-
-
-def add_shared_event(span: Span, name: str, attributes: dict[str, AttributeValue]) -> None:
-    """Add the decision event sharing the span's attributes (already set and checked).
-
-    The decision event carries exactly the span's attributes (``spec/otel.md`` §5).
-    The SDK's ``add_event`` would copy and re-validate all of them; sharing the
-    span's attribute map skips that. The caller has just set ``attributes`` on
-    the span, so equal sizes mean the same keys (values as the SDK cleaned them,
-    exactly what ``add_event`` would store). The map cannot change once the span
-    has ended, and nothing sets attributes between the decision record and the end.
-    Falls back to ``add_event`` for anything but a recording SDK span.
-    """
-    shared = getattr(span, "_attributes", None)
-    adder = getattr(span, "_add_event", None)
-    if (
-        not isinstance(shared, BoundedAttributes)
-        or adder is None
-        or not span.is_recording()
-        or len(shared) != len(attributes)
-    ):
-        span.add_event(name, attributes)
-        return
-    event = Event(name)
-    event._attributes = shared  # the span's own, validated map (see the docstring)
-    adder(event)  # the SDK method takes the span's lock and refuses an ended span
 
 
 class _CountingExporter(SpanExporter):
@@ -166,9 +136,7 @@ def _make_exporter(
     if kind == "console":
         return ConsoleSpanExporter(out=console_stream or sys.stderr), None
     try:
-        import opentelemetry.exporter.otlp.proto.http.trace_exporter  # noqa: F401  # the extra
-
-        from ._otlp_encode import FastOTLPSpanExporter
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
     except ImportError as exc:
         raise DependencyMissingError(
             f"OTLP span export needs the optional 'otlp' extra: {OTLP_EXTRA_HINT}",
@@ -176,7 +144,7 @@ def _make_exporter(
             hint=OTLP_EXTRA_HINT,
         ) from exc
     url = _traces_url(endpoint) if endpoint else None
-    return FastOTLPSpanExporter(endpoint=url, timeout=export_timeout_s), None
+    return OTLPSpanExporter(endpoint=url, timeout=export_timeout_s), None
 
 
 def build_pipeline(

@@ -18,7 +18,7 @@ from __future__ import annotations
 import atexit
 import os
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Final, Literal, TextIO, TypedDict
 
@@ -70,20 +70,11 @@ _propagator: Final = TraceContextTextMapPropagator()
 _OK: Final = Status(StatusCode.OK)
 
 
-EventAdder = Callable[[Span, str, dict[str, AttributeValue]], None]
-"""Adds the decision event to a span (the SDK pipeline installs a cheaper one)."""
-
-
-def _add_event(span: Span, name: str, attributes: dict[str, AttributeValue]) -> None:
-    span.add_event(name, attributes)
-
-
 class _Active:
     """The tracer installed by :func:`setup_tracing` (None: the global API tracer)."""
 
     tracer: Tracer | None = None
     owner: object | None = None
-    add_event: EventAdder = _add_event
 
 
 def _tracer() -> Tracer:
@@ -164,7 +155,7 @@ class DecisionSpan:
             if not attrs.surface and self._surface:
                 values["gait.surface"] = self._surface
             self.span.set_attributes(values)
-            _Active.add_event(self.span, DECISION_EVENT_NAME, values)
+            self.span.add_event(DECISION_EVENT_NAME, values)
         except Exception as exc:  # telemetry boundary: never fail a decision
             _log.warning("decision_span_record_failed", error=repr(exc))
 
@@ -388,7 +379,6 @@ class TracingHandle:
         if _Active.owner is self:
             _Active.tracer = None
             _Active.owner = None
-            _Active.add_event = _add_event
         provider = self.provider
         worker = threading.Thread(
             target=provider.shutdown, name="gait-tracing-shutdown", daemon=True
@@ -403,11 +393,8 @@ class TracingHandle:
         return True
 
     def _activate(self, tracer: Tracer) -> None:
-        from ._sdk import add_shared_event
-
         _Active.tracer = tracer
         _Active.owner = self
-        _Active.add_event = add_shared_event
 
 
 def _env_flag(name: str) -> bool:
