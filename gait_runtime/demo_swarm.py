@@ -24,6 +24,7 @@ import anyio
 import httpx
 
 from . import __version__
+from .artifacts.fsutil import write_atomic
 from .artifacts.keys import init_key_pair
 from .artifacts.signing import SigningKey
 from .errors import InternalError
@@ -91,7 +92,8 @@ class SwarmReport:
         chains_verified: session chains that verified.
         failures: anything that did not verify.
         footer: the ticket footer of the last checkpoint runpack.
-        footer_path: that runpack's file.
+        footer_path: a byte copy of that runpack at ``<root>/runpack_<run_id>.zip``, where
+            ``gait verify <run_id>`` finds it (with the default ``./gait-out`` root).
         out_dir: where every artifact lives.
     """
 
@@ -258,6 +260,11 @@ def _verify(out: Path, supervisor: Supervisor, report: SwarmReport) -> None:
             report.failures.append(f"runpack {runpack.name} did not verify")
     if last is not None:
         report.footer = ticket_footer(last.run_id, last.manifest_digest)
+        # The footer says `gait verify <run_id>`; run ids resolve to
+        # <out-dir>/runpack_<run_id>.zip, so put a byte copy there.
+        resolvable = out.parent / f"runpack_{last.run_id}.zip"
+        write_atomic(resolvable, Path(report.footer_path).read_bytes())
+        report.footer_path = str(resolvable)
 
 
 def run_swarm(root: Path, *, backend: str = "asyncio") -> SwarmReport:

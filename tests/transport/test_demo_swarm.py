@@ -28,6 +28,8 @@ def test_demo_swarm_runs_and_verifies_everything(
     assert footer_is_valid(doc["ticket_footer"])
     assert Path(doc["ticket_runpack"]).is_file()
     assert main(["verify", doc["ticket_runpack"], "--json"]) == 0
+    run_id = doc["ticket_footer"].split()[1].removeprefix("run_id=")
+    assert main(["verify", run_id, "--json"]) == 0  # the footer's own command works
 
 
 def test_demo_swarm_text_summary_ends_with_the_footer(
@@ -41,4 +43,4 @@ def test_demo_swarm_text_summary_ends_with_the_footer(
     assert lines[0].startswith("demo swarm: 3 agents made ")
     assert lines[1].startswith("verdicts: allow=")
     assert footer_is_valid(lines[-2])
-    assert lines[-1].startswith("verify it again: gait verify gait-out/swarm/runpacks/")
+    assert lines[-1].startswith("verify it again: gait verify gait-out/runpack_run_swarm-")
