@@ -312,7 +312,9 @@ class Supervisor:
             batch_limit=config.batch_limit,
             checkpoint_every_events=config.checkpoint_every_events,
             checkpoint_dir=config.runpack_dir,
-            signing_key=None,
+            # Checkpoint runpacks are signed with a prod key (a dev key dies with the
+            # process, so its signatures could never be checked later).
+            signing_key=signing.key if signing.mode == "prod" else None,
             producer_version=config.producer_version,
             drain_timeout_s=max(config.drain_timeout_s, 1.0),
         )

@@ -20,12 +20,13 @@ import anyio.to_thread
 import httpx
 import pytest
 
-from gait_runtime.artifacts.keys import DEV_KEY_WARNING
+from gait_runtime.artifacts.keys import DEV_KEY_WARNING, decode_public
+from gait_runtime.runpack import verify_runpack
 from gait_runtime.supervisor.runtime import Supervisor
 from gait_runtime.supervisor.service_config import ListenAddress
 from gait_runtime.supervisor.store import JournalFile, OsJournalFile
 
-from .harness import SERVICE, Running, running, service_config
+from .harness import PUBLIC_KEY, SERVICE, Running, running, service_config
 
 pytestmark = pytest.mark.anyio
 
@@ -162,6 +163,21 @@ async def test_checkpoint_interval_checkpoints_the_session(tmp_path: Path) -> No
     assert checkpoint.endswith(f"chain={tmp_path / 'sessions' / 'cp.journal_chain.json'}")
     zip_path = Path(checkpoint.split("=", 1)[1].split(" ")[0])
     assert _exists(zip_path)
+    # Our decision: with a prod key the checkpoint runpack is signed (Go never signs).
+    report = verify_runpack(zip_path, verify_key=decode_public(PUBLIC_KEY.read_text()))
+    assert (report.ok, report.signature_status) == (True, "verified")
+
+
+async def test_dev_key_checkpoints_are_unsigned(tmp_path: Path) -> None:
+    """Our decision: a dev key dies with the process, so checkpoints are left unsigned."""
+    async with running(
+        tmp_path, runpack_dir=tmp_path / "runpacks", key_mode="dev", private_key=""
+    ) as run:
+        for _ in range(2):
+            await run.client.post("/v1/evaluate", json=_call("cp", checkpoint_interval=2))
+    (zip_path,) = (tmp_path / "runpacks").glob("*_cp_*.zip")
+    report = verify_runpack(zip_path)
+    assert (report.ok, report.signature_status) == (True, "missing")
 
 
 async def test_internal_failure_answers_block_never_allow(tmp_path: Path) -> None:
