@@ -323,7 +323,10 @@ async def run_agent(
             if next_at > now:
                 await anyio.sleep(next_at - now)
             elif now - next_at > agent.interval_s:
-                next_at = now  # fell behind (supervisor down or slow): no catch-up burst
+                # Fell behind (supervisor down or slow): no catch-up burst, and a fresh
+                # random phase, so agents released together by a restart do not stay
+                # in lockstep (which would turn a steady rate into periodic bursts).
+                next_at = now + rng.random() * agent.interval_s
             next_at += agent.interval_s
         elif now >= deadline:
             return
