@@ -8,8 +8,8 @@ Real time, real files, real fsync (this is the only place real time belongs). Ru
 Scenarios, each with ``fsync=always`` on every backend given:
 
 * ``one_session_64``: 64 concurrent appenders on one session.
-* ``sixteen_sessions``: 16 sessions x 4 appenders (``_x16``: x 16, ``_x64``: x 64
-  appenders).
+* ``sixteen_sessions``: 16 sessions x 4 appenders (``_x8``, ``_x16``, ``_x64``: x 8,
+  16, 64 appenders).
 * ``flat``: the same 64-appender load on a journal that already holds 1,000
   records and on one that holds 1,000,000 (pre-filled by writing lines directly),
   measured in alternating rounds, to show that append latency does not grow with
@@ -244,6 +244,7 @@ def main() -> None:
     plans = [
         ("one_session_64", 1, 64, ns.per_appender),
         ("sixteen_sessions", 16, 4, ns.per_appender),
+        ("sixteen_sessions_x8", 16, 8, max(1, ns.per_appender // 2)),
         ("sixteen_sessions_x16", 16, 16, max(1, ns.per_appender // 4)),
         ("sixteen_sessions_x64", 16, 64, max(1, ns.per_appender // 16)),
     ]
