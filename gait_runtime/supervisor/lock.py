@@ -153,10 +153,29 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
+_EMPTY_ABANDONED_NS: Final = _SECOND
+"""An empty lock file older than this was left by a writer killed between create and write."""
+
+
 def _reclaim_reason(path: Path, stale_after_ns: int, now_ns: int) -> str | None:
-    """Why the existing lock may be removed, or ``None`` when it must be respected."""
+    """Why the existing lock may be removed, or ``None`` when it must be respected.
+
+    Beyond Go's rules (stale ``created_at``), we reclaim a lock whose holder pid is
+    gone, and an *empty* lock file older than one second: a writer creates the
+    file and writes its body at once, so an empty file that old belongs to a
+    writer killed in between (Go would block on it until its timeout, every time).
+    A non-empty body we cannot parse is still respected, as in Go.
+    """
     try:
-        body = json.loads(path.read_bytes())
+        raw = path.read_bytes()
+        if not raw.strip():
+            age = now_ns - path.stat().st_mtime_ns
+            return (
+                f"empty lock file abandoned {age // 1_000_000} ms ago"
+                if age > _EMPTY_ABANDONED_NS
+                else None
+            )
+        body = json.loads(raw)
     except FileNotFoundError:
         return "gone"
     except (OSError, ValueError):

@@ -111,6 +111,29 @@ def test_unparseable_lock_blocks_until_timeout(tmp_path: Path) -> None:
         pass
 
 
+def test_empty_lock_left_by_a_killed_writer_is_reclaimed(tmp_path: Path) -> None:
+    """Our improvement: an empty lock older than 1 s (writer killed between create and
+    write) is reclaimed at once instead of blocking every append until the timeout."""
+    journal = tmp_path / "j.jsonl"
+    lock = Path(str(journal) + ".lock")
+    lock.write_bytes(b"")
+    past = lock.stat().st_mtime_ns - 5 * 10**9
+    os.utime(lock, ns=(past, past))
+    slow = LockSettings(timeout_ns=60 * 10**9, retry_ns=10**9)
+    reasons: list[str] = []
+    with session_lock(journal, slow, on_reclaim=reasons.append):
+        assert json.loads(lock.read_text())["pid"] == os.getpid()
+    assert len(reasons) == 1 and reasons[0].startswith("empty lock file abandoned")
+
+
+def test_fresh_empty_lock_is_respected(tmp_path: Path) -> None:
+    """A just-created empty lock may belong to a writer about to write its body: wait."""
+    journal = tmp_path / "j.jsonl"
+    Path(str(journal) + ".lock").write_bytes(b"")
+    with pytest.raises(ContentionError), session_lock(journal, FAST):
+        pass
+
+
 def test_stale_lock_is_reclaimed(tmp_path: Path) -> None:
     """§7.1: created_at older than stale_after is deleted and the lock taken at once."""
     journal = tmp_path / "j.jsonl"
