@@ -169,10 +169,10 @@ def _reclaim_reason(path: Path, stale_after_ns: int, now_ns: int) -> str | None:
     try:
         raw = path.read_bytes()
         if not raw.strip():
-            age = now_ns - path.stat().st_mtime_ns
+            idle = now_ns - path.stat().st_mtime_ns
             return (
-                f"empty lock file abandoned {age // 1_000_000} ms ago"
-                if age > _EMPTY_ABANDONED_NS
+                f"empty lock file abandoned {idle // 1_000_000} ms ago"
+                if idle > _EMPTY_ABANDONED_NS
                 else None
             )
         body = json.loads(raw)
