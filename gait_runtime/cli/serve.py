@@ -363,18 +363,50 @@ def _serve(ns: argparse.Namespace, command: str) -> Result:
     return Result(payload, [f"{command}: stopped (drained)"])
 
 
+def apply_posture(parser: Parser, ns: argparse.Namespace, command: str) -> argparse.Namespace:
+    """Re-parse with a runtime posture's flags first, so flags given explicitly win.
+
+    ``--posture NAME|path`` names a posture profile (``profiles/dev.yaml``,
+    ``profiles/oss-prod.yaml`` or a file). ``--profile`` keeps the Go meaning
+    (``standard|oss-prod`` context rules), which a posture may itself set.
+
+    Raises:
+        InvalidInputError: the posture cannot be found or does not validate.
+    """
+    if not ns.posture.strip():
+        return ns
+    from ..soak.posture import load_posture, posture_serve_args
+
+    posture = load_posture(ns.posture.strip())
+    given = list(getattr(ns, "gait_argv", []))[len(command.split()) :]
+    reparsed = parser.parse_intermixed_args([*posture_serve_args(posture), *given])
+    reparsed.gait_argv = getattr(ns, "gait_argv", [])
+    return reparsed
+
+
+def _build(parser: Parser, command: str, explain: str) -> Handler:
+    add_common(parser, explain)
+    _add_server_flags(parser)
+    parser.add_argument(
+        "--posture",
+        default="",
+        help="runtime posture profile: dev | oss-prod | path to a posture YAML (flags win)",
+    )
+    return lambda ns: _serve(apply_posture(parser, ns, command), command)
+
+
 def build_serve(parser: Parser) -> Handler:
     """``gait serve``: the long-running decision server (supervisor + HTTP)."""
-    add_common(parser, "runs the long-running decision server: evaluate, sign, journal, answer")
-    _add_server_flags(parser)
-    return lambda ns: _serve(ns, "serve")
+    return _build(
+        parser, "serve", "runs the long-running decision server: evaluate, sign, journal, answer"
+    )
 
 
 def build_mcp_serve(parser: Parser) -> Handler:
     """``gait mcp serve``: the Go command name for the same server."""
-    add_common(parser, "runs the decision server (alias of gait serve with the Go flags)")
-    _add_server_flags(parser)
-    return lambda ns: _serve(ns, "mcp serve")
+    return _build(
+        parser, "mcp serve", "runs the decision server (alias of gait serve with the Go flags)"
+    )
 
 
 def build_guard_retain(parser: Parser) -> Handler:

@@ -8,6 +8,7 @@ and bounds every wait.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import signal
@@ -455,3 +456,37 @@ async def test_second_signal_during_a_drain_exits_at_once(tmp_path: Path) -> Non
             with anyio.fail_after(20):
                 code = await server.process.wait()
     assert code == 128 + signal.SIGTERM
+
+
+def _parsed_with_posture(*argv: str) -> Any:
+    from gait_runtime.cli._frame import Parser
+    from gait_runtime.cli.serve import apply_posture, build_serve
+
+    parser = Parser(prog="gait serve")
+    build_serve(parser)
+    ns = parser.parse_intermixed_args(list(argv))
+    ns.gait_argv = ["serve", *argv]
+    return apply_posture(parser, ns, "serve")
+
+
+def test_posture_profile_sets_serve_flags_and_explicit_flags_win() -> None:
+    """Issue (soak): runtime postures in profiles/ drive `gait serve --posture NAME`."""
+    ns = _parsed_with_posture("--posture", "oss-prod", "--policy", "p.yaml")
+    assert (ns.profile, ns.auth_mode, ns.auth_token_env) == (
+        "oss-prod",
+        "token",
+        "GAIT_SERVE_TOKEN",
+    )
+    assert (ns.key_mode, ns.http_verdict_status, ns.trace_max_age) == ("prod", "strict", "168h")
+    ns = _parsed_with_posture("--posture", "oss-prod", "--http-verdict-status", "compat")
+    assert ns.http_verdict_status == "compat"
+    ns = _parsed_with_posture("--posture", "dev")
+    assert (ns.key_mode, ns.auth_mode) == ("dev", "off")
+
+
+def test_unknown_posture_exits_6(tmp_path: Path) -> None:
+    """A posture that cannot be found is invalid input, before anything starts."""
+    out = io.StringIO()
+    code = main(["serve", "--posture", "nope", "--policy", "x.yaml", "--json"], out=out)
+    assert code == 6
+    assert "posture" in json.loads(out.getvalue())["error"]
