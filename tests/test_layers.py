@@ -23,6 +23,8 @@ RULES: dict[str, tuple[set[str], set[str]]] = {
     "gate": (ASYNC_OR_NET, {"runpack", "supervisor", "cli", "soak"}),
     "runpack": (ASYNC_OR_NET, {"supervisor", "cli", "soak"}),
     "telemetry": (set(), {"gate", "runpack", "supervisor", "cli"}),
+    # the soak harness drives a supervisor *subprocess*; it never imports the CLI
+    "soak": (set(), {"cli"}),
 }
 
 
