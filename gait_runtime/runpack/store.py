@@ -101,9 +101,10 @@ def load_entries(path: str | Path) -> dict[str, bytes]:
                 f"{exc.message} (in {source})", code=exc.error_code, details=exc.details
             ) from exc
         raise
-    except (NotImplementedError, RuntimeError, zipfile.LargeZipFile, KeyError, IndexError) as exc:
-        # zipfile raises these for an entry whose method or flags were altered: the
-        # archive's directory opened, so this is a corrupt entry, not a non-zip.
+    except (RuntimeError, zipfile.LargeZipFile, KeyError, IndexError) as exc:
+        # zipfile raises these for an entry whose method or flags were altered (an
+        # unknown compression method is a RuntimeError subclass): the archive's
+        # directory opened, so this is a corrupt entry, not a non-zip.
         raise VerificationError(
             f"zip entry in {source} cannot be read (corrupt or tampered): {exc}",
             code="zip_entry_corrupt",
