@@ -2,100 +2,32 @@
 
 from __future__ import annotations
 
-import socket
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
-    ExportTraceServiceRequest,
-    ExportTraceServiceResponse,
-)
-from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 
 from gait_runtime.telemetry import DecisionAttributes, decision_span, setup_tracing
+
+from ..transport.otlp_receiver import OTLPReceiver, closed_port, receiving
 
 TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 
 
-class _Receiver(ThreadingHTTPServer):
-    """A minimal OTLP/HTTP trace receiver keeping every decoded request."""
-
-    daemon_threads = True
-
-    def __init__(self) -> None:
-        super().__init__(("127.0.0.1", 0), _Handler)
-        self.requests: list[tuple[str, str, ExportTraceServiceRequest]] = []
-        self.lock = threading.Lock()
-
-    @property
-    def url(self) -> str:
-        host, port = self.server_address[:2]
-        return f"http://{host!s}:{port}"
-
-    def spans(self) -> list[tuple[dict[str, object], object]]:
-        """(resource attributes, span) for every received span."""
-        out: list[tuple[dict[str, object], object]] = []
-        with self.lock:
-            for _, _, req in self.requests:
-                for rs in req.resource_spans:
-                    resource = {a.key: _value(a.value) for a in rs.resource.attributes}
-                    for ss in rs.scope_spans:
-                        out += [(resource, span) for span in ss.spans]
-        return out
-
-
-class _Handler(BaseHTTPRequestHandler):
-    server: _Receiver
-
-    def do_POST(self) -> None:
-        body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-        request = ExportTraceServiceRequest()
-        request.ParseFromString(body)
-        with self.server.lock:
-            self.server.requests.append((self.path, self.headers.get("Content-Type", ""), request))
-        payload = ExportTraceServiceResponse().SerializeToString()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/x-protobuf")
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
-
-    def log_message(self, format: str, *args: object) -> None:
-        return None
-
-
-def _value(v: AnyValue) -> object:
-    kind = v.WhichOneof("value")
-    if kind == "array_value":
-        return [_value(x) for x in v.array_value.values]
-    return getattr(v, kind) if kind else None
-
-
 @pytest.fixture
-def receiver() -> Iterator[_Receiver]:
-    server = _Receiver()
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
-    thread.start()
-    try:
+def receiver() -> Iterator[OTLPReceiver]:
+    """A real OTLP/HTTP receiver on 127.0.0.1 (shared with the server tests)."""
+    with receiving() as server:
         yield server
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)
 
 
-@pytest.fixture
-def closed_port() -> int:
-    """A loopback port nobody listens on (bound, then released)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+@pytest.fixture(name="closed_port")
+def _closed_port() -> int:
+    """A loopback port nobody listens on (a collector that is down)."""
+    return closed_port()
 
 
 def test_spans_reach_a_real_otlp_http_receiver(
-    receiver: _Receiver, block_decision: DecisionAttributes
+    receiver: OTLPReceiver, block_decision: DecisionAttributes
 ) -> None:
     """setup_tracing(exporter="otlp") + force_flush delivers typed spans to /v1/traces."""
     handle = setup_tracing(
@@ -108,31 +40,32 @@ def test_spans_reach_a_real_otlp_http_receiver(
         assert handle.force_flush()
     finally:
         assert handle.shutdown()
-    assert {path for path, _, _ in receiver.requests} == {"/v1/traces"}
-    assert {ctype for _, ctype, _ in receiver.requests} == {"application/x-protobuf"}
     spans = receiver.spans()
+    assert {s.path for s in spans} == {"/v1/traces"}
+    assert {s.content_type for s in spans} == {"application/x-protobuf"}
     assert len(spans) == 3
-    for resource, span in spans:
-        assert resource["service.name"] == "gait"
-        assert resource["service.version"] == "1.2.3"
-        assert span.name == "gait.gate.decision"  # type: ignore[attr-defined]
-        assert span.trace_id.hex() == "4bf92f3577b34da6a3ce929d0e0e4736"  # type: ignore[attr-defined]
-        assert span.parent_span_id.hex() == "00f067aa0ba902b7"  # type: ignore[attr-defined]
-        attrs = {a.key: a.value for a in span.attributes}  # type: ignore[attr-defined]
-        assert attrs["gait.decision_latency_ms"].WhichOneof("value") == "int_value"
-        assert attrs["gait.delegation_depth"].int_value == 0
-        assert _value(attrs["gait.reason_codes"]) == [
+    for received in spans:
+        span = received.span
+        assert received.resource["service.name"] == "gait"
+        assert received.resource["service.version"] == "1.2.3"
+        assert span.name == "gait.gate.decision"
+        assert span.trace_id.hex() == "4bf92f3577b34da6a3ce929d0e0e4736"
+        assert span.parent_span_id.hex() == "00f067aa0ba902b7"
+        attrs = received.attributes()
+        assert received.kinds()["gait.decision_latency_ms"] == "int_value"
+        assert attrs["gait.delegation_depth"] == 0
+        assert attrs["gait.reason_codes"] == [
             "destructive_apply_requires_approval",
             "destructive_tool_blocked",
         ]
-        assert _value(attrs["gait.verdict"]) == "block"
-        assert _value(attrs["gait.trace_id"]) == "990f9d6381bb4c1b4da03022"
-        assert [e.name for e in span.events] == ["gait.mcp.proxy.decision"]  # type: ignore[attr-defined]
+        assert attrs["gait.verdict"] == "block"
+        assert attrs["gait.trace_id"] == "990f9d6381bb4c1b4da03022"
+        assert [e.name for e in span.events] == ["gait.mcp.proxy.decision"]
     assert handle.stats() == {"spans_exported": 3, "spans_dropped": 0, "export_errors": 0}
 
 
 def test_endpoint_comes_from_the_standard_env_var(
-    receiver: _Receiver, block_decision: DecisionAttributes, monkeypatch: pytest.MonkeyPatch
+    receiver: OTLPReceiver, block_decision: DecisionAttributes, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """With no endpoint argument, ``OTEL_EXPORTER_OTLP_ENDPOINT`` is honoured."""
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.url)
@@ -143,8 +76,7 @@ def test_endpoint_comes_from_the_standard_env_var(
         assert handle.force_flush()
     finally:
         handle.shutdown()
-    assert len(receiver.spans()) == 1
-    assert receiver.requests[0][0] == "/v1/traces"
+    assert [s.path for s in receiver.spans()] == ["/v1/traces"]
 
 
 def test_collector_down_never_raises_and_counts_losses(

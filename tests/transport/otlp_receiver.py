@@ -38,6 +38,7 @@ class ReceivedSpan:
     path: str
     resource: dict[str, object]
     span: Span
+    content_type: str = ""
 
     def attributes(self) -> dict[str, object]:
         """The span's attributes as Python values."""
@@ -82,7 +83,10 @@ class _Handler(BaseHTTPRequestHandler):
         for rs in request.resource_spans:
             resource = {a.key: any_value(a.value) for a in rs.resource.attributes}
             for ss in rs.scope_spans:
-                spans += [ReceivedSpan(self.path, resource, span) for span in ss.spans]
+                spans += [
+                    ReceivedSpan(self.path, resource, span, self.headers.get("Content-Type", ""))
+                    for span in ss.spans
+                ]
         with self.server.lock:
             self.server.received += spans
         payload = ExportTraceServiceResponse().SerializeToString()
