@@ -210,3 +210,23 @@ def test_drift_is_judged_per_stage_so_a_load_change_is_not_drift() -> None:
     assert result["ratio"] == 1.0
     assert [s["stage"] for s in result["per_stage"]] == [0, 1]
     assert result["deciles"][-1]["p50_ms"] == 50.0
+
+
+@pytest.mark.parametrize("name", ["dev", "oss-prod"])
+def test_driver_drops_idle_connections_before_the_server_does(name: str) -> None:
+    """Keep-alive race: the soak client's pool expiry stays below the server's idle close.
+
+    The server closes a keep-alive connection after ``--header-timeout`` idle; a
+    client reusing it at that instant gets no answer (seen once per 30-minute soak
+    before the client expiry was lowered).
+    """
+    from gait_runtime.artifacts.timefmt import parse_go_duration
+    from gait_runtime.soak.driver import CLIENT_KEEPALIVE_S
+    from gait_runtime.soak.posture import load_posture
+    from gait_runtime.supervisor.service_config import ServiceConfig
+
+    posture = load_posture(name)
+    server_idle = parse_go_duration(str(posture.serve["header_timeout"])) / 1e9
+    assert CLIENT_KEEPALIVE_S <= server_idle / 2
+    default_idle = ServiceConfig.__dataclass_fields__["header_timeout_s"].default
+    assert isinstance(default_idle, float) and CLIENT_KEEPALIVE_S <= default_idle / 2
