@@ -40,22 +40,38 @@ def _fast_ok(value: object, depth: int = 0) -> bool:
     (rfc8785 rejects larger ones), strings free of surrogate code points
     (they cannot be encoded), and object keys that sort the same by code point
     as by UTF-16 code unit (true unless a key holds a character at or above
-    U+E000).
+    U+E000). Strings, ints, bools and null inside a container are checked
+    inline: they are most of the nodes, and a call per node was most of the cost.
     """
     if depth > 64:
         return False
     t = type(value)
-    if t is str:
-        return not _has_surrogate(value)  # type: ignore[arg-type]
     if t is dict:
         for k, v in value.items():  # type: ignore[attr-defined]
-            if type(k) is not str or not _key_ok(k):
+            if type(k) is not str or not (k.isascii() or _key_ok(k)):
                 return False
-            if not _fast_ok(v, depth + 1):
+            if not _leaf_ok(v) and not _fast_ok(v, depth + 1):
                 return False
         return True
     if t is list or t is tuple:
-        return all(_fast_ok(v, depth + 1) for v in value)  # type: ignore[attr-defined]
+        return all(_leaf_ok(v) or _fast_ok(v, depth + 1) for v in value)  # type: ignore[attr-defined]
+    return _scalar_ok(value)
+
+
+def _leaf_ok(v: object) -> bool:
+    """True for a scalar that is fine as it is (False also for every container)."""
+    tv = type(v)
+    if tv is str:
+        return v.isascii() or not _has_surrogate(v)  # type: ignore[attr-defined, arg-type]
+    if tv is int:
+        return -_SAFE_INT < v < _SAFE_INT  # type: ignore[operator]
+    return tv is bool or v is None
+
+
+def _scalar_ok(value: object) -> bool:
+    t = type(value)
+    if t is str:
+        return not _has_surrogate(value)  # type: ignore[arg-type]
     if t is bool or value is None:
         return True
     if t is int:

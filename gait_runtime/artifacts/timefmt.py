@@ -10,6 +10,7 @@ so digest-bearing times are kept as integer nanoseconds here.
 from __future__ import annotations
 
 import calendar
+import functools
 import re
 from datetime import UTC, datetime, timedelta
 from typing import Final, NamedTuple
@@ -53,29 +54,36 @@ class Timestamp(NamedTuple):
 def parse_rfc3339(text: str, *, field: str = "timestamp") -> Timestamp:
     """Parse RFC 3339 text (offsets allowed) with nanosecond precision.
 
+    Valid texts are memoised (a checkpoint parses each event time several times).
+
     Raises:
         ArtifactInputError: ``text`` is not valid RFC 3339.
     """
+    stamp = _parse_cached(text)
+    if isinstance(stamp, Timestamp):
+        return stamp
+    raise ArtifactInputError(f"{field}: invalid RFC 3339 {stamp} {text!r}", code="time_invalid")
+
+
+@functools.lru_cache(maxsize=4096)
+def _parse_cached(text: str) -> Timestamp | str:
+    """The timestamp, or what is invalid about ``text`` (``time`` or ``offset``)."""
     m = _RFC3339.match(text)
     if m is None:
-        raise ArtifactInputError(f"{field}: invalid RFC 3339 time {text!r}", code="time_invalid")
+        return "time"
     year, month, day, hour, minute, second = (int(m.group(i)) for i in range(1, 7))
     frac = m.group(7) or ""
     try:
         datetime(year, month, day, hour, minute, second)
-    except ValueError as exc:
-        raise ArtifactInputError(
-            f"{field}: invalid RFC 3339 time {text!r}", code="time_invalid"
-        ) from exc
+    except ValueError:
+        return "time"
     if m.group(8):
         offset = 0
     else:
         sign = 1 if m.group(9) == "+" else -1
         oh, om = int(m.group(10)), int(m.group(11))
         if oh > 23 or om > 59:
-            raise ArtifactInputError(
-                f"{field}: invalid RFC 3339 offset {text!r}", code="time_invalid"
-            )
+            return "offset"
         offset = sign * (oh * 60 + om)
     seconds = calendar.timegm((year, month, day, hour, minute, second, 0, 0, 0)) - offset * 60
     nanos = int(frac.ljust(9, "0")) if frac else 0
@@ -87,10 +95,9 @@ def format_ns(unix_ns: int, offset_minutes: int = 0) -> str:
     seconds, nanos = divmod(unix_ns, 1_000_000_000)
     local = seconds + offset_minutes * 60
     days, rem = divmod(local, 86400)
-    dt = datetime(1970, 1, 1) + timedelta(days=days)
     hh, rem = divmod(rem, 3600)
     mm, ss = divmod(rem, 60)
-    out = f"{dt.year:04d}-{dt.month:02d}-{dt.day:02d}T{hh:02d}:{mm:02d}:{ss:02d}"
+    out = f"{_date_text(days)}T{hh:02d}:{mm:02d}:{ss:02d}"
     if nanos:
         out += "." + f"{nanos:09d}".rstrip("0")
     if offset_minutes == 0:
@@ -98,6 +105,13 @@ def format_ns(unix_ns: int, offset_minutes: int = 0) -> str:
     sign = "+" if offset_minutes > 0 else "-"
     oh, om = divmod(abs(offset_minutes), 60)
     return f"{out}{sign}{oh:02d}:{om:02d}"
+
+
+@functools.lru_cache(maxsize=1024)
+def _date_text(days: int) -> str:
+    """``YYYY-MM-DD`` of a day counted from 1970-01-01 (memoised: times cluster)."""
+    dt = datetime(1970, 1, 1) + timedelta(days=days)
+    return f"{dt.year:04d}-{dt.month:02d}-{dt.day:02d}"
 
 
 def normalize_rfc3339(text: str, *, field: str = "timestamp") -> str:
