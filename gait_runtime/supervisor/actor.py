@@ -35,12 +35,13 @@ from anyio.abc import TaskStatus
 from anyio.streams.memory import MemoryObjectReceiveStream
 
 from ..errors import GaitError, InternalError
+from ._loop import OneShot, loop_primitives
 from .checkpoint import checkpoint_file_name, journal_base
 from .compaction import CompactionReport
 from .config import SessionConfig
 from .iothread import IoThread
 from .records import CheckpointRecord, EventFields
-from .store import JournalStore, StoreOptions
+from .store import JournalStore, StoreOptions, journal_opener
 
 __all__ = [
     "AppendAck",
@@ -86,9 +87,9 @@ class Reply(Generic[_T]):
 
     __slots__ = ("_event", "_value")
 
-    def __init__(self) -> None:
+    def __init__(self, event: OneShot | None = None) -> None:
         self._value: _T | BaseException | None = None
-        self._event = anyio.Event()
+        self._event: OneShot = anyio.Event() if event is None else event
 
     @property
     def answered(self) -> bool:
@@ -187,7 +188,7 @@ class SessionActor:
                 state_updates=config.state_updates,
                 producer_version=config.producer_version,
                 clock=config.clock,
-                opener=config.opener,
+                opener=config.opener or journal_opener(sync_writes=config.fsync == "always"),
                 signing_key=config.signing_key,
             ),
         )
@@ -197,6 +198,7 @@ class SessionActor:
         self._next_checkpoint = math.inf
         self._lease_until = 0.0
         self._thread = IoThread(f"gait-session-io:{session_id}") if config.offload_io else None
+        self._now: Callable[[], float] = anyio.current_time
 
     async def _io(self, fn: Callable[..., _T], *args: object) -> _T:
         """Run blocking journal work: in the actor's I/O thread, or inline when configured."""
@@ -225,7 +227,7 @@ class SessionActor:
         lease = self.config.lock_lease_s
         if lease <= 0:
             return
-        now = anyio.current_time()
+        now = self._now()
         if not self.store.lock_held:
             self._lease_until = now + lease
         self.store.hold_lock = now < self._lease_until
@@ -254,7 +256,7 @@ class SessionActor:
         before = self.store.fsyncs
         await self._io(self.store.sync)
         self.stats.fsyncs += self.store.fsyncs - before
-        self._last_sync = anyio.current_time()
+        self._last_sync = self._now()
 
     # -------------------------------------------------------------------- run
 
@@ -265,6 +267,7 @@ class SessionActor:
             GaitError: the journal cannot be opened or fails validation; the
                 session must not start.
         """
+        self._now = loop_primitives().now
         quarantined_before = len(self.store.quarantined)
         if self._thread is not None and not self._thread.running:
             self._thread.start()
@@ -279,7 +282,7 @@ class SessionActor:
         self.stats.quarantined_tails += len(self.store.quarantined) - quarantined_before
         self.stats.fsyncs += self.store.fsyncs
         self.stats.reclaimed_locks += self.store.reclaimed_locks
-        now = anyio.current_time()
+        now = self._now()
         self._last_activity = self._last_sync = now
         self._next_checkpoint = now + self.config.checkpoint_every_s
 
@@ -353,7 +356,7 @@ class SessionActor:
             except anyio.EndOfStream:
                 await self._drain()
                 return "closed"
-            now = anyio.current_time()
+            now = self._now()
             if message is None:
                 await self._timers(now)
                 if (
@@ -399,7 +402,7 @@ class SessionActor:
                     raise
             if pending is not None:
                 await self._call(pending)
-            await self._timers(anyio.current_time())
+            await self._timers(self._now())
 
     # ----------------------------------------------------------------- appends
 
@@ -433,7 +436,7 @@ class SessionActor:
         self.stats.batches += 1
         self.stats.max_batch = max(self.stats.max_batch, n)
         if not self.store.dirty:
-            self._last_sync = anyio.current_time()
+            self._last_sync = self._now()
         every = self.config.checkpoint_every_events
         if every > 0 and self.store.pending_events() >= every:
             await self._auto_checkpoint()
@@ -454,7 +457,7 @@ class SessionActor:
         except GaitError as exc:
             self.stats.checkpoint_failures += 1
             _log.error("session %s: automatic checkpoint failed: %s", self.session_id, exc)
-        self._next_checkpoint = anyio.current_time() + self.config.checkpoint_every_s
+        self._next_checkpoint = self._now() + self.config.checkpoint_every_s
 
     async def _do_checkpoint(self) -> CheckpointRecord:
         before = self.store.fsyncs
@@ -463,7 +466,7 @@ class SessionActor:
         finally:
             self.stats.fsyncs += self.store.fsyncs - before
         self.stats.checkpoints += 1
-        self._last_sync = anyio.current_time()
+        self._last_sync = self._now()
         return record
 
     async def _final_checkpoint(self) -> None:
@@ -485,7 +488,7 @@ class SessionActor:
         try:
             if request.op == "checkpoint":
                 result = await self._do_checkpoint() if self.store.pending_events() > 0 else None
-                self._next_checkpoint = anyio.current_time() + self.config.checkpoint_every_s
+                self._next_checkpoint = self._now() + self.config.checkpoint_every_s
             elif request.op == "compact":
                 result = await self._io(self._compact)
                 self.stats.compactions += 1

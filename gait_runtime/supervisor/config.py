@@ -17,7 +17,7 @@ from ..artifacts.signing import SigningKey
 from ..clock import Clock, SystemClock
 from ..errors import UsageError
 from .lock import LockSettings
-from .store import FileOpener, OsJournalFile, StateUpdates
+from .store import FileOpener, StateUpdates
 
 __all__ = ["FsyncPolicy", "SessionConfig"]
 
@@ -59,7 +59,9 @@ class SessionConfig:
         final_checkpoint: on drain, checkpoint pending events when a checkpoint
             cadence is configured.
         drain_timeout_s: bound on the shielded drain in ``__aexit__``.
-        opener: opens journal descriptors (fault injection in tests).
+        opener: opens journal descriptors (fault injection in tests); ``None``
+            opens real files, with ``O_DSYNC`` under ``fsync=always`` (each
+            batch's one ``write`` is durable when it returns).
         trust_state_on_start: an actor start trusts ``J.state.json`` when its
             ``journal_size_bytes`` equals the journal's size (Go's rule; the state is
             written only after complete writes, so a torn tail or a hand edit that
@@ -89,7 +91,7 @@ class SessionConfig:
     lock_lease_s: float = 0.05
     final_checkpoint: bool = True
     drain_timeout_s: float = 30.0
-    opener: FileOpener = OsJournalFile
+    opener: FileOpener | None = None
     trust_state_on_start: bool = True
     offload_io: bool = True
 

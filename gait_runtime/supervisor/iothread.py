@@ -35,6 +35,8 @@ import anyio
 import trio
 from anyio.lowlevel import RunVar
 
+from ._loop import OneShot, loop_primitives
+
 __all__ = ["IoThread"]
 
 _T = TypeVar("_T")
@@ -95,12 +97,12 @@ def _completions() -> _Completions:
 class _Job(Generic[_T]):
     __slots__ = ("args", "done", "error", "fn", "result")
 
-    def __init__(self, fn: Callable[..., _T], args: tuple[object, ...]) -> None:
+    def __init__(self, fn: Callable[..., _T], args: tuple[object, ...], done: OneShot) -> None:
         self.fn = fn
         self.args = args
         self.result: _T | None = None
         self.error: BaseException | None = None
-        self.done = anyio.Event()
+        self.done = done
 
 
 class IoThread:
@@ -119,6 +121,7 @@ class IoThread:
         self._queue: queue.SimpleQueue[_Job[object] | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._completions: _Completions | None = None
+        self._new_event: Callable[[], OneShot] = anyio.Event
 
     @property
     def running(self) -> bool:
@@ -130,6 +133,7 @@ class IoThread:
         if self._thread is not None:
             raise RuntimeError(f"{self._name} already started")
         self._completions = _completions()
+        self._new_event = loop_primitives().event
         self._thread = threading.Thread(target=self._serve, name=self._name, daemon=True)
         self._thread.start()
 
@@ -146,7 +150,7 @@ class IoThread:
         """
         if self._thread is None:
             raise RuntimeError(f"{self._name} is not running")
-        job: _Job[_T] = _Job(fn, args)
+        job: _Job[_T] = _Job(fn, args, self._new_event())
         self._queue.put(job)  # type: ignore[arg-type]  # the queue is invariant in its job type
         try:
             await job.done.wait()

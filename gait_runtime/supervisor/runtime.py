@@ -47,7 +47,7 @@ from .decisions import DecisionService, go_json
 from .retention import ClassSweep, sweep_class, sweep_report
 from .service_config import ServiceConfig
 from .sessions import SessionManager
-from .store import FileOpener, JournalFile, OsJournalFile
+from .store import FileOpener, JournalFile, journal_opener
 from .trace_writer import TraceWriter
 from .transport.auth import TokenAuth
 from .transport.http import GaitApp
@@ -320,7 +320,10 @@ class Supervisor:
         )
         session_config = replace(
             session_config,
-            opener=_metered_opener(self._journal_opener or OsJournalFile, self.metrics),
+            opener=_metered_opener(
+                self._journal_opener or journal_opener(sync_writes=config.fsync == "always"),
+                self.metrics,
+            ),
         )
         async with anyio.create_task_group() as background:
             async with SessionManager(session_config) as sessions:

@@ -27,6 +27,7 @@ from anyio.abc import TaskGroup, TaskStatus
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from ..errors import GaitError, InternalError, MailboxFull, SessionFailedError, SessionInputError
+from ._loop import OneShot, loop_primitives
 from .actor import (
     ActorStats,
     AppendAck,
@@ -123,10 +124,12 @@ class SessionManager:
         self._dir_lock: StateDirLock | None = None
         self._restarts_total = 0
         self._draining = False
+        self._new_event: Callable[[], OneShot] = anyio.Event
 
     # ------------------------------------------------------------- lifecycle
 
     async def __aenter__(self) -> SessionManager:
+        self._new_event = loop_primitives().event
         if self.config.offload_io:
             self._dir_lock = await anyio.to_thread.run_sync(
                 acquire_state_dir_lock, self.config.session_dir
@@ -377,7 +380,7 @@ class SessionManager:
             s = self._sessions.get((session_id, run_id))
             if s is None or not s.routable:
                 s = await self._session(session_id, run_id)
-            reply = Reply[AppendAck]()
+            reply: Reply[AppendAck] = Reply(self._new_event())
             if await self._deliver(s, AppendRequest(fields, created, reply), wait):
                 return await self._await_reply(reply)
         raise InternalError(
@@ -422,7 +425,7 @@ class SessionManager:
     async def _request(self, session_id: str, op: CallOp) -> object:
         for _ in range(3):
             s = await self._session(session_id, None)
-            reply = Reply[object]()
+            reply: Reply[object] = Reply(self._new_event())
             if await self._deliver(s, CallRequest(op, reply), True):
                 return await self._await_reply(reply)
         raise InternalError(

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import logging
 import os
 from collections.abc import Callable, Iterator, Sequence
@@ -68,6 +69,7 @@ __all__ = [
     "OsJournalFile",
     "PreparedBatch",
     "StoreOptions",
+    "journal_opener",
 ]
 
 _log = logging.getLogger("gait_runtime.supervisor.store")
@@ -100,18 +102,33 @@ class JournalFile(Protocol):
 
 
 class OsJournalFile:
-    """A real journal descriptor: ``O_WRONLY | O_CREAT | O_APPEND``, mode 0600."""
+    """A real journal descriptor: ``O_WRONLY | O_CREAT | O_APPEND``, mode 0600.
 
-    def __init__(self, path: Path) -> None:
-        self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
+    Args:
+        path: the journal.
+        sync_writes: open with ``O_DSYNC``: every ``write`` returns only once its
+            data and the new file size are on stable storage (what ``fdatasync``
+            guarantees), so :meth:`fsync` has nothing left to do. One system call
+            per batch instead of two, and one hand-over of the interpreter lock
+            fewer in the I/O thread: 10–30 % more appends/s with 16 sessions on
+            the development VM (``docs/performance.md``).
+    """
+
+    def __init__(self, path: Path, *, sync_writes: bool = False) -> None:
+        flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC
+        if sync_writes:
+            flags |= os.O_DSYNC
+        self.sync_writes = sync_writes
+        self._fd = os.open(path, flags, 0o600)
 
     def write(self, data: bytes) -> int:
         """``os.write``."""
         return os.write(self._fd, data)
 
     def fsync(self) -> None:
-        """``os.fsync``."""
-        os.fsync(self._fd)
+        """``os.fsync`` (nothing to do with ``sync_writes``: every write was durable)."""
+        if not self.sync_writes:
+            os.fsync(self._fd)
 
     def truncate(self, size: int) -> None:
         """``os.ftruncate``."""
@@ -129,6 +146,11 @@ class OsJournalFile:
 
 
 FileOpener = Callable[[Path], JournalFile]
+
+
+def journal_opener(*, sync_writes: bool) -> FileOpener:
+    """The real-file opener; ``sync_writes`` for the ``always`` fsync policy (``O_DSYNC``)."""
+    return functools.partial(OsJournalFile, sync_writes=True) if sync_writes else OsJournalFile
 
 
 @dataclass(frozen=True, slots=True)

@@ -302,3 +302,58 @@ async def test_call_queued_behind_a_crashing_batch_is_answered(tmp_path: Path) -
         }
         assert (await manager.append("s1", "run_1", EV)).sequence == 3
         assert manager.stats()["restarts"] == 1
+
+
+# ------------------------------------------------------------ durable writes
+
+
+def _open_flags(path: Path) -> list[int]:
+    """``fcntl(F_GETFL)`` of every descriptor of this process open on ``path``."""
+    import fcntl
+    import os
+
+    flags: list[int] = []
+    for entry in Path("/proc/self/fd").iterdir():
+        try:
+            target = os.readlink(entry)
+        except OSError:
+            continue
+        if target == str(path.resolve()):
+            flags.append(fcntl.fcntl(int(entry.name), fcntl.F_GETFL))
+    return flags
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="needs /proc (Linux)")
+@pytest.mark.parametrize(("policy", "dsync"), [("always", True), ("interval", False)])
+async def test_journal_writes_are_synchronous_only_under_fsync_always(
+    tmp_path: Path, policy: str, dsync: bool
+) -> None:
+    """Our decision: ``fsync=always`` opens journals ``O_DSYNC`` (a batch is durable when
+    its one ``write`` returns); ``interval``/``never`` keep page-cache writes."""
+    import os
+
+    async with SessionManager(_config(tmp_path, fsync=policy)) as manager:  # type: ignore[arg-type]
+        ack = await manager.append("s1", "r1", EV)
+        flags = _open_flags(ack.journal_path)
+        assert flags, "the actor keeps its journal open"
+        assert all(bool(f & os.O_DSYNC) is dsync for f in flags)
+        stats = manager.stats()
+    assert stats["fsyncs"] >= (1 if dsync else 0)
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="needs /proc (Linux)")
+def test_sync_writes_file_is_opened_o_dsync(tmp_path: Path) -> None:
+    """Our decision: ``sync_writes`` asks the kernel for durable writes (``O_DSYNC``)."""
+    import os
+
+    path = tmp_path / "j.jsonl"
+    plain, synced = OsJournalFile(tmp_path / "p.jsonl"), OsJournalFile(path, sync_writes=True)
+    try:
+        assert synced.write(b"x\n") == 2
+        synced.fsync()
+        assert [bool(f & os.O_DSYNC) for f in _open_flags(path)] == [True]
+        assert [bool(f & os.O_DSYNC) for f in _open_flags(tmp_path / "p.jsonl")] == [False]
+        assert path.read_bytes() == b"x\n"
+    finally:
+        synced.close()
+        plain.close()
