@@ -222,35 +222,13 @@ def session_loop_work(directory: Path, backend: str, per: int) -> dict[str, floa
 
 
 def otel_costs(n: int) -> dict[str, float]:
+    from bench_otel import decision_spans
     from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
     from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-    from gait_runtime.telemetry import DecisionAttributes, decision_span, setup_tracing
+    from gait_runtime.telemetry import setup_tracing
 
-    attrs = DecisionAttributes(
-        run_id="run_bench",
-        session_id="sess-bench",
-        trace_path="traces/trace_run_bench_20260101T000000.000000000.json",
-        verdict="allow",
-        reason_codes=("safe_read_allowed",),
-        policy_digest="d" * 64,
-        intent_digest="e" * 64,
-        decision_latency_ms=1,
-        tool_name="tool.read",
-        trace_id="0" * 24,
-        event_id="evt_bench",
-        surface="mcp_serve",
-    )
-    traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
-
-    def decision() -> None:
-        with decision_span("", traceparent=traceparent, surface="mcp_serve") as span:
-            with span.trace_sign():
-                pass
-            with span.journal_append():
-                pass
-            span.record(attrs)
-
+    decision = decision_spans()
     off = _cpu_per_call(decision, n)["cpu_us"]
     memory = InMemorySpanExporter()
     handle = setup_tracing(

@@ -32,6 +32,7 @@ import os
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from multiprocessing.sharedctypes import Synchronized
 from pathlib import Path
@@ -90,16 +91,9 @@ def _receiver_main(
     server.serve_forever(poll_interval=0.1)
 
 
-def span_overhead(endpoint: str, iterations: int) -> dict[str, float]:
-    """Microseconds per decision for its spans (decision span, 2 children, event).
-
-    ``span_us_off``: tracing off (no-op API spans). ``span_us_on``: the request-path
-    cost with the SDK installed (spans created, ended and queued; the export
-    thread idle during the loop). ``export_us``: the export thread's time per
-    decision, measured as one flush of everything queued (encode + POST to the
-    receiver), divided by the decisions.
-    """
-    from gait_runtime.telemetry import DecisionAttributes, decision_span, setup_tracing
+def decision_spans() -> Callable[[], None]:
+    """One decision's span work as the server does it: decision span, 2 children, event."""
+    from gait_runtime.telemetry import DecisionAttributes, decision_span
 
     attrs = DecisionAttributes(
         run_id="run_bench",
@@ -118,15 +112,34 @@ def span_overhead(endpoint: str, iterations: int) -> dict[str, float]:
     )
     traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 
+    def decision() -> None:
+        with decision_span("", traceparent=traceparent, surface="mcp_serve") as span:
+            with span.trace_sign():
+                pass
+            with span.journal_append():
+                pass
+            span.record(attrs)
+
+    return decision
+
+
+def span_overhead(endpoint: str, iterations: int) -> dict[str, float]:
+    """Microseconds per decision for its spans (decision span, 2 children, event).
+
+    ``span_us_off``: tracing off (no-op API spans). ``span_us_on``: the request-path
+    cost with the SDK installed (spans created, ended and queued; the export
+    thread idle during the loop). ``export_us``: the export thread's time per
+    decision, measured as one flush of everything queued (encode + POST to the
+    receiver), divided by the decisions.
+    """
+    from gait_runtime.telemetry import setup_tracing
+
+    decision = decision_spans()
+
     def loop() -> float:
         started = time.perf_counter()
         for _ in range(iterations):
-            with decision_span("", traceparent=traceparent, surface="mcp_serve") as span:
-                with span.trace_sign():
-                    pass
-                with span.journal_append():
-                    pass
-                span.record(attrs)
+            decision()
         return (time.perf_counter() - started) / iterations * 1e6
 
     off = min(loop() for _ in range(3))
