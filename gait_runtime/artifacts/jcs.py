@@ -55,28 +55,17 @@ def _fast_ok(value: object, depth: int = 0) -> bool:
         return True
     if t is list or t is tuple:
         return all(_leaf_ok(v) or _fast_ok(v, depth + 1) for v in value)  # type: ignore[attr-defined]
-    return _scalar_ok(value)
+    return _leaf_ok(value)
 
 
 def _leaf_ok(v: object) -> bool:
-    """True for a scalar that is fine as it is (False also for every container)."""
+    """True for a scalar the fast encoder renders canonically (False for every container)."""
     tv = type(v)
     if tv is str:
         return v.isascii() or not _has_surrogate(v)  # type: ignore[attr-defined, arg-type]
     if tv is int:
         return -_SAFE_INT < v < _SAFE_INT  # type: ignore[operator]
     return tv is bool or v is None
-
-
-def _scalar_ok(value: object) -> bool:
-    t = type(value)
-    if t is str:
-        return not _has_surrogate(value)  # type: ignore[arg-type]
-    if t is bool or value is None:
-        return True
-    if t is int:
-        return -_SAFE_INT < value < _SAFE_INT  # type: ignore[operator]
-    return False
 
 
 def _key_ok(key: str) -> bool:

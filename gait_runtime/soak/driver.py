@@ -59,12 +59,12 @@ _DECISION_STATUSES: Final = frozenset({200, 403, 409})
 _CONTENTION_STATUSES: Final = frozenset({429, 503})
 _ENCODER: Final = msgspec.json.Encoder()
 _WAIT_FOR_SERVER_S: Final = 120.0
+"""Longest an agent waits for a restarting supervisor before counting an error."""
 CLIENT_KEEPALIVE_S: Final = 2.0
 """Idle pooled connections are dropped after this, well before the server closes
 idle keep-alive connections (``--header-timeout``, 5 s in every posture): a
 client that reuses a connection at the instant the server closes it gets no
 answer, and a POST is not retried."""
-"""Longest an agent waits for a restarting supervisor before counting an error."""
 
 
 def session_for(agent: int, agents: int, sessions: int, mapping: str) -> str:

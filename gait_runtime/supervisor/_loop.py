@@ -7,8 +7,10 @@ on the development VM, several times per append. Session actors, the manager
 and the I/O threads call these on every append, so they look the backend up
 once, when they start, and keep the backend's own callables: ``loop.time`` or
 ``trio.current_time`` (what ``anyio.current_time`` returns) and
-``asyncio.Event`` or ``trio.Event`` (what ``anyio.Event`` wraps). Call
-:func:`loop_primitives` from inside the event loop.
+``asyncio.Event`` or ``trio.Event`` (what ``anyio.Event`` wraps), and how a
+foreign thread schedules a callback on the loop (``call_soon_threadsafe`` or
+the trio token's ``run_sync_soon``). Call :func:`loop_primitives` from inside
+the event loop.
 """
 
 from __future__ import annotations
@@ -19,7 +21,10 @@ from typing import NamedTuple, Protocol
 
 import trio
 
-__all__ = ["LoopPrimitives", "OneShot", "loop_primitives"]
+__all__ = ["LoopPrimitives", "OneShot", "Waker", "loop_primitives"]
+
+Waker = Callable[[Callable[[], object]], object]
+"""Schedules a callback on the event loop; safe to call from any thread."""
 
 
 class OneShot(Protocol):
@@ -39,16 +44,18 @@ class OneShot(Protocol):
 
 
 class LoopPrimitives(NamedTuple):
-    """The running loop's ``now`` (seconds, anyio's clock) and event factory."""
+    """The running loop's ``now`` (seconds, anyio's clock), event factory and waker."""
 
     now: Callable[[], float]
     event: Callable[[], OneShot]
+    wake: Waker
 
 
 def loop_primitives() -> LoopPrimitives:
-    """The clock and event type of the event loop running in this thread."""
+    """The clock, event type and waker of the event loop running in this thread."""
     try:
         loop = asyncio.get_running_loop()
     except RuntimeError:
-        return LoopPrimitives(trio.current_time, trio.Event)
-    return LoopPrimitives(loop.time, asyncio.Event)
+        token = trio.lowlevel.current_trio_token()
+        return LoopPrimitives(trio.current_time, trio.Event, token.run_sync_soon)
+    return LoopPrimitives(loop.time, asyncio.Event, loop.call_soon_threadsafe)

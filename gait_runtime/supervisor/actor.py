@@ -41,7 +41,7 @@ from .compaction import CompactionReport
 from .config import SessionConfig
 from .iothread import IoThread
 from .records import CheckpointRecord, EventFields
-from .store import JournalStore, StoreOptions, journal_opener
+from .store import JournalStore, StoreOptions
 
 __all__ = [
     "AppendAck",
@@ -188,7 +188,7 @@ class SessionActor:
                 state_updates=config.state_updates,
                 producer_version=config.producer_version,
                 clock=config.clock,
-                opener=config.opener or journal_opener(sync_writes=config.fsync == "always"),
+                opener=config.journal_opener(),
                 signing_key=config.signing_key,
             ),
         )

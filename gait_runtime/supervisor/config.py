@@ -17,7 +17,7 @@ from ..artifacts.signing import SigningKey
 from ..clock import Clock, SystemClock
 from ..errors import UsageError
 from .lock import LockSettings
-from .store import FileOpener, StateUpdates
+from .store import FileOpener, StateUpdates, journal_opener
 
 __all__ = ["FsyncPolicy", "SessionConfig"]
 
@@ -111,6 +111,10 @@ class SessionConfig:
             raise UsageError("lock_lease_s must not be negative")
         if self.idle_timeout_s < 0 or self.drain_timeout_s <= 0:
             raise UsageError("idle_timeout_s must be >= 0 and drain_timeout_s > 0")
+
+    def journal_opener(self) -> FileOpener:
+        """:attr:`opener`, or real files (``O_DSYNC`` under ``fsync=always``) when None."""
+        return self.opener or journal_opener(sync_writes=self.fsync == "always")
 
     @property
     def checkpoints_enabled(self) -> bool:

@@ -25,31 +25,19 @@ cancelled actor never leaves a journal write running behind its back.
 
 from __future__ import annotations
 
-import asyncio
 import queue
 import threading
 from collections.abc import Callable
 from typing import Generic, TypeVar
 
 import anyio
-import trio
 from anyio.lowlevel import RunVar
 
-from ._loop import OneShot, loop_primitives
+from ._loop import OneShot, Waker, loop_primitives
 
 __all__ = ["IoThread"]
 
 _T = TypeVar("_T")
-Waker = Callable[[Callable[[], object]], object]
-
-
-def _loop_waker() -> Waker:
-    """How a foreign thread schedules a callback on the running event loop."""
-    try:
-        loop = asyncio.get_running_loop()
-    except RuntimeError:
-        return trio.lowlevel.current_trio_token().run_sync_soon
-    return loop.call_soon_threadsafe
 
 
 class _Completions:
@@ -89,7 +77,7 @@ def _completions() -> _Completions:
     try:
         return _COMPLETIONS.get()
     except LookupError:
-        completions = _Completions(_loop_waker())
+        completions = _Completions(loop_primitives().wake)
         _COMPLETIONS.set(completions)
         return completions
 

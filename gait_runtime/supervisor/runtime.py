@@ -47,7 +47,7 @@ from .decisions import DecisionService, go_json
 from .retention import ClassSweep, sweep_class, sweep_report
 from .service_config import ServiceConfig
 from .sessions import SessionManager
-from .store import FileOpener, JournalFile, journal_opener
+from .store import FileOpener, JournalFile
 from .trace_writer import TraceWriter
 from .transport.auth import TokenAuth
 from .transport.http import GaitApp
@@ -318,13 +318,8 @@ class Supervisor:
             producer_version=config.producer_version,
             drain_timeout_s=max(config.drain_timeout_s, 1.0),
         )
-        session_config = replace(
-            session_config,
-            opener=_metered_opener(
-                self._journal_opener or journal_opener(sync_writes=config.fsync == "always"),
-                self.metrics,
-            ),
-        )
+        base_opener = replace(session_config, opener=self._journal_opener).journal_opener()
+        session_config = replace(session_config, opener=_metered_opener(base_opener, self.metrics))
         async with anyio.create_task_group() as background:
             async with SessionManager(session_config) as sessions:
                 self._sessions = sessions

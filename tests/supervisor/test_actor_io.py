@@ -323,7 +323,6 @@ def _open_flags(path: Path) -> list[int]:
     return flags
 
 
-@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="needs /proc (Linux)")
 @pytest.mark.parametrize(("policy", "dsync"), [("always", True), ("interval", False)])
 async def test_journal_writes_are_synchronous_only_under_fsync_always(
     tmp_path: Path, policy: str, dsync: bool
@@ -341,7 +340,6 @@ async def test_journal_writes_are_synchronous_only_under_fsync_always(
     assert stats["fsyncs"] >= (1 if dsync else 0)
 
 
-@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="needs /proc (Linux)")
 def test_sync_writes_file_is_opened_o_dsync(tmp_path: Path) -> None:
     """Our decision: ``sync_writes`` asks the kernel for durable writes (``O_DSYNC``)."""
     import os
