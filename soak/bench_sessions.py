@@ -39,6 +39,7 @@ import anyio
 
 from gait_runtime.artifacts.timefmt import format_ns
 from gait_runtime.supervisor import EventFields, SessionConfig, SessionManager
+from gait_runtime.supervisor.config import JournalIo
 from gait_runtime.supervisor.journal import SessionState, state_bytes
 from gait_runtime.supervisor.records import (
     Envelope,
@@ -94,6 +95,8 @@ def _report(
         "p90_ms": round(_pct(lat, 0.90) * 1e3, 3),
         "p99_ms": round(_pct(lat, 0.99) * 1e3, 3),
         "fsyncs_per_append": round(st["fsyncs"] / max(1, st["appends"]), 4),
+        "journal_io": st["journal_io"],
+        "ring_share": round(st["ring_writes"] / max(1, st["batches"]), 3),
         "mean_batch": round(st["appends"] / max(1, st["batches"]), 1),
         "max_batch": st["max_batch"],
         "cpu_us_per_append": round(cpu[0] / max(1, n) * 1e6, 1),
@@ -154,7 +157,14 @@ def prefill(directory: Path, session_id: str, records: int) -> Path:
 
 
 async def scenario(
-    name: str, backend: str, root: Path, sessions: int, appenders: int, per: int, prefilled: int
+    name: str,
+    backend: str,
+    root: Path,
+    sessions: int,
+    appenders: int,
+    per: int,
+    prefilled: int,
+    journal_io: JournalIo = "auto",
 ) -> dict[str, Any]:
     directory = root / f"{name}_{backend}"
     shutil.rmtree(directory, ignore_errors=True)
@@ -162,7 +172,9 @@ async def scenario(
     if prefilled:
         for sid in ids:
             prefill(directory, sid, prefilled)
-    config = SessionConfig(session_dir=directory, fsync="always", idle_timeout_s=0)
+    config = SessionConfig(
+        session_dir=directory, fsync="always", idle_timeout_s=0, journal_io=journal_io
+    )
     async with SessionManager(config) as manager:
         t0 = time.perf_counter()
         for sid in ids:  # start (and, for pre-filled journals, fully validate) each session
@@ -173,7 +185,8 @@ async def scenario(
         elapsed, lat = await _load(manager, ids, appenders, per)
         cpu = (time.process_time() - cpu0, time.thread_time() - loop0)
         st = manager.stats()
-        st = {k: st[k] - base[k] if k in ("fsyncs", "appends", "batches") else st[k] for k in st}
+        counted = ("fsyncs", "appends", "batches", "ring_writes")
+        st = {k: st[k] - base[k] if k in counted else st[k] for k in st}
     out = _report(name, backend, elapsed, lat, st, cpu)
     if prefilled:
         out["journal_records_before"] = prefilled
@@ -183,7 +196,13 @@ async def scenario(
 
 
 async def flat(
-    backend: str, root: Path, appenders: int, per: int, big: int, rounds: int
+    backend: str,
+    root: Path,
+    appenders: int,
+    per: int,
+    big: int,
+    rounds: int,
+    journal_io: JournalIo = "auto",
 ) -> dict[str, Any]:
     """Latency at 1,000 vs ``big`` records, measured in alternating rounds in one process
     so that background load on a shared machine hits both sides alike."""
@@ -191,7 +210,9 @@ async def flat(
     shutil.rmtree(directory, ignore_errors=True)
     prefill(directory, "small", 1_000)
     prefill(directory, "big", big)
-    config = SessionConfig(session_dir=directory, fsync="always", idle_timeout_s=0)
+    config = SessionConfig(
+        session_dir=directory, fsync="always", idle_timeout_s=0, journal_io=journal_io
+    )
     lat: dict[str, list[float]] = {"small": [], "big": []}
     starts: dict[str, float] = {}
     async with SessionManager(config) as manager:
@@ -237,6 +258,12 @@ def main() -> None:
     parser.add_argument(
         "--only", default="", help="comma-separated scenario names to run (default: all)"
     )
+    parser.add_argument(
+        "--journal-io",
+        default="auto",
+        choices=("auto", "uring", "thread"),
+        help="how appends under a lock lease reach the journal (SessionConfig.journal_io)",
+    )
     ns = parser.parse_args()
     only = set(filter(None, ns.only.split(",")))
     root = Path(ns.dir) if ns.dir else Path(tempfile.mkdtemp(prefix="gait-bench-"))
@@ -263,6 +290,7 @@ def main() -> None:
                 appenders,
                 per,
                 0,
+                ns.journal_io,
                 backend=real,
                 backend_options=options,
             )
@@ -277,6 +305,7 @@ def main() -> None:
             max(1, ns.per_appender // 3),
             ns.big,
             ns.rounds,
+            ns.journal_io,
             backend=real,
             backend_options=options,
         )

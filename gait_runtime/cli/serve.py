@@ -119,6 +119,13 @@ def _add_server_flags(parser: Parser) -> None:
         choices=("batch", "durable", "rest"),
         help="when J.state.json is rewritten (a size-checked cache; rest = checkpoint/close)",
     )
+    add(
+        "--journal-io",
+        default="auto",
+        choices=("auto", "uring", "thread"),
+        help="how appends under a session's lock lease reach the journal: an io_uring "
+        "when the kernel allows (auto), required (uring), or the actor's thread",
+    )
     add("--mailbox-size", type=int, default=1024, help="bounded mailbox per session")
     add("--batch-limit", type=int, default=256, help="group-commit batch limit")
     add(
@@ -205,6 +212,7 @@ def config_from_args(ns: argparse.Namespace, environ: Mapping[str, str]) -> Any:
         read_timeout_s=parse_go_duration(ns.read_timeout, flag="--read-timeout"),
         fsync=ns.fsync,
         state_updates=ns.state_updates,
+        journal_io=ns.journal_io,
         mailbox_size=ns.mailbox_size,
         batch_limit=ns.batch_limit,
         checkpoint_every_events=ns.checkpoint_every,

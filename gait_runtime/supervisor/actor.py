@@ -12,7 +12,10 @@ policy.
 
 Blocking journal work runs in the actor's own long-lived
 :class:`~.iothread.IoThread` (one job at a time, the actor waits for each), not
-in a thread-pool hop per batch: see that module for why.
+in a thread-pool hop per batch: see that module for why. A batch made while
+the Go lock lease is held (sustained load) is one ``write`` and nothing else;
+when the manager has a :class:`~.uring.JournalRing` the actor submits that
+write to it from the loop instead (see that module for why).
 
 Only this task touches its :class:`~.store.JournalStore`, so there is no lock
 on the hot path; the store's Go-compatible file lock is taken once per batch
@@ -40,8 +43,9 @@ from .checkpoint import checkpoint_file_name, journal_base
 from .compaction import CompactionReport
 from .config import SessionConfig
 from .iothread import IoThread
-from .records import CheckpointRecord, EventFields
-from .store import JournalStore, StoreOptions
+from .records import CheckpointRecord, EventFields, EventRecord
+from .store import JournalStore, PreparedBatch, StoreOptions
+from .uring import JournalRing, RingBusy
 
 __all__ = [
     "AppendAck",
@@ -145,6 +149,7 @@ class ActorStats:
     reclaimed_locks: int = 0
     foreign_writes: int = 0
     failed_batches: int = 0
+    ring_writes: int = 0
     max_batch: int = 0
     batch_sizes: dict[int, int] = field(default_factory=dict)
 
@@ -161,6 +166,8 @@ class SessionActor:
         stats: shared counters.
         on_idle: called synchronously, right before the actor closes its
             mailbox for an idle stop, so the manager stops routing to it.
+        ring: the manager's io_uring for appends under a lock lease (``None``:
+            every batch goes through the actor's thread).
     """
 
     def __init__(
@@ -172,6 +179,7 @@ class SessionActor:
         mailbox: MemoryObjectReceiveStream[Message],
         stats: ActorStats,
         on_idle: Callable[[], None] | None = None,
+        ring: JournalRing | None = None,
     ) -> None:
         self.session_id = session_id
         self.run_id = run_id
@@ -198,6 +206,7 @@ class SessionActor:
         self._next_checkpoint = math.inf
         self._lease_until = 0.0
         self._thread = IoThread(f"gait-session-io:{session_id}") if config.offload_io else None
+        self._ring = ring if config.offload_io else None
         self._now: Callable[[], float] = anyio.current_time
 
     async def _io(self, fn: Callable[..., _T], *args: object) -> _T:
@@ -411,7 +420,7 @@ class SessionActor:
         before = self.store.fsyncs
         self._arm_lease()
         try:
-            records = await self._io(self.store.commit, self.store.prepare(items))
+            records = await self._write(self.store.prepare(items))
         except GaitError as exc:
             self.stats.fsyncs += self.store.fsyncs - before
             self.stats.failed_batches += 1
@@ -440,6 +449,25 @@ class SessionActor:
         every = self.config.checkpoint_every_events
         if every > 0 and self.store.pending_events() >= every:
             await self._auto_checkpoint()
+
+    async def _write(self, batch: PreparedBatch) -> list[EventRecord]:
+        """One batch into the journal: through the ring when the store allows a
+        plain write (a held lease), else :meth:`~.store.JournalStore.commit` in
+        the thread. A short or failed ring write is finished or undone in the thread."""
+        ring = self._ring
+        fd = self.store.direct_fd() if ring is not None and ring.usable else None
+        if ring is None or fd is None:
+            return await self._io(self.store.commit, batch)
+        try:
+            written = await ring.write(fd, batch.data, self.store.size)
+        except RingBusy:
+            return await self._io(self.store.commit, batch)
+        except OSError as exc:
+            return await self._io(self.store.direct_repair, batch, 0, exc)
+        self.stats.ring_writes += 1
+        if written == len(batch.data):
+            return self.store.direct_done(batch)
+        return await self._io(self.store.direct_repair, batch, written, None)
 
     # ------------------------------------------------------------- checkpoints
 

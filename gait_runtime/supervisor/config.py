@@ -19,9 +19,10 @@ from ..errors import UsageError
 from .lock import LockSettings
 from .store import FileOpener, StateUpdates, journal_opener
 
-__all__ = ["FsyncPolicy", "SessionConfig"]
+__all__ = ["FsyncPolicy", "JournalIo", "SessionConfig"]
 
 FsyncPolicy = Literal["always", "interval", "never"]
+JournalIo = Literal["auto", "uring", "thread"]
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,12 @@ class SessionConfig:
             written only after complete writes, so a torn tail or a hand edit that
             changes the size is always caught) and reads the journal only for its
             first checkpoint; ``False`` validates the whole journal on every start.
+        journal_io: how appends reach the journal while a session holds its lock
+            lease: ``auto`` submits them to an io_uring shared by the manager
+            when the kernel allows one (see :mod:`.uring`), else uses the
+            actor's thread; ``uring`` requires the ring (the manager fails to
+            start without it); ``thread`` never uses one. Lock and state files,
+            checkpoints and recovery always use the thread.
         offload_io: run journal I/O in each actor's own worker thread (default,
             see :mod:`.iothread`). ``False`` runs
             it on the event loop: for virtual-time tests (a task waiting on a
@@ -94,6 +101,7 @@ class SessionConfig:
     opener: FileOpener | None = None
     trust_state_on_start: bool = True
     offload_io: bool = True
+    journal_io: JournalIo = "auto"
 
     def __post_init__(self) -> None:
         if self.fsync not in ("always", "interval", "never"):
@@ -109,6 +117,8 @@ class SessionConfig:
             raise UsageError("checkpoint cadence must not be negative")
         if self.lock_lease_s < 0:
             raise UsageError("lock_lease_s must not be negative")
+        if self.journal_io not in ("auto", "uring", "thread"):
+            raise UsageError(f"journal_io: unsupported value {self.journal_io!r}")
         if self.idle_timeout_s < 0 or self.drain_timeout_s <= 0:
             raise UsageError("idle_timeout_s must be >= 0 and drain_timeout_s > 0")
 

@@ -27,7 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, cast
 
 import anyio
 import anyio.abc
@@ -47,7 +47,7 @@ from .decisions import DecisionService, go_json
 from .retention import ClassSweep, sweep_class, sweep_report
 from .service_config import ServiceConfig
 from .sessions import SessionManager
-from .store import FileOpener, JournalFile
+from .store import DirectJournalFile, FileOpener, JournalFile
 from .trace_writer import TraceWriter
 from .transport.auth import TokenAuth
 from .transport.http import GaitApp
@@ -110,6 +110,20 @@ class _MeteredJournalFile:
     def inode(self) -> int:
         """Inode of the underlying file."""
         return self._inner.inode()
+
+    def direct_fd(self, durable: bool) -> int | None:
+        """The underlying file's direct descriptor, if it offers one."""
+        get = getattr(self._inner, "direct_fd", None)
+        return None if get is None else cast("int | None", get(durable))
+
+    def wrote_directly(self, data: bytes, written: int, durable: bool) -> None:
+        """Observe a write made straight to the descriptor (and its sync) like :meth:`write`."""
+        cast(DirectJournalFile, self._inner).wrote_directly(data, written, durable)
+        records = data.count(b"\n", 0, written)
+        if records:
+            self._metrics.batch_size.observe(records)
+        if durable:
+            self._metrics.fsyncs.inc()
 
     def close(self) -> None:
         """Close the underlying descriptor."""
@@ -308,6 +322,7 @@ class Supervisor:
             session_dir=config.session_dir,
             fsync=config.fsync,
             state_updates=config.state_updates,
+            journal_io=config.journal_io,
             mailbox_size=config.mailbox_size,
             batch_limit=config.batch_limit,
             checkpoint_every_events=config.checkpoint_every_events,

@@ -185,6 +185,7 @@ class ServiceConfig:
         state_updates: when ``J.state.json`` is rewritten (``batch``, ``durable`` or
             ``rest``); the state file is a size-checked cache that readers rebuild when
             stale, so the server defaults to ``rest`` (checkpoint, compaction, close).
+        journal_io: ``auto``, ``uring`` or ``thread`` (see :class:`~.config.SessionConfig`).
         mailbox_size: bounded mailbox per session actor.
         batch_limit: group-commit batch limit per session actor.
         checkpoint_every_events: automatic checkpoint cadence (0 = only on drain / request).
@@ -220,6 +221,7 @@ class ServiceConfig:
     read_timeout_s: float = 30.0
     fsync: FsyncPolicy = "always"
     state_updates: Literal["batch", "durable", "rest"] = "rest"
+    journal_io: Literal["auto", "uring", "thread"] = "auto"
     mailbox_size: int = 1024
     batch_limit: int = 256
     checkpoint_every_events: int = 0
@@ -241,6 +243,8 @@ class ServiceConfig:
             raise UsageError("oss-prod profile requires --key-mode prod")
         if self.drain_timeout_s < 0 or self.header_timeout_s <= 0 or self.read_timeout_s <= 0:
             raise UsageError("timeouts must be > 0")
+        if self.journal_io not in ("auto", "uring", "thread"):
+            raise UsageError("unsupported --journal-io value (expected auto, uring or thread)")
         if self.mailbox_size <= 0 or self.batch_limit <= 0:
             raise UsageError("--mailbox-size and --batch-limit must be > 0")
 

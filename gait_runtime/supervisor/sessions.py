@@ -43,6 +43,7 @@ from .compaction import CompactionReport
 from .config import SessionConfig
 from .lock import StateDirLock, acquire_state_dir_lock
 from .records import CheckpointRecord, Envelope, EventFields, normalize_fields
+from .uring import JournalRing, RingUnavailable
 
 __all__ = ["MailboxFull", "SessionManager", "journal_path_for"]
 
@@ -125,8 +126,28 @@ class SessionManager:
         self._restarts_total = 0
         self._draining = False
         self._new_event: Callable[[], OneShot] = anyio.Event
+        self._ring: JournalRing | None = None
+        self._ring_tg: TaskGroup | None = None
+        self.journal_io = "thread"
+        """What carries appends under a lock lease: ``uring`` or ``thread``."""
 
     # ------------------------------------------------------------- lifecycle
+
+    def _open_ring(self) -> JournalRing | None:
+        mode = self.config.journal_io
+        if mode == "thread" or not self.config.offload_io:
+            return None
+        try:
+            return JournalRing.open()
+        except RingUnavailable as exc:
+            if mode == "uring":
+                raise InternalError(
+                    f"journal_io=uring: {exc}",
+                    code="journal_ring_unavailable",
+                    hint="use journal_io=auto (or thread) on this machine",
+                ) from exc
+            _log.info("session journals use I/O threads only: %s", exc)
+            return None
 
     async def __aenter__(self) -> SessionManager:
         self._new_event = loop_primitives().event
@@ -137,13 +158,32 @@ class SessionManager:
         else:
             self._dir_lock = acquire_state_dir_lock(self.config.session_dir)
         try:
+            ring = self._open_ring()
+            if ring is not None:
+                # The ring's reaper lives outside the actors' task group and ends
+                # after it: an actor cancelled mid-write still gets its completion.
+                ring_tg = anyio.create_task_group()
+                await ring_tg.__aenter__()
+                self._ring, self._ring_tg = ring, ring_tg
+                self.journal_io = "uring"
+                await ring_tg.start(ring.serve)
             tg = anyio.create_task_group()
             await tg.__aenter__()
         except BaseException:
+            await self._close_ring()
             self._dir_lock.release()
             raise
         self._tg = tg
         return self
+
+    async def _close_ring(self) -> None:
+        ring, ring_tg = self._ring, self._ring_tg
+        self._ring = self._ring_tg = None
+        if ring_tg is not None:
+            ring_tg.cancel_scope.cancel()
+            await ring_tg.__aexit__(None, None, None)
+        if ring is not None:
+            ring.close()
 
     async def __aexit__(
         self,
@@ -172,8 +212,11 @@ class SessionManager:
             return await tg.__aexit__(exc_type, exc, tb)
         finally:
             self._tg = None
-            if self._dir_lock is not None:
-                self._dir_lock.release()
+            try:
+                await self._close_ring()
+            finally:
+                if self._dir_lock is not None:
+                    self._dir_lock.release()
 
     # --------------------------------------------------------------- routing
 
@@ -266,6 +309,7 @@ class SessionManager:
                     s.receive,
                     self._stats,
                     on_idle=self._idle_callback(s),
+                    ring=self._ring,
                 )
                 try:
                     if first:
@@ -474,6 +518,8 @@ class SessionManager:
             "fsyncs": st.fsyncs,
             "fsyncs_per_append": (st.fsyncs / st.appends) if st.appends else 0.0,
             "failed_batches": st.failed_batches,
+            "journal_io": self.journal_io,
+            "ring_writes": st.ring_writes,
             "checkpoints": st.checkpoints,
             "checkpoint_failures": st.checkpoint_failures,
             "compactions": st.compactions,

@@ -26,7 +26,7 @@ import os
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import Literal, Protocol, cast
 
 import msgspec
 
@@ -63,6 +63,7 @@ from .records import (
 )
 
 __all__ = [
+    "DirectJournalFile",
     "FileOpener",
     "JournalFile",
     "JournalStore",
@@ -138,11 +139,35 @@ class OsJournalFile:
         """``fstat().st_ino``."""
         return os.fstat(self._fd).st_ino
 
+    def direct_fd(self, durable: bool) -> int | None:
+        """The descriptor itself, when a plain write to it is as durable as asked
+        (``durable`` needs ``sync_writes``); ``None`` otherwise or once closed."""
+        if self._fd < 0 or (durable and not self.sync_writes):
+            return None
+        return self._fd
+
+    def wrote_directly(self, data: bytes, written: int, durable: bool) -> None:
+        """Nothing to account for on a plain descriptor."""
+
     def close(self) -> None:
         """``os.close`` (idempotent)."""
         if self._fd >= 0:
             os.close(self._fd)
             self._fd = -1
+
+
+class DirectJournalFile(JournalFile, Protocol):
+    """A journal file that may also be written through its descriptor by someone
+    else (the event loop's io_uring), with :meth:`wrote_directly` told after."""
+
+    def direct_fd(self, durable: bool) -> int | None:
+        """A descriptor whose plain writes are as durable as :meth:`write` (plus
+        :meth:`fsync` when ``durable``), or ``None``."""
+        ...
+
+    def wrote_directly(self, data: bytes, written: int, durable: bool) -> None:
+        """Account for ``written`` bytes of ``data`` written to :meth:`direct_fd`."""
+        ...
 
 
 FileOpener = Callable[[Path], JournalFile]
@@ -470,12 +495,13 @@ class JournalStore:
 
     # ------------------------------------------------------------------ writes
 
-    def _append_bytes(self, data: bytes, *, fsync: bool) -> None:
-        """One logical append: write everything, optionally fsync; undo on failure."""
+    def _append_bytes(self, data: bytes, *, fsync: bool, done: int = 0) -> None:
+        """One logical append: write everything (after the ``done`` bytes already
+        written), optionally fsync; undo on failure."""
         assert self._file is not None
         before = self.size
         try:
-            pos = 0
+            pos = done
             while pos < len(data):
                 pos += self._file.write(data[pos:])
             if fsync:
@@ -547,15 +573,80 @@ class JournalStore:
             if batch.first_sequence != self.last_sequence + 1:
                 batch = self.prepare(batch.items)
             self._append_bytes(batch.data, fsync=do_fsync)
-            self.event_count += len(batch.records)
-            if batch.records:
-                self.last_sequence = batch.records[-1].sequence
-            mode = self.options.state_updates
-            if mode == "durable" or (mode == "batch" and not self.hold_lock):
-                self._write_state(durable=mode == "durable")
-            elif mode == "batch":
-                self._state_stale = True  # written when the lease ends (release_lock)
-            return batch.records
+            return self._account(batch)
+
+    def _account(self, batch: PreparedBatch) -> list[EventRecord]:
+        """Count a batch that is in the file (and the state file, per ``state_updates``)."""
+        self.event_count += len(batch.records)
+        if batch.records:
+            self.last_sequence = batch.records[-1].sequence
+        mode = self.options.state_updates
+        if mode == "durable" or (mode == "batch" and not self.hold_lock):
+            self._write_state(durable=mode == "durable")
+        elif mode == "batch":
+            self._state_stale = True  # written when the lease ends (release_lock)
+        return batch.records
+
+    # ------------------------------------------------- direct (io_uring) writes
+
+    def direct_fd(self) -> int | None:
+        """The descriptor the next batch may be written to by the event loop, or ``None``.
+
+        Only while a lock lease is held since an earlier batch and continues
+        after this one (no lock file and no state file due: the batch is one
+        ``write``), the state file is not ``durable``, the journal file offers
+        a descriptor whose plain writes are as durable as the fsync policy asks
+        (``O_DSYNC`` under ``always``), and the journal on disk is still the
+        one we wrote (same inode and size; one ``stat``). The caller writes ``batch.data`` to it and then calls
+        :meth:`direct_done` (whole) or :meth:`direct_repair` (short or failed).
+        """
+        if self._held is None or not self.hold_lock or self.options.state_updates == "durable":
+            return None
+        get = getattr(self._file, "direct_fd", None)
+        fd = None if get is None else cast("int | None", get(self.options.fsync_events))
+        if fd is None:
+            return None
+        # The foreign-writer check of commit, kept even under our lease (a line of
+        # defence against writers that ignore the lock): a path lookup and an
+        # inode read, no lock the journal's writers hold. Anything odd takes the
+        # commit path, which re-reads or reports it.
+        try:
+            st = os.stat(self.path)
+        except OSError:
+            return None
+        return fd if st.st_ino == self._ino and st.st_size == self.size else None
+
+    def direct_done(self, batch: PreparedBatch) -> list[EventRecord]:
+        """Account for ``batch`` written whole to :meth:`direct_fd` (no I/O; the loop)."""
+        durable = self.options.fsync_events
+        cast(DirectJournalFile, self._file).wrote_directly(batch.data, len(batch.data), durable)
+        self.size += len(batch.data)
+        if durable:
+            self.fsyncs += 1
+        self.dirty = not durable
+        return self._account(batch)
+
+    def direct_repair(
+        self, batch: PreparedBatch, written: int, error: OSError | None
+    ) -> list[EventRecord]:
+        """After a short or failed write to :meth:`direct_fd` (an I/O thread call).
+
+        A short write is finished like :meth:`commit` finishes one; a failed
+        write is cut back to the journal's size before it, and nothing in the
+        batch counts as appended.
+
+        Raises:
+            IOFailure: the write failed (or finishing it did).
+        """
+        assert self._file is not None
+        durable = self.options.fsync_events
+        if error is not None:
+            with contextlib.suppress(OSError):
+                self._file.truncate(self.size)
+            raise _io("append session journal", self.path, error) from error
+        cast(DirectJournalFile, self._file).wrote_directly(batch.data, written, False)
+        self._append_bytes(batch.data, fsync=durable, done=written)
+        return self._account(batch)
 
     def append(
         self, items: Sequence[tuple[EventFields, int]], *, fsync: bool | None = None

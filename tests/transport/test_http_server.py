@@ -630,3 +630,34 @@ async def test_decision_span_joins_the_callers_trace(tmp_path: Path) -> None:
     assert dict(span.attributes or {})["gait.trace_id"] == body["trace_id"]
     assert dict(span.attributes or {})["gait.verdict"] == "allow"
     assert health["tracing"]["spans_dropped"] == 0
+
+
+@pytest.mark.parametrize("journal_io", ["uring", "thread"])
+async def test_journal_io_is_reported_and_ring_writes_are_metered(
+    tmp_path: Path, journal_io: str
+) -> None:
+    """Our addition: ``--journal-io``; session decisions made under the lock lease go
+    through the ring (``uring``) and count in the journal metrics like thread writes."""
+    async with running(tmp_path, journal_io=journal_io) as run:
+        for _ in range(12):
+            response = await run.client.post("/v1/evaluate", json=_call(session="sess-io"))
+            assert response.status_code == 200
+        health = await _health(run)
+        metrics = (await run.client.get("/metrics")).text
+    sessions = health["sessions"]
+    assert sessions["journal_io"] == journal_io
+    assert sessions["appends"] == 12
+    if journal_io == "uring":
+        assert 1 <= sessions["ring_writes"] < sessions["batches"]
+    else:
+        assert sessions["ring_writes"] == 0
+    values = {
+        line.split(" ")[0]: float(line.split(" ")[1])
+        for line in metrics.splitlines()
+        if line.startswith("gait_journal_")
+    }
+    # the journal's header line is a write of its own
+    assert values["gait_journal_batch_size_sum"] == 12 + 1
+    assert values["gait_journal_batch_size_count"] == sessions["batches"] + 1
+    # one durability point per batch plus the header's, whichever path wrote it
+    assert values["gait_journal_fsyncs_total"] == sessions["fsyncs"]
