@@ -84,6 +84,7 @@ class JournalRing:
     ended. All methods run on the event loop thread.
 
     Args:
+        lib: the io_uring binding module.
         ring: the binding's ring, initialised.
         efd: the eventfd registered with it.
         entries: its submission queue size (also the bound on writes in flight).
