@@ -1,6 +1,6 @@
 """Helper process for the SIGKILL test: append to one session forever, print each ack.
 
-Usage: ``python crash_appender.py <session_dir> <appenders>``. Every acknowledged
+Usage: ``python crash_appender.py <session_dir> <appenders> <journal_io>``. Every acknowledged
 sequence is printed (and flushed) only after the manager answered, i.e. after the
 record is durable; the parent kills this process at random points.
 """
@@ -13,10 +13,16 @@ from pathlib import Path
 import anyio
 
 from gait_runtime.supervisor import EventFields, SessionConfig, SessionManager
+from gait_runtime.supervisor.config import JournalIo
 
 
-async def main(session_dir: Path, appenders: int) -> None:
-    config = SessionConfig(session_dir=session_dir, checkpoint_every_events=25, idle_timeout_s=0)
+async def main(session_dir: Path, appenders: int, journal_io: JournalIo) -> None:
+    config = SessionConfig(
+        session_dir=session_dir,
+        checkpoint_every_events=25,
+        idle_timeout_s=0,
+        journal_io=journal_io,
+    )
     async with SessionManager(config) as manager:
 
         async def appender(k: int) -> None:
@@ -32,4 +38,4 @@ async def main(session_dir: Path, appenders: int) -> None:
 
 
 if __name__ == "__main__":
-    anyio.run(main, Path(sys.argv[1]), int(sys.argv[2]))
+    anyio.run(main, Path(sys.argv[1]), int(sys.argv[2]), sys.argv[3])

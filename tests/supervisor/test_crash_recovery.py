@@ -15,6 +15,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from gait_runtime.runpack import verify_runpack
 from gait_runtime.supervisor.journal import scan_journal, split_torn_tail
 from gait_runtime.supervisor.store import JournalStore
@@ -23,10 +25,10 @@ HELPER = Path(__file__).with_name("crash_appender.py")
 ROUNDS = 50
 
 
-def _child(session_dir: Path) -> subprocess.Popen[str]:
+def _child(session_dir: Path, journal_io: str) -> subprocess.Popen[str]:
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     return subprocess.Popen(
-        [sys.executable, str(HELPER), str(session_dir), "8"],
+        [sys.executable, str(HELPER), str(session_dir), "8", journal_io],
         stdout=subprocess.PIPE,
         text=True,
         env=env,
@@ -34,15 +36,19 @@ def _child(session_dir: Path) -> subprocess.Popen[str]:
     )
 
 
-def test_sigkill_at_random_points_never_loses_an_acknowledged_record(tmp_path: Path) -> None:
-    """No acknowledged record is ever lost or corrupted, whatever instant the kill lands on."""
+@pytest.mark.parametrize("journal_io", ["uring", "thread"])
+def test_sigkill_at_random_points_never_loses_an_acknowledged_record(
+    tmp_path: Path, journal_io: str
+) -> None:
+    """No acknowledged record is ever lost or corrupted, whatever instant the kill lands
+    on, whether the batches go through the io_uring or the actor's thread."""
     rng = random.Random(20261121)
     session_dir = tmp_path / "sessions"
     journal = session_dir / "crash.journal.jsonl"
     acked: set[int] = set()
     for round_no in range(ROUNDS):
         wanted = rng.randint(1, 120)
-        with _child(session_dir) as child:
+        with _child(session_dir, journal_io) as child:
             assert child.stdout is not None
             assert child.stdout.readline().strip() == "ready", f"round {round_no}"
             got = 0
