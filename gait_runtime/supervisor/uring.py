@@ -109,7 +109,8 @@ class JournalRing:
 
         Raises:
             RingUnavailable: no binding, or the kernel refused (``ENOSYS``,
-                ``EPERM`` from a sandbox, ``io_uring_disabled``).
+                ``EPERM`` from a sandbox, ``io_uring_disabled``) or has no
+                write operation.
         """
         try:
             import liburing  # type: ignore[import-untyped]  # optional, Linux only
@@ -120,6 +121,19 @@ class JournalRing:
             liburing.io_uring_queue_init(entries, ring)
         except OSError as exc:
             raise RingUnavailable(f"io_uring refused: {exc}") from exc
+        try:
+            probe = liburing.io_uring_get_probe_ring(ring)
+            try:
+                write_op = liburing.io_uring_op.IORING_OP_WRITE
+                supported = bool(liburing.io_uring_opcode_supported(probe, write_op))
+            finally:
+                liburing.io_uring_free_probe(probe)
+        except OSError as exc:
+            liburing.io_uring_queue_exit(ring)
+            raise RingUnavailable(f"io_uring probe refused: {exc}") from exc
+        if not supported:  # kernels before 5.6 have rings but no plain write
+            liburing.io_uring_queue_exit(ring)
+            raise RingUnavailable("this kernel's io_uring has no write operation")
         try:
             efd = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
         except OSError as exc:
