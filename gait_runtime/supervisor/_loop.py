@@ -19,9 +19,10 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import NamedTuple, Protocol
 
+import anyio
 import trio
 
-__all__ = ["LoopPrimitives", "OneShot", "Waker", "loop_primitives"]
+__all__ = ["LoopPrimitives", "OneShot", "Waker", "loop_primitives", "wait_through_cancel"]
 
 Waker = Callable[[Callable[[], object]], object]
 """Schedules a callback on the event loop; safe to call from any thread."""
@@ -59,3 +60,19 @@ def loop_primitives() -> LoopPrimitives:
         token = trio.lowlevel.current_trio_token()
         return LoopPrimitives(trio.current_time, trio.Event, token.run_sync_soon)
     return LoopPrimitives(loop.time, asyncio.Event, loop.call_soon_threadsafe)
+
+
+async def wait_through_cancel(done: OneShot) -> None:
+    """Wait for ``done``; when cancelled meanwhile, still wait for it, then re-raise.
+
+    For work that must not be abandoned (a journal write in a thread or in the
+    kernel keeps using its buffer and decides what the file holds). The shielded
+    scope is entered only on cancellation: around every wait it would cost more
+    than the rest of a journal call on trio.
+    """
+    try:
+        await done.wait()
+    except BaseException:
+        with anyio.CancelScope(shield=True):
+            await done.wait()
+        raise

@@ -33,7 +33,7 @@ from typing import Generic, TypeVar
 import anyio
 from anyio.lowlevel import RunVar
 
-from ._loop import OneShot, Waker, loop_primitives
+from ._loop import OneShot, Waker, loop_primitives, wait_through_cancel
 
 __all__ = ["IoThread"]
 
@@ -140,15 +140,7 @@ class IoThread:
             raise RuntimeError(f"{self._name} is not running")
         job: _Job[_T] = _Job(fn, args, self._new_event())
         self._queue.put(job)  # type: ignore[arg-type]  # the queue is invariant in its job type
-        try:
-            await job.done.wait()
-        except BaseException:
-            # Cancelled (or interrupted) while the job runs: wait for it shielded,
-            # then let the cancellation through. A shielded scope around every
-            # wait would cost more than the rest of the call on trio.
-            with anyio.CancelScope(shield=True):
-                await job.done.wait()
-            raise
+        await wait_through_cancel(job.done)
         if job.error is not None:
             error, job.error = job.error, None
             raise error

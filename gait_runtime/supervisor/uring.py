@@ -43,7 +43,7 @@ import anyio
 import anyio.abc
 import trio
 
-from ._loop import OneShot, loop_primitives
+from ._loop import OneShot, loop_primitives, wait_through_cancel
 
 __all__ = ["JournalRing", "RingBusy", "RingLost", "RingUnavailable"]
 
@@ -187,12 +187,7 @@ class JournalRing:
             _ORPHANS.append(data)
             self.broken = f"io_uring submit failed: {exc}"
             raise RingBusy(f"journal ring given up on: {exc}") from exc
-        try:
-            await pending.done.wait()
-        except BaseException:
-            with anyio.CancelScope(shield=True):
-                await pending.done.wait()
-            raise
+        await wait_through_cancel(pending.done)
         self.writes += 1
         result = pending.result
         if result is None:

@@ -129,16 +129,22 @@ async def test_cancelled_ring_write_waits_for_its_completion() -> None:
 # ------------------------------------------------------- the store's seam
 
 
-def _leased_store(tmp_path: Path) -> JournalStore:
+def _leased_store(tmp_path: Path, *, sync_writes: bool = True) -> JournalStore:
     store = JournalStore(
         tmp_path / "s.journal.jsonl",
-        StoreOptions(clock=FakeClock(step_ns=1000), opener=journal_opener(sync_writes=True)),
+        StoreOptions(clock=FakeClock(step_ns=1000), opener=journal_opener(sync_writes=sync_writes)),
     )
     store.open("s", "r", create=True)
     store.hold_lock = True
     store.append([(Fields("tool.first", "allow"), 1)])  # takes the lock and keeps it
     assert store.lock_held
     return store
+
+
+def _close(store: JournalStore) -> None:
+    store.hold_lock = False
+    store.release_lock()
+    store.close()
 
 
 def test_direct_fd_only_under_a_kept_lease_and_an_unchanged_journal(tmp_path: Path) -> None:
@@ -149,35 +155,23 @@ def test_direct_fd_only_under_a_kept_lease_and_an_unchanged_journal(tmp_path: Pa
         store.hold_lock = False  # the lease ends with this batch: lock and state work due
         assert store.direct_fd() is None
         store.hold_lock = True
-        with open(store.path, "ab") as fh:  # a writer that ignores the lock
-            fh.write(b"")
+        _append_ignoring_the_lock(store.path, b"")
         assert store.direct_fd() is not None  # same size: nothing changed
         size = store.size
-        with open(store.path, "ab") as fh:
-            fh.write(b"\n")
+        _append_ignoring_the_lock(store.path, b"\n")
         assert store.direct_fd() is None  # the commit path will notice and re-read
         os.truncate(store.path, size)
     finally:
-        store.hold_lock = False
-        store.release_lock()
-        store.close()
+        _close(store)
 
 
 def test_direct_fd_needs_o_dsync_under_fsync_always(tmp_path: Path) -> None:
     """A page-cache descriptor is not as durable as write + fsync: no direct path."""
-    store = JournalStore(
-        tmp_path / "s.journal.jsonl",
-        StoreOptions(clock=FakeClock(step_ns=1000), opener=journal_opener(sync_writes=False)),
-    )
-    store.open("s", "r", create=True)
-    store.hold_lock = True
-    store.append([(Fields("tool.first", "allow"), 1)])
+    store = _leased_store(tmp_path, sync_writes=False)
     try:
         assert store.direct_fd() is None
     finally:
-        store.hold_lock = False
-        store.release_lock()
-        store.close()
+        _close(store)
 
 
 def test_direct_repair_finishes_a_short_write_and_undoes_a_failed_one(tmp_path: Path) -> None:
@@ -204,48 +198,12 @@ def test_direct_repair_finishes_a_short_write_and_undoes_a_failed_one(tmp_path: 
         os.write(fd, batch.data)
         assert [r.sequence for r in store.direct_done(batch)] == [3]
     finally:
-        store.hold_lock = False
-        store.release_lock()
-        store.close()
+        _close(store)
     scan = scan_journal(store.path.read_bytes())
     assert (scan.event_count, scan.last_sequence) == (3, 3)
 
 
 # ---------------------------------------------------------------- manager
-
-
-@pytest.mark.parametrize("journal_io", ["uring", "thread"])
-async def test_concurrent_appenders_through_each_journal_io(
-    tmp_path: Path, journal_io: str
-) -> None:
-    """32 appenders x 20 on each path: gap-free, every ack on disk, one durability point
-    per batch, and the ring carries the batches under the lease only in ``uring`` mode."""
-    acks: list[int] = []
-    config = _config(tmp_path, journal_io=journal_io, lock_lease_s=60.0)
-    async with SessionManager(config) as manager:
-
-        async def appender(k: int) -> None:
-            for _ in range(20):
-                ack = await manager.append("s1", "run_1", EventFields(f"tool.{k}", "allow"))
-                acks.append(ack.sequence)
-
-        with anyio.fail_after(30):
-            async with anyio.create_task_group() as tg:
-                for k in range(32):
-                    tg.start_soon(appender, k)
-        stats = manager.stats()
-        assert stats["journal_io"] == journal_io
-        assert stats["fsyncs"] == stats["batches"] + 1  # + the header
-        if journal_io == "uring":
-            # the first batch takes the lock in the thread; the rest ride the lease
-            assert stats["ring_writes"] == stats["batches"] - 1
-        else:
-            assert stats["ring_writes"] == 0
-    assert sorted(acks) == list(range(1, 641))
-    scan = scan_journal(_journal(tmp_path).read_bytes())
-    assert (scan.event_count, scan.last_sequence) == (640, 640)
-    async with SessionManager(_config(tmp_path, journal_io=journal_io)) as manager:
-        assert (await manager.append("s1", "run_1", EV)).sequence == 641
 
 
 async def test_a_foreign_append_under_the_lease_is_noticed_on_the_ring_path(
