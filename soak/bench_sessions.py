@@ -165,6 +165,7 @@ async def scenario(
     per: int,
     prefilled: int,
     journal_io: JournalIo = "auto",
+    lock_lease_s: float = 0.05,
 ) -> dict[str, Any]:
     directory = root / f"{name}_{backend}"
     shutil.rmtree(directory, ignore_errors=True)
@@ -173,7 +174,11 @@ async def scenario(
         for sid in ids:
             prefill(directory, sid, prefilled)
     config = SessionConfig(
-        session_dir=directory, fsync="always", idle_timeout_s=0, journal_io=journal_io
+        session_dir=directory,
+        fsync="always",
+        idle_timeout_s=0,
+        journal_io=journal_io,
+        lock_lease_s=lock_lease_s,
     )
     async with SessionManager(config) as manager:
         t0 = time.perf_counter()
@@ -188,6 +193,7 @@ async def scenario(
         counted = ("fsyncs", "appends", "batches", "ring_writes")
         st = {k: st[k] - base[k] if k in counted else st[k] for k in st}
     out = _report(name, backend, elapsed, lat, st, cpu)
+    out["lock_lease_s"] = lock_lease_s
     if prefilled:
         out["journal_records_before"] = prefilled
         out["actor_start_s"] = round(start_s, 2)
@@ -259,6 +265,12 @@ def main() -> None:
         "--only", default="", help="comma-separated scenario names to run (default: all)"
     )
     parser.add_argument(
+        "--lock-lease",
+        type=float,
+        default=0.05,
+        help="seconds a busy session keeps its Go lock (SessionConfig.lock_lease_s)",
+    )
+    parser.add_argument(
         "--journal-io",
         default="auto",
         choices=("auto", "uring", "thread"),
@@ -291,6 +303,7 @@ def main() -> None:
                 per,
                 0,
                 ns.journal_io,
+                ns.lock_lease,
                 backend=real,
                 backend_options=options,
             )

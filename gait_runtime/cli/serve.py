@@ -126,6 +126,13 @@ def _add_server_flags(parser: Parser) -> None:
         help="how appends under a session's lock lease reach the journal: an io_uring "
         "when the kernel allows (auto), required (uring), or the actor's thread",
     )
+    add(
+        "--lock-lease",
+        default="50ms",
+        help="under sustained load keep a session's Go lock this long between releases "
+        "(Go duration; longer = fewer lock-file round trips, longer waits for a Go CLI "
+        "appending to the same journal; 0s = per batch)",
+    )
     add("--mailbox-size", type=int, default=1024, help="bounded mailbox per session")
     add("--batch-limit", type=int, default=256, help="group-commit batch limit")
     add(
@@ -213,6 +220,7 @@ def config_from_args(ns: argparse.Namespace, environ: Mapping[str, str]) -> Any:
         fsync=ns.fsync,
         state_updates=ns.state_updates,
         journal_io=ns.journal_io,
+        lock_lease_s=parse_go_duration(ns.lock_lease, flag="--lock-lease"),
         mailbox_size=ns.mailbox_size,
         batch_limit=ns.batch_limit,
         checkpoint_every_events=ns.checkpoint_every,

@@ -186,6 +186,8 @@ class ServiceConfig:
             ``rest``); the state file is a size-checked cache that readers rebuild when
             stale, so the server defaults to ``rest`` (checkpoint, compaction, close).
         journal_io: ``auto``, ``uring`` or ``thread`` (see :class:`~.config.SessionConfig`).
+        lock_lease_s: how long a busy session keeps its Go lock between releases
+            (see :class:`~.config.SessionConfig`).
         mailbox_size: bounded mailbox per session actor.
         batch_limit: group-commit batch limit per session actor.
         checkpoint_every_events: automatic checkpoint cadence (0 = only on drain / request).
@@ -222,6 +224,7 @@ class ServiceConfig:
     fsync: FsyncPolicy = "always"
     state_updates: Literal["batch", "durable", "rest"] = "rest"
     journal_io: Literal["auto", "uring", "thread"] = "auto"
+    lock_lease_s: float = 0.05
     mailbox_size: int = 1024
     batch_limit: int = 256
     checkpoint_every_events: int = 0
@@ -245,6 +248,8 @@ class ServiceConfig:
             raise UsageError("timeouts must be > 0")
         if self.journal_io not in ("auto", "uring", "thread"):
             raise UsageError("unsupported --journal-io value (expected auto, uring or thread)")
+        if self.lock_lease_s < 0:
+            raise UsageError("--lock-lease must not be negative")
         if self.mailbox_size <= 0 or self.batch_limit <= 0:
             raise UsageError("--mailbox-size and --batch-limit must be > 0")
 

@@ -490,3 +490,30 @@ def test_unknown_posture_exits_6(tmp_path: Path) -> None:
     code = main(["serve", "--posture", "nope", "--policy", "x.yaml", "--json"], out=out)
     assert code == 6
     assert "posture" in json.loads(out.getvalue())["error"]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("flags", "journal_io", "ring_used"),
+    [
+        (["--journal-io", "thread"], "thread", False),
+        (["--lock-lease", "0s"], "uring", False),  # no lease: every batch takes the lock
+        (["--journal-io", "uring", "--lock-lease", "1m"], "uring", True),
+    ],
+)
+async def test_journal_io_and_lock_lease_flags_reach_the_sessions(
+    tmp_path: Path, flags: list[str], journal_io: str, ring_used: bool
+) -> None:
+    """Our flags: ``--journal-io`` picks the append path, ``--lock-lease`` how long a busy
+    session keeps its Go lock (only appends under a lease ride the ring); health shows both
+    effects, and every acknowledged decision is in its journal."""
+    acks = Acks()
+    async with serving(tmp_path, *flags) as server:
+        await _load(server.url, acks, workers=4, per_worker=10)
+        async with httpx.AsyncClient(base_url=server.url, timeout=20) as client:
+            sessions = (await client.get("/v1/health")).json()["sessions"]
+    assert len(acks.items) == 40
+    assert sessions["journal_io"] == journal_io
+    assert sessions["appends"] == 40
+    assert (sessions["ring_writes"] > 0) is ring_used
+    _assert_all_acked_journaled(acks)
