@@ -34,7 +34,9 @@ until the kernel is done with it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
+import logging
 import os
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -48,6 +50,7 @@ from ._loop import OneShot, loop_primitives, wait_through_cancel
 __all__ = ["JournalRing", "RingBusy", "RingLost", "RingUnavailable"]
 
 _U64_MASK: Final = (1 << 64) - 1
+_log = logging.getLogger("gait_runtime.supervisor.uring")
 
 _ORPHANS: list[bytes] = []
 """Buffers of writes a closed or broken ring may still read: kept for the process's life."""
@@ -100,6 +103,7 @@ class JournalRing:
         self._next = 0
         self._new_event = loop_primitives().event
         self._closed = False
+        self._dead = False  # completions can no longer be read
         self.writes = 0
         self.broken = ""
 
@@ -197,7 +201,24 @@ class JournalRing:
         return result
 
     def _reap(self) -> None:
-        """Hand every finished write to its waiter (runs when the eventfd is readable)."""
+        """Hand every finished write to its waiter (runs when the eventfd is readable).
+
+        Never raises: if reading completions fails, nothing in flight can be
+        trusted any more, so every waiter gets :class:`RingLost` and the ring
+        takes no new writes (the sessions go on through their threads).
+        """
+        if self._dead:
+            with contextlib.suppress(OSError):
+                os.eventfd_read(self._efd)
+            return
+        try:
+            self._reap_ready()
+        except Exception as exc:
+            self._dead = True
+            _log.error("journal ring failed; sessions fall back to I/O threads: %r", exc)
+            self._fail_all(f"io_uring completion failed: {exc!r}")
+
+    def _reap_ready(self) -> None:
         try:
             os.eventfd_read(self._efd)
         except BlockingIOError:
@@ -238,22 +259,19 @@ class JournalRing:
             loop = asyncio.get_running_loop()
         except RuntimeError:
             loop = None
-        try:
-            if loop is not None:
-                loop.add_reader(self._efd, self._reap)
-                try:
-                    task_status.started()
-                    await anyio.sleep_forever()
-                finally:
-                    loop.remove_reader(self._efd)
-            else:
+        if loop is not None:
+            loop.add_reader(self._efd, self._reap)
+            try:
                 task_status.started()
-                while True:
-                    await trio.lowlevel.wait_readable(self._efd)
-                    self._reap()
-        except OSError as exc:  # pragma: no cover - the ring itself failed
-            self._fail_all(f"io_uring completion failed: {exc}")
-            raise
+                await anyio.sleep_forever()
+            finally:
+                loop.remove_reader(self._efd)
+        else:
+            task_status.started()
+            while not self._dead:
+                await trio.lowlevel.wait_readable(self._efd)
+                self._reap()
+            await anyio.sleep_forever()
 
     @property
     def in_flight(self) -> int:

@@ -23,7 +23,7 @@ from gait_runtime.supervisor import EventFields, SessionConfig, SessionManager
 from gait_runtime.supervisor.journal import scan_journal
 from gait_runtime.supervisor.records import EventFields as Fields
 from gait_runtime.supervisor.store import JournalStore, StoreOptions, journal_opener
-from gait_runtime.supervisor.uring import JournalRing, RingUnavailable
+from gait_runtime.supervisor.uring import JournalRing, RingBusy, RingLost, RingUnavailable
 
 pytestmark = pytest.mark.anyio
 
@@ -244,3 +244,36 @@ async def test_auto_falls_back_to_threads_without_the_binding(
     # the state-directory lock was released: a thread-mode manager starts there
     async with SessionManager(_config(tmp_path / "b", journal_io="thread")) as manager:
         assert (await manager.append("s1", "run_1", EV)).sequence == 1
+
+
+class _FailingPeek:
+    """The binding, with completions that cannot be read (a fault injected at the seam)."""
+
+    def __init__(self, lib: Any) -> None:
+        self._lib = lib
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._lib, name)
+
+    def io_uring_peek_cqe(self, ring: Any, cqe: Any) -> None:
+        raise RuntimeError("completion queue unreadable")
+
+
+async def test_a_ring_that_cannot_read_completions_answers_ring_lost(tmp_path: Path) -> None:
+    """Our decision: when completions cannot be read, the waiter hears RingLost (its write's
+    fate is unknown: the actor restarts and re-reads), and the ring takes no more writes."""
+    fd = os.open(tmp_path / "f", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    ring = JournalRing.open(entries=8)
+    try:
+        async with anyio.create_task_group() as tg:
+            await tg.start(ring.serve)
+            ring._lib = _FailingPeek(ring._lib)
+            with anyio.fail_after(10), pytest.raises(RingLost, match="unreadable"):
+                await ring.write(fd, b"x\n", 0)
+            assert ring.broken and not ring.usable
+            with pytest.raises(RingBusy):
+                await ring.write(fd, b"y\n", 0)
+            tg.cancel_scope.cancel()
+    finally:
+        ring.close()
+        os.close(fd)
