@@ -277,3 +277,30 @@ async def test_a_ring_that_cannot_read_completions_answers_ring_lost(tmp_path: P
     finally:
         ring.close()
         os.close(fd)
+
+
+async def test_a_lost_ring_crashes_the_actor_and_the_session_goes_on_in_threads(
+    tmp_path: Path,
+) -> None:
+    """Fail closed: the caller whose write's fate is unknown gets an error, never an ack;
+    the actor restarts, re-reads the journal, and later appends use the thread."""
+    config = _config(tmp_path, journal_io="uring", lock_lease_s=60.0)
+    async with SessionManager(config) as manager:
+        for _ in range(3):
+            await manager.append("s1", "run_1", EV)
+        assert manager.stats()["ring_writes"] >= 1
+        ring = manager._ring
+        assert ring is not None
+        ring._lib = _FailingPeek(ring._lib)
+        with anyio.fail_after(10), pytest.raises(InternalError) as lost:
+            await manager.append("s1", "run_1", EV)
+        assert lost.value.error_code == "session_actor_crashed"
+        with anyio.fail_after(10):
+            ack = await manager.append("s1", "run_1", EV)
+        stats = manager.stats()
+        assert stats["restarts"] == 1
+    scan = scan_journal(_journal(tmp_path).read_bytes())
+    # the lost write reached the file (the kernel finished it) or not: either way the
+    # sequence after it is the next one, and nothing is torn or duplicated
+    assert ack.sequence == scan.last_sequence
+    assert ack.sequence in (4, 5)
