@@ -455,8 +455,7 @@ class SessionActor:
         plain write (a held lease), else :meth:`~.store.JournalStore.commit` in
         the thread. A short or failed ring write is finished or undone in the thread."""
         ring = self._ring
-        fd = self.store.direct_fd() if ring is not None and ring.usable else None
-        if ring is None or fd is None:
+        if ring is None or not ring.usable or (fd := self.store.direct_fd()) is None:
             return await self._io(self.store.commit, batch)
         try:
             written = await ring.write(fd, batch.data, self.store.size)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Final, Literal, get_args
 
 from .. import __version__
 from ..artifacts.signing import SigningKey
@@ -19,10 +19,11 @@ from ..errors import UsageError
 from .lock import LockSettings
 from .store import FileOpener, StateUpdates, journal_opener
 
-__all__ = ["FsyncPolicy", "JournalIo", "SessionConfig"]
+__all__ = ["JOURNAL_IO_MODES", "FsyncPolicy", "JournalIo", "SessionConfig"]
 
 FsyncPolicy = Literal["always", "interval", "never"]
 JournalIo = Literal["auto", "uring", "thread"]
+JOURNAL_IO_MODES: Final[tuple[JournalIo, ...]] = get_args(JournalIo)
 
 
 @dataclass(frozen=True)
@@ -117,7 +118,7 @@ class SessionConfig:
             raise UsageError("checkpoint cadence must not be negative")
         if self.lock_lease_s < 0:
             raise UsageError("lock_lease_s must not be negative")
-        if self.journal_io not in ("auto", "uring", "thread"):
+        if self.journal_io not in JOURNAL_IO_MODES:
             raise UsageError(f"journal_io: unsupported value {self.journal_io!r}")
         if self.idle_timeout_s < 0 or self.drain_timeout_s <= 0:
             raise UsageError("idle_timeout_s must be >= 0 and drain_timeout_s > 0")

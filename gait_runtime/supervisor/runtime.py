@@ -93,10 +93,13 @@ class _MeteredJournalFile:
     def write(self, data: bytes) -> int:
         """Write through; observe the records (lines) the write completed."""
         written = self._inner.write(data)
+        self._observe(data, written)
+        return written
+
+    def _observe(self, data: bytes, written: int) -> None:
         records = data.count(b"\n", 0, written)
         if records:
             self._metrics.batch_size.observe(records)
-        return written
 
     def fsync(self) -> None:
         """fsync through and count it."""
@@ -119,9 +122,7 @@ class _MeteredJournalFile:
     def wrote_directly(self, data: bytes, written: int, durable: bool) -> None:
         """Observe a write made straight to the descriptor (and its sync) like :meth:`write`."""
         cast(DirectJournalFile, self._inner).wrote_directly(data, written, durable)
-        records = data.count(b"\n", 0, written)
-        if records:
-            self._metrics.batch_size.observe(records)
+        self._observe(data, written)
         if durable:
             self._metrics.fsyncs.inc()
 

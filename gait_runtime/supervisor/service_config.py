@@ -20,6 +20,7 @@ from typing import Final, Literal
 
 from ..artifacts.timefmt import parse_go_duration as go_duration_ns
 from ..errors import UsageError
+from .config import JOURNAL_IO_MODES, JournalIo
 
 __all__ = [
     "ADAPTER_NAMES",
@@ -223,7 +224,7 @@ class ServiceConfig:
     read_timeout_s: float = 30.0
     fsync: FsyncPolicy = "always"
     state_updates: Literal["batch", "durable", "rest"] = "rest"
-    journal_io: Literal["auto", "uring", "thread"] = "auto"
+    journal_io: JournalIo = "auto"
     lock_lease_s: float = 0.05
     mailbox_size: int = 1024
     batch_limit: int = 256
@@ -246,7 +247,7 @@ class ServiceConfig:
             raise UsageError("oss-prod profile requires --key-mode prod")
         if self.drain_timeout_s < 0 or self.header_timeout_s <= 0 or self.read_timeout_s <= 0:
             raise UsageError("timeouts must be > 0")
-        if self.journal_io not in ("auto", "uring", "thread"):
+        if self.journal_io not in JOURNAL_IO_MODES:
             raise UsageError("unsupported --journal-io value (expected auto, uring or thread)")
         if self.lock_lease_s < 0:
             raise UsageError("--lock-lease must not be negative")

@@ -128,8 +128,6 @@ class SessionManager:
         self._new_event: Callable[[], OneShot] = anyio.Event
         self._ring: JournalRing | None = None
         self._ring_tg: TaskGroup | None = None
-        self.journal_io = "thread"
-        """What carries appends under a lock lease: ``uring`` or ``thread``."""
 
     # ------------------------------------------------------------- lifecycle
 
@@ -165,7 +163,6 @@ class SessionManager:
                 ring_tg = anyio.create_task_group()
                 await ring_tg.__aenter__()
                 self._ring, self._ring_tg = ring, ring_tg
-                self.journal_io = "uring"
                 await ring_tg.start(ring.serve)
             tg = anyio.create_task_group()
             await tg.__aenter__()
@@ -175,6 +172,11 @@ class SessionManager:
             raise
         self._tg = tg
         return self
+
+    @property
+    def journal_io(self) -> str:
+        """What carries appends under a lock lease while running: ``uring`` or ``thread``."""
+        return "thread" if self._ring is None else "uring"
 
     async def _close_ring(self) -> None:
         ring, ring_tg = self._ring, self._ring_tg

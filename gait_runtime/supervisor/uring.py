@@ -38,7 +38,7 @@ import contextlib
 import errno
 import logging
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Final
 
 import anyio
@@ -76,7 +76,7 @@ class RingLost(RuntimeError):
 class _Pending:
     data: bytes
     done: OneShot
-    result: int | None = field(default=None)
+    result: int | None = None
 
 
 class JournalRing:
