@@ -8,7 +8,18 @@ from pathlib import Path
 
 import pytest
 
+from gait_runtime.supervisor.uring import binding_probe
+
 VECTORS = Path(__file__).parent / "vectors"
+
+RING_UNUSABLE = binding_probe()
+"""Why this machine cannot run journal appends through io_uring ("" when it can)."""
+
+JOURNAL_IO_PATHS = ["thread"] if RING_UNUSABLE else ["uring", "thread"]
+"""The journal append paths this machine can run: tests of both paths parametrize over it."""
+
+needs_ring = pytest.mark.skipif(bool(RING_UNUSABLE), reason=f"no io_uring here: {RING_UNUSABLE}")
+"""For tests of the ring itself: reported as skipped, with the reason, where it cannot run."""
 
 
 @pytest.fixture

@@ -36,8 +36,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import functools
 import logging
 import os
+import signal
+import subprocess
+import sys
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -47,7 +51,7 @@ import trio
 
 from ._loop import OneShot, loop_primitives, wait_through_cancel
 
-__all__ = ["JournalRing", "RingBusy", "RingLost", "RingUnavailable"]
+__all__ = ["JournalRing", "RingBusy", "RingLost", "RingUnavailable", "binding_probe"]
 
 _U64_MASK: Final = (1 << 64) - 1
 _log = logging.getLogger("gait_runtime.supervisor.uring")
@@ -70,6 +74,50 @@ class RingLost(RuntimeError):
     The owner must not undo or retry it (the kernel may still complete it); a
     session actor treats it as a crash, and its restart re-reads the journal.
     """
+
+
+_PROBE: Final = """
+import liburing
+ring = liburing.Ring()
+liburing.io_uring_queue_init(8, ring)
+liburing.io_uring_queue_exit(ring)
+"""
+
+
+@functools.cache
+def binding_probe() -> str:
+    """Why the installed binding cannot be used in this process ("" when it can).
+
+    The binding is a compiled wheel: on a processor it was not built for, its
+    first ring set-up dies of ``SIGILL``, which no ``except`` can catch. So the
+    first use in a process sets up and tears down a ring in a child process;
+    only if that child exits cleanly does this process touch the binding. The
+    answer is kept for the process's life (one probe, about 0.1 s).
+    """
+    try:
+        import importlib.util
+
+        if importlib.util.find_spec("liburing") is None:
+            return "the io_uring binding is not installed"
+    except (ImportError, ValueError) as exc:
+        return f"the io_uring binding is not installed ({exc})"
+    try:
+        done = subprocess.run(
+            [sys.executable, "-c", _PROBE],
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            timeout=30,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"the io_uring probe process failed ({exc})"
+    if done.returncode == 0:
+        return ""
+    if done.returncode < 0:
+        name = signal.Signals(-done.returncode).name
+        return f"the io_uring binding crashed a probe process ({name}) on this machine"
+    last = (done.stderr.decode(errors="replace").strip().splitlines() or ["no output"])[-1]
+    return f"io_uring refused in a probe process: {last}"
 
 
 @dataclass(slots=True, eq=False)
@@ -120,6 +168,9 @@ class JournalRing:
             import liburing  # type: ignore[import-untyped]  # optional, Linux only
         except ImportError as exc:
             raise RingUnavailable(f"the io_uring binding is not installed ({exc})") from exc
+        reason = binding_probe()
+        if reason:
+            raise RingUnavailable(reason)
         ring = liburing.Ring()
         try:
             liburing.io_uring_queue_init(entries, ring)

@@ -26,6 +26,7 @@ import httpx
 import pytest
 
 from gait_runtime.cli import main
+from tests.conftest import JOURNAL_IO_PATHS, RING_UNUSABLE
 
 VECTORS = Path(__file__).resolve().parent.parent / "vectors"
 SERVICE = VECTORS / "service"
@@ -497,8 +498,9 @@ def test_unknown_posture_exits_6(tmp_path: Path) -> None:
     ("flags", "journal_io", "ring_used"),
     [
         (["--journal-io", "thread"], "thread", False),
-        (["--lock-lease", "0s"], "uring", False),  # no lease: every batch takes the lock
-        (["--journal-io", "uring", "--lock-lease", "1m"], "uring", True),
+        # auto: the ring where this machine has one; no lease: every batch takes the lock
+        (["--lock-lease", "0s"], JOURNAL_IO_PATHS[0], False),
+        *([(["--journal-io", "uring", "--lock-lease", "1m"], "uring", True)] * (not RING_UNUSABLE)),
     ],
 )
 async def test_journal_io_and_lock_lease_flags_reach_the_sessions(

@@ -20,6 +20,7 @@ import pytest
 from gait_runtime.runpack import verify_runpack
 from gait_runtime.supervisor.journal import scan_journal, split_torn_tail
 from gait_runtime.supervisor.store import JournalStore
+from tests.conftest import JOURNAL_IO_PATHS
 
 HELPER = Path(__file__).with_name("crash_appender.py")
 ROUNDS = 50
@@ -36,7 +37,7 @@ def _child(session_dir: Path, journal_io: str) -> subprocess.Popen[str]:
     )
 
 
-@pytest.mark.parametrize("journal_io", ["uring", "thread"])
+@pytest.mark.parametrize("journal_io", JOURNAL_IO_PATHS)
 def test_sigkill_at_random_points_never_loses_an_acknowledged_record(
     tmp_path: Path, journal_io: str
 ) -> None:

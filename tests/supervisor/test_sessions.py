@@ -29,6 +29,7 @@ from gait_runtime.supervisor import EventFields, SessionConfig, SessionManager, 
 from gait_runtime.supervisor.chain import verify_chain
 from gait_runtime.supervisor.journal import load_state, scan_journal
 from gait_runtime.supervisor.store import OsJournalFile
+from tests.conftest import JOURNAL_IO_PATHS
 
 pytestmark = pytest.mark.anyio
 
@@ -52,7 +53,7 @@ def _on_trio(fn: Callable[[], Awaitable[None]]) -> None:
     anyio.run(fn, backend="trio", backend_options={"clock": MockClock(autojump_threshold=0)})
 
 
-@pytest.mark.parametrize("journal_io", ["uring", "thread"])
+@pytest.mark.parametrize("journal_io", JOURNAL_IO_PATHS)
 async def test_64_concurrent_appenders_are_gap_free_and_survive_restart(
     tmp_path: Path, journal_io: str
 ) -> None:

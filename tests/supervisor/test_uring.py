@@ -24,6 +24,7 @@ from gait_runtime.supervisor.journal import scan_journal
 from gait_runtime.supervisor.records import EventFields as Fields
 from gait_runtime.supervisor.store import JournalStore, StoreOptions, journal_opener
 from gait_runtime.supervisor.uring import JournalRing, RingBusy, RingLost, RingUnavailable
+from tests.conftest import needs_ring
 
 pytestmark = pytest.mark.anyio
 
@@ -47,6 +48,7 @@ def _append_ignoring_the_lock(path: Path, data: bytes) -> None:
 # ---------------------------------------------------------------- the ring
 
 
+@needs_ring
 async def test_ring_appends_to_a_file_and_reports_the_kernels_errors(tmp_path: Path) -> None:
     """Writes land in order on an O_APPEND file; ENOSPC and EBADF come back as OSError."""
     target = tmp_path / "f"
@@ -78,6 +80,7 @@ async def test_ring_appends_to_a_file_and_reports_the_kernels_errors(tmp_path: P
     assert not ring.usable
 
 
+@needs_ring
 async def test_cancelled_ring_write_waits_for_its_completion() -> None:
     """Our decision (as the I/O thread): a cancelled writer waits until the kernel is
     done with its buffer, then sees the cancellation."""
@@ -206,6 +209,7 @@ def test_direct_repair_finishes_a_short_write_and_undoes_a_failed_one(tmp_path: 
 # ---------------------------------------------------------------- manager
 
 
+@needs_ring
 async def test_a_foreign_append_under_the_lease_is_noticed_on_the_ring_path(
     tmp_path: Path,
 ) -> None:
@@ -259,6 +263,7 @@ class _FailingPeek:
         raise RuntimeError("completion queue unreadable")
 
 
+@needs_ring
 async def test_a_ring_that_cannot_read_completions_answers_ring_lost(tmp_path: Path) -> None:
     """Our decision: when completions cannot be read, the waiter hears RingLost (its write's
     fate is unknown: the actor restarts and re-reads), and the ring takes no more writes."""
@@ -279,6 +284,7 @@ async def test_a_ring_that_cannot_read_completions_answers_ring_lost(tmp_path: P
         os.close(fd)
 
 
+@needs_ring
 async def test_a_lost_ring_crashes_the_actor_and_the_session_goes_on_in_threads(
     tmp_path: Path,
 ) -> None:
@@ -304,3 +310,25 @@ async def test_a_lost_ring_crashes_the_actor_and_the_session_goes_on_in_threads(
     # sequence after it is the next one, and nothing is torn or duplicated
     assert ack.sequence == scan.last_sequence
     assert ack.sequence in (4, 5)
+
+
+def test_a_binding_that_crashes_its_probe_is_reported_not_loaded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A compiled binding that dies of SIGILL on this processor must never be touched in
+    the serving process: the probe child crashes, and the reason names the signal."""
+    fake = tmp_path / "fake"
+    fake.mkdir()
+    (fake / "liburing.py").write_text(
+        "import os, signal\n"
+        "class Ring:\n"
+        "    def __init__(self):\n"
+        "        os.kill(os.getpid(), signal.SIGILL)\n"
+    )
+    monkeypatch.syspath_prepend(str(fake))
+    monkeypatch.setenv("PYTHONPATH", str(fake))
+    monkeypatch.delitem(sys.modules, "liburing", raising=False)
+    from gait_runtime.supervisor.uring import binding_probe
+
+    reason = binding_probe.__wrapped__()
+    assert "SIGILL" in reason and "crashed" in reason

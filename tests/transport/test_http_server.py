@@ -25,6 +25,7 @@ from gait_runtime.runpack import verify_runpack
 from gait_runtime.supervisor.runtime import Supervisor
 from gait_runtime.supervisor.service_config import ListenAddress
 from gait_runtime.supervisor.store import JournalFile, OsJournalFile
+from tests.conftest import JOURNAL_IO_PATHS
 
 from .harness import PUBLIC_KEY, SERVICE, Running, running, service_config
 
@@ -632,7 +633,7 @@ async def test_decision_span_joins_the_callers_trace(tmp_path: Path) -> None:
     assert health["tracing"]["spans_dropped"] == 0
 
 
-@pytest.mark.parametrize("journal_io", ["uring", "thread"])
+@pytest.mark.parametrize("journal_io", JOURNAL_IO_PATHS)
 async def test_journal_io_is_reported_and_ring_writes_are_metered(
     tmp_path: Path, journal_io: str
 ) -> None:
