@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,6 +13,19 @@ import pytest
 from gait_runtime.supervisor.uring import binding_probe
 
 VECTORS = Path(__file__).parent / "vectors"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Give each checkout its own temp root unless ``--basetemp`` is given.
+
+    pytest's default root (``/tmp/pytest-of-<user>``) is shared by every run of the
+    user and each run prunes the older numbered directories in it, so runs of two
+    checkouts at once can delete each other's test directories mid-test.
+    """
+    if config.option.basetemp is None:
+        tag = hashlib.sha256(str(config.rootpath).encode()).hexdigest()[:10]
+        config.option.basetemp = str(Path(tempfile.gettempdir()) / f"gait-pytest-{tag}")
+
 
 RING_UNUSABLE = binding_probe()
 """Why this machine cannot run journal appends through io_uring ("" when it can)."""
