@@ -65,6 +65,7 @@ __all__ = [
     "VerificationError",
     "default_envelope_fields",
     "exit_code_for",
+    "verdict_exit_code",
 ]
 
 EXIT_OK: Final = 0
@@ -91,6 +92,11 @@ _CATEGORY_EXIT: Final[dict[str, int]] = {
 }
 
 # Default (error_code, error_category, hint) per exit code, spec/exit-codes.md §1.
+_VERDICT_EXIT: Final[dict[str, int]] = {
+    "block": EXIT_BLOCKED,
+    "require_approval": EXIT_APPROVAL_REQUIRED,
+}
+
 _EXIT_DEFAULTS: Final[dict[int, tuple[str, str, str]]] = {
     EXIT_INTERNAL: (
         "internal_failure",
@@ -311,6 +317,15 @@ def exit_code_for(error: BaseException) -> int:
             return EXIT_INTERNAL
         return code
     return EXIT_INTERNAL
+
+
+def verdict_exit_code(verdict: str) -> int:
+    """Exit code of a gate verdict: 3 ``block``, 4 ``require_approval``, else 0.
+
+    The one verdict → exit-code map: the CLI exits with it and the decision
+    server reports it in the response body's ``exit_code`` field.
+    """
+    return _VERDICT_EXIT.get(verdict, EXIT_OK)
 
 
 def _has_quirk_word(message: str) -> bool:

@@ -19,6 +19,7 @@ from ..errors import ArtifactInputError
 
 __all__ = [
     "EPOCH_1980",
+    "format_go_duration",
     "parse_go_duration",
     "ZERO_TIME_TEXT",
     "Timestamp",
@@ -169,6 +170,43 @@ def parse_go_duration(text: str) -> int:
     if total >= 2**63:
         raise ValueError(f"invalid duration {text!r}: overflow")
     return sign * total
+
+
+_SECOND_NS: Final = 1_000_000_000
+
+
+def _fmt_frac(value: int, unit: int) -> str:
+    whole, frac = divmod(value, unit)
+    digits = len(str(unit)) - 1
+    text = str(whole)
+    if frac:
+        text += "." + f"{frac:0{digits}d}".rstrip("0")
+    return text
+
+
+def format_go_duration(ns: int) -> str:
+    """Format nanoseconds like Go's ``time.Duration.String()`` (``2s``, ``202ms``, ``1m30s``)."""
+    if ns == 0:
+        return "0s"
+    neg = ns < 0
+    ns = abs(ns)
+    if ns < 1_000:
+        out = f"{ns}ns"
+    elif ns < 1_000_000:
+        out = _fmt_frac(ns, 1_000) + "µs"
+    elif ns < _SECOND_NS:
+        out = _fmt_frac(ns, 1_000_000) + "ms"
+    else:
+        hours, rem = divmod(ns, 3600 * _SECOND_NS)
+        minutes, rem = divmod(rem, 60 * _SECOND_NS)
+        secs = _fmt_frac(rem, _SECOND_NS) + "s"
+        if hours:
+            out = f"{hours}h{minutes}m{secs}"
+        elif minutes:
+            out = f"{minutes}m{secs}"
+        else:
+            out = secs
+    return "-" + out if neg else out
 
 
 EPOCH_1980: Final = Timestamp(315532800 * 1_000_000_000)

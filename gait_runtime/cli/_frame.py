@@ -18,7 +18,15 @@ from typing import IO, Any, Final, NoReturn
 
 import msgspec
 
-from ..errors import GaitError, UsageError, default_envelope_fields, exit_code_for
+from ..errors import (
+    EXIT_APPROVAL_REQUIRED,
+    EXIT_BLOCKED,
+    EXIT_OK,
+    GaitError,
+    UsageError,
+    default_envelope_fields,
+    exit_code_for,
+)
 
 __all__ = [
     "PROGRAM",
@@ -90,7 +98,9 @@ def render_result(result: Result, *, as_json: bool, argv: Sequence[str], out: IO
     """Print a handler's result and return its exit code."""
     if as_json:
         payload = dict(result.payload)
-        payload.setdefault("ok", result.exit_code in (0, 3, 4))
+        payload.setdefault(
+            "ok", result.exit_code in (EXIT_OK, EXIT_BLOCKED, EXIT_APPROVAL_REQUIRED)
+        )
         payload.setdefault("correlation_id", correlation_id(argv))
         out.write(dump_json_line(payload) + "\n")
     else:

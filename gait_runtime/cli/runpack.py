@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import Any, Final
 
-from ..errors import InternalError, UsageError, VerificationError
+from ..errors import EXIT_OK, EXIT_VERIFICATION_FAILED, InternalError, UsageError, VerificationError
 from ._frame import Handler, Parser, Result, add_common
 
 __all__ = [
@@ -168,7 +168,9 @@ def build_verify(parser: Parser) -> Handler:
         note_key = (report.signature_status, require and report.signature_status == "missing")
         payload["signature_note"] = _NOTES[note_key]
         payload["next_commands"] = _next_commands(report.run_id)
-        return Result(payload, _verify_text(payload), 0 if report.ok else 2)
+        return Result(
+            payload, _verify_text(payload), EXIT_OK if report.ok else EXIT_VERIFICATION_FAILED
+        )
 
     return handle
 
@@ -350,7 +352,7 @@ def build_replay(parser: Parser) -> Handler:
         else:
             missing = ",".join(outcome.missing_results)
             text = [f"replay missing results: {outcome.run_id} ({outcome.mode}) {missing}"]
-        return Result(outcome.to_json(), text, 0 if outcome.ok else 2)
+        return Result(outcome.to_json(), text, EXIT_OK if outcome.ok else EXIT_VERIFICATION_FAILED)
 
     return handle
 
@@ -392,6 +394,6 @@ def build_diff(parser: Parser) -> Handler:
         text = [f"diff {'changed' if changed else 'ok'}: {ns.left} vs {ns.right}"]
         if summary.get("files_changed"):
             text.append(f"files changed: {', '.join(summary['files_changed'])}")
-        return Result(payload, text, 2 if changed else 0)
+        return Result(payload, text, EXIT_VERIFICATION_FAILED if changed else EXIT_OK)
 
     return handle

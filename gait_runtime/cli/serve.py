@@ -23,6 +23,7 @@ from typing import Any
 
 from .. import __version__
 from ..errors import GaitError, InternalError, IOFailure, UsageError
+from ..supervisor.config import FSYNC_POLICIES, STATE_UPDATE_MODES
 from ._frame import Handler, Parser, Result, add_common, correlation_id, dump_json_line
 
 __all__ = [
@@ -110,13 +111,13 @@ def _add_server_flags(parser: Parser) -> None:
     add(
         "--fsync",
         default="always",
-        choices=("always", "interval", "never"),
+        choices=FSYNC_POLICIES,
         help="journal fsync policy",
     )
     add(
         "--state-updates",
         default="rest",
-        choices=("batch", "durable", "rest"),
+        choices=STATE_UPDATE_MODES,
         help="when J.state.json is rewritten (a size-checked cache; rest = checkpoint/close)",
     )
     add(
@@ -161,7 +162,7 @@ def config_from_args(ns: argparse.Namespace, environ: Mapping[str, str]) -> Any:
     from ..supervisor.service_config import (
         RetentionRule,
         ServiceConfig,
-        parse_go_duration,
+        parse_duration_flag,
         parse_listen,
     )
 
@@ -181,7 +182,7 @@ def config_from_args(ns: argparse.Namespace, environ: Mapping[str, str]) -> Any:
             raise UsageError("--auth-token-env did not resolve to a non-empty value")
     rules: dict[str, RetentionRule] = {}
     for kind in ("trace", "runpack", "session"):
-        age = parse_go_duration(getattr(ns, f"{kind}_max_age"), flag=f"--{kind}-max-age")
+        age = parse_duration_flag(getattr(ns, f"{kind}_max_age"), flag=f"--{kind}-max-age")
         count = getattr(ns, f"{kind}_max_count")
         if age < 0:
             raise UsageError("retention max-age values must be >= 0")
@@ -204,7 +205,7 @@ def config_from_args(ns: argparse.Namespace, environ: Mapping[str, str]) -> Any:
         session_retention=rules["session"],
         runpack_retention=rules["runpack"],
         retention_interval_s=max(
-            parse_go_duration(ns.retention_interval, flag="--retention-interval"), 0.1
+            parse_duration_flag(ns.retention_interval, flag="--retention-interval"), 0.1
         ),
         retention_report=Path(ns.retention_report) if ns.retention_report.strip() else None,
         export_log_out=Path(ns.export_log_out) if ns.export_log_out.strip() else None,
@@ -214,17 +215,17 @@ def config_from_args(ns: argparse.Namespace, environ: Mapping[str, str]) -> Any:
         private_key_env=ns.private_key_env,
         approval_public_key=ns.approval_public_key,
         backend=ns.backend,
-        drain_timeout_s=parse_go_duration(ns.drain_timeout, flag="--drain-timeout"),
-        header_timeout_s=parse_go_duration(ns.header_timeout, flag="--header-timeout"),
-        read_timeout_s=parse_go_duration(ns.read_timeout, flag="--read-timeout"),
+        drain_timeout_s=parse_duration_flag(ns.drain_timeout, flag="--drain-timeout"),
+        header_timeout_s=parse_duration_flag(ns.header_timeout, flag="--header-timeout"),
+        read_timeout_s=parse_duration_flag(ns.read_timeout, flag="--read-timeout"),
         fsync=ns.fsync,
         state_updates=ns.state_updates,
         journal_io=ns.journal_io,
-        lock_lease_s=parse_go_duration(ns.lock_lease, flag="--lock-lease"),
+        lock_lease_s=parse_duration_flag(ns.lock_lease, flag="--lock-lease"),
         mailbox_size=ns.mailbox_size,
         batch_limit=ns.batch_limit,
         checkpoint_every_events=ns.checkpoint_every,
-        policy_poll_s=parse_go_duration(ns.policy_poll, flag="--policy-poll"),
+        policy_poll_s=parse_duration_flag(ns.policy_poll, flag="--policy-poll"),
     )
 
 
@@ -437,10 +438,10 @@ def build_guard_retain(parser: Parser) -> Handler:
     def handle(ns: argparse.Namespace) -> Result:
         from ..artifacts.fsutil import write_atomic
         from ..supervisor.retention import guard_retain
-        from ..supervisor.service_config import parse_go_duration
+        from ..supervisor.service_config import parse_duration_flag
 
-        trace_ttl = parse_go_duration(ns.trace_ttl, flag="--trace-ttl")
-        pack_ttl = parse_go_duration(ns.pack_ttl, flag="--pack-ttl")
+        trace_ttl = parse_duration_flag(ns.trace_ttl, flag="--trace-ttl")
+        pack_ttl = parse_duration_flag(ns.pack_ttl, flag="--pack-ttl")
         if trace_ttl < 0 or pack_ttl < 0:
             raise UsageError("retention ttl values must be >= 0")
         if not Path(ns.root).is_dir():

@@ -19,7 +19,7 @@ from typing import Any, Final, TypeVar
 import anyio
 import msgspec
 
-from ..errors import GaitError, UsageError
+from ..errors import EXIT_OK, EXIT_VERIFICATION_FAILED, GaitError, UsageError
 from ._frame import Handler, Parser, Result, add_common
 
 __all__ = [
@@ -279,6 +279,6 @@ def build_verify_chain(parser: Parser) -> Handler:
                 text.append(f"linkage errors: {'; '.join(report.linkage_errors)}")
             if report.checkpoint_errors:
                 text.append(f"checkpoint errors: {'; '.join(report.checkpoint_errors)}")
-        return Result(payload, text, 0 if report.ok else 2)
+        return Result(payload, text, EXIT_OK if report.ok else EXIT_VERIFICATION_FAILED)
 
     return handle

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ..errors import EXIT_VERIFICATION_FAILED, UsageError
+from ..errors import EXIT_OK, EXIT_VERIFICATION_FAILED, UsageError
 from ._frame import Handler, Parser, Result, add_common
 
 __all__ = ["build_compare", "build_run", "build_verify"]
@@ -33,9 +33,9 @@ def _budget(text: str) -> tuple[str, float]:
 def _duration(text: str | None) -> float | None:
     if text is None:
         return None
-    from ..supervisor.service_config import parse_go_duration
+    from ..supervisor.service_config import parse_duration_flag
 
-    return parse_go_duration(text, flag="--duration")
+    return parse_duration_flag(text, flag="--duration")
 
 
 def build_run(parser: Parser) -> Handler:
@@ -88,7 +88,7 @@ def build_run(parser: Parser) -> Handler:
         payload["report_path"] = str(outcome.report_path)
         if outcome.plot_path is not None:
             payload["plot_path"] = str(outcome.plot_path)
-        code = EXIT_VERIFICATION_FAILED if outcome.failed else 0
+        code = EXIT_VERIFICATION_FAILED if outcome.failed else EXIT_OK
         return Result(payload, outcome.text, code)
 
     return handle
@@ -141,6 +141,6 @@ def build_verify(parser: Parser) -> Handler:
         for check, count in sorted(result.failures.items()):
             text.append(f"  check {check} failed {count} time(s)")
         text += [f"  {p.check}: {p.journal}: {p.detail}" for p in result.problems]
-        return Result(payload, text, 0 if result.ok else EXIT_VERIFICATION_FAILED)
+        return Result(payload, text, EXIT_OK if result.ok else EXIT_VERIFICATION_FAILED)
 
     return handle

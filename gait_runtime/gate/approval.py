@@ -17,7 +17,7 @@ from typing import Any, Final
 
 from ..artifacts.jcs import short_id
 from ..artifacts.signing import SigningKey, VerifyKey, sign, signature_errors
-from ..artifacts.timefmt import ZERO_TIME_TEXT, format_ns, parse_go_duration, parse_rfc3339
+from ..artifacts.timefmt import ZERO_TIME_TEXT, format_ns, parse_rfc3339
 from ..errors import ArtifactInputError, InvalidInputError
 from ._strings import is_hex64, trim, trim_lower, uniq_sorted, uniq_sorted_lower
 
@@ -28,7 +28,6 @@ __all__ = [
     "apply_approvals",
     "audit_record",
     "mint_token",
-    "parse_go_duration",
     "required_scope",
     "validate_token",
 ]

@@ -15,9 +15,15 @@ from pathlib import Path
 from typing import Any
 
 from ..artifacts.keys import KeySource, resolve_signing_key, resolve_verify_key
-from ..artifacts.timefmt import format_ns
-from ..errors import InvalidInputError, KeyMaterialError, UsageError, VerificationError
-from .approval import mint_token, parse_go_duration, scope_list
+from ..artifacts.timefmt import format_ns, parse_go_duration
+from ..errors import (
+    InvalidInputError,
+    KeyMaterialError,
+    UsageError,
+    VerificationError,
+    verdict_exit_code,
+)
+from .approval import mint_token, scope_list
 from .evaluate import GateResult, evaluate
 from .files import (
     explain_lines,
@@ -213,7 +219,7 @@ def run_policy_test(policy_path: str, intent_path: str, *, explain: bool) -> Com
     policy = load_policy(policy_path)
     intent = load_intent(intent_path, strip_context_claims=False)
     result = evaluate(policy, intent)
-    exit_code = {"block": 3, "require_approval": 4}.get(result.verdict, 0)
+    exit_code = verdict_exit_code(result.verdict)
     payload = policy_test_payload(policy, intent, result)
     text = [str(payload["summary"])]
     if explain:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..artifacts.signing import SigningKey, VerifyKey
+from ..errors import verdict_exit_code
 from .approval import ApprovalOutcome, apply_approvals, audit_record, required_scope, validate_token
 from .evaluate import GateResult, apply_simulate, evaluate
 from .intent import NormalizedIntent
@@ -51,7 +52,7 @@ class FinalDecision:
     @property
     def exit_code(self) -> int:
         """CLI exit code: 3 block, 4 require_approval, else 0."""
-        return {"block": 3, "require_approval": 4}.get(self.verdict, 0)
+        return verdict_exit_code(self.verdict)
 
 
 def decide(

@@ -16,14 +16,15 @@ not consume budget (a blocked call never runs); ``used`` counts this request.
 from __future__ import annotations
 
 import json
-import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
 from ..artifacts.fsutil import ensure_dir, write_atomic
+from ..artifacts.lockfile import release_lock_file, take_lock_file
 from ..artifacts.timefmt import format_ns
 from ..errors import ContentionError, InvalidInputError
 from ._limits import SCOPES, WINDOWS, RateLimit, counter_key, most_restrictive_limit
@@ -65,55 +66,37 @@ class RateUse:
     remaining: int
 
 
-class _Lock:
-    """``<state>.lock`` taken with O_EXCL; stale locks (older than 15 s) are removed."""
-
-    def __init__(
-        self,
-        path: Path,
-        *,
-        monotonic: Callable[[], float],
-        sleep: Callable[[float], None],
-        wall_seconds: Callable[[], float],
-    ) -> None:
-        self.path = path
-        self.monotonic = monotonic
-        self.sleep = sleep
-        self.wall_seconds = wall_seconds
-
-    def __enter__(self) -> _Lock:
-        deadline = self.monotonic() + LOCK_TIMEOUT_S
-        while True:
-            try:
-                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
-            except FileExistsError:
-                self._remove_if_stale()
-                if self.monotonic() >= deadline:
-                    raise ContentionError(
-                        f"rate limit state lock {self.path} is held; gave up after "
-                        f"{LOCK_TIMEOUT_S:g}s (state contention)"
-                    ) from None
-                self.sleep(LOCK_RETRY_S)
-                continue
-            except OSError as exc:
-                raise ContentionError(f"rate limit state lock {self.path}: {exc}") from exc
-            os.close(fd)
-            return self
-
-    def _remove_if_stale(self) -> None:
+@contextmanager
+def _state_lock(
+    path: Path,
+    *,
+    monotonic: Callable[[], float],
+    sleep: Callable[[float], None],
+    wall_seconds: Callable[[], float],
+) -> Iterator[None]:
+    """``<state>.lock`` held for the block (:mod:`gait_runtime.artifacts.lockfile`)."""
+    try:
+        held = take_lock_file(
+            path,
+            deadline=monotonic() + LOCK_TIMEOUT_S,
+            retry_s=LOCK_RETRY_S,
+            stale_after_s=LOCK_STALE_S,
+            monotonic=monotonic,
+            sleep=sleep,
+            wall_seconds=wall_seconds,
+        )
+    except OSError as exc:
+        raise ContentionError(f"rate limit state lock {path}: {exc}") from exc
+    if not held:
+        raise ContentionError(
+            f"rate limit state lock {path} is held; gave up after "
+            f"{LOCK_TIMEOUT_S:g}s (state contention)"
+        )
+    try:
+        yield
+    finally:
         try:
-            age = self.wall_seconds() - self.path.stat().st_mtime
-        except OSError:
-            return
-        if age > LOCK_STALE_S:
-            try:
-                self.path.unlink()
-            except OSError:
-                pass
-
-    def __exit__(self, *exc: object) -> None:
-        try:
-            self.path.unlink()
+            release_lock_file(path)
         except OSError:
             pass
 
@@ -175,13 +158,8 @@ def consume(
     """
     path = Path(state_path)
     ensure_dir(path.parent if str(path.parent) else Path("."))
-    lock = _Lock(
-        path.with_name(path.name + ".lock"),
-        monotonic=monotonic,
-        sleep=sleep,
-        wall_seconds=wall_seconds,
-    )
-    with lock:
+    lock_path = path.with_name(path.name + ".lock")
+    with _state_lock(lock_path, monotonic=monotonic, sleep=sleep, wall_seconds=wall_seconds):
         counters = {k: v for k, v in _read_counters(path).items() if _current(k, now_ns)}
         uses = []
         for limit, key in requests:

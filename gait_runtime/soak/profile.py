@@ -22,7 +22,8 @@ import yaml
 
 from ..artifacts.schemas import validate
 from ..errors import ArtifactInputError, UsageError
-from ..supervisor.service_config import parse_go_duration
+from ..supervisor.config import FsyncPolicy
+from ..supervisor.service_config import parse_duration_flag
 
 __all__ = [
     "BUDGET_NAMES",
@@ -120,7 +121,7 @@ class ServerSettings:
     """
 
     posture: str = "dev"
-    fsync: Literal["always", "interval", "never"] = "always"
+    fsync: FsyncPolicy = "always"
     checkpoint_every: int = 0
     batch_limit: int = 256
     mailbox_size: int = 1024
@@ -289,7 +290,7 @@ def resolve_profile_path(arg: str) -> Path:
 def _duration(value: object, what: str) -> float:
     if isinstance(value, int | float):
         return float(value)
-    return parse_go_duration(str(value), flag=what)
+    return parse_duration_flag(str(value), flag=what)
 
 
 def _invalid(message: str) -> UsageError:

@@ -24,17 +24,16 @@ and only ever contends with other processes.
 
 from __future__ import annotations
 
-import logging
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Generic, Literal, TypeVar, cast
 
 import anyio
 import anyio.lowlevel
 import msgspec
-from anyio.abc import TaskStatus
+import structlog
 from anyio.streams.memory import MemoryObjectReceiveStream
 
 from ..errors import GaitError, InternalError
@@ -57,7 +56,7 @@ __all__ = [
     "SessionActor",
 ]
 
-_log = logging.getLogger("gait_runtime.supervisor.actor")
+_log = structlog.get_logger("gait_runtime.supervisor.actor")
 
 
 class AppendAck(msgspec.Struct, frozen=True):
@@ -147,11 +146,9 @@ class ActorStats:
     compactions: int = 0
     quarantined_tails: int = 0
     reclaimed_locks: int = 0
-    foreign_writes: int = 0
     failed_batches: int = 0
     ring_writes: int = 0
     max_batch: int = 0
-    batch_sizes: dict[int, int] = field(default_factory=dict)
 
 
 class SessionActor:
@@ -309,14 +306,6 @@ class SessionActor:
             if self._thread is not None:
                 self._thread.stop()
 
-    async def run(
-        self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED
-    ) -> Literal["idle", "closed"]:
-        """:meth:`open`, report ready through ``task_status``, then :meth:`serve`."""
-        await self.open()
-        task_status.started()
-        return await self.serve()
-
     def _open(self) -> None:
         full = not self.config.trust_state_on_start
         self.store.open(self.session_id, self.run_id, create=True, full=full)
@@ -325,7 +314,7 @@ class SessionActor:
         try:
             self.store.close()
         except GaitError as exc:
-            _log.warning("closing session %s: %s", self.session_id, exc)
+            _log.warning("closing session failed", session_id=self.session_id, error=str(exc))
 
     async def _receive(self) -> Message | None:
         """The next message, or ``None`` when a timer is due.
@@ -424,7 +413,9 @@ class SessionActor:
         except GaitError as exc:
             self.stats.fsyncs += self.store.fsyncs - before
             self.stats.failed_batches += 1
-            _log.error("session %s: batch of %d failed: %s", self.session_id, len(batch), exc)
+            _log.error(
+                "session batch failed", session_id=self.session_id, batch=len(batch), error=str(exc)
+            )
             for req in batch:
                 req.reply.set(exc)
             return
@@ -483,7 +474,7 @@ class SessionActor:
             await self._do_checkpoint()
         except GaitError as exc:
             self.stats.checkpoint_failures += 1
-            _log.error("session %s: automatic checkpoint failed: %s", self.session_id, exc)
+            _log.error("automatic checkpoint failed", session_id=self.session_id, error=str(exc))
         self._next_checkpoint = self._now() + self.config.checkpoint_every_s
 
     async def _do_checkpoint(self) -> CheckpointRecord:

@@ -19,9 +19,20 @@ from ..errors import UsageError
 from .lock import LockSettings
 from .store import FileOpener, StateUpdates, journal_opener
 
-__all__ = ["JOURNAL_IO_MODES", "FsyncPolicy", "JournalIo", "SessionConfig"]
+__all__ = [
+    "FSYNC_POLICIES",
+    "JOURNAL_IO_MODES",
+    "STATE_UPDATE_MODES",
+    "FsyncPolicy",
+    "JournalIo",
+    "SessionConfig",
+    "StateUpdates",
+]
 
 FsyncPolicy = Literal["always", "interval", "never"]
+"""When journal appends become durable (``always``: one fsync per batch)."""
+FSYNC_POLICIES: Final[tuple[FsyncPolicy, ...]] = get_args(FsyncPolicy)
+STATE_UPDATE_MODES: Final[tuple[StateUpdates, ...]] = get_args(StateUpdates)
 JournalIo = Literal["auto", "uring", "thread"]
 JOURNAL_IO_MODES: Final[tuple[JournalIo, ...]] = get_args(JournalIo)
 
@@ -105,7 +116,7 @@ class SessionConfig:
     journal_io: JournalIo = "auto"
 
     def __post_init__(self) -> None:
-        if self.fsync not in ("always", "interval", "never"):
+        if self.fsync not in FSYNC_POLICIES:
             raise UsageError(f"fsync: unsupported policy {self.fsync!r}")
         if self.mailbox_size < 1 or self.batch_limit < 1:
             raise UsageError("mailbox_size and batch_limit must be at least 1")

@@ -33,11 +33,18 @@ import msgspec
 import structlog
 
 from ..artifacts.fsutil import reject_parent_traversal
+from ..artifacts.gojson import go_json_indent
 from ..artifacts.jcs import digest
 from ..artifacts.keys import ResolvedSigningKey
 from ..artifacts.signing import VerifyKey
 from ..artifacts.timefmt import format_ns
-from ..errors import ArtifactInputError, GaitError, InvalidInputError, MailboxFull
+from ..errors import (
+    ArtifactInputError,
+    GaitError,
+    InvalidInputError,
+    MailboxFull,
+    verdict_exit_code,
+)
 from ..gate.evaluate import evaluate
 from ..gate.intent import NormalizedIntent, normalize_intent
 from ..gate.pipeline import decide
@@ -50,6 +57,7 @@ from ..telemetry.export import DecisionExporter
 from ..telemetry.logging import bind_ids
 from ..telemetry.metrics import Metrics
 from ..telemetry.otel import DecisionSpan, decision_span
+from .journal import chain_path_for
 from .records import EventFields
 from .service_config import ServiceConfig
 from .sessions import SessionManager
@@ -60,44 +68,20 @@ __all__ = [
     "DecisionReply",
     "DecisionService",
     "DecisionStats",
-    "go_json",
     "normalize_run_id",
 ]
 
 _log = structlog.get_logger("gait_runtime.supervisor.decisions")
 
 _RUN_ID_JUNK: Final = re.compile(r"[^A-Za-z0-9_-]+")
-_EXIT_CODES: Final[dict[str, int]] = {
-    "allow": 0,
-    "dry_run": 0,
-    "block": 3,
-    "require_approval": 4,
-}
 _STRICT_STATUS: Final[dict[str, int]] = {
     "allow": 200,
     "block": 403,
     "require_approval": 409,
     "dry_run": 409,
 }
-_GO_HTML_ESCAPES: Final = (
-    (b"<", b"\\u003c"),
-    (b">", b"\\u003e"),
-    (b"&", b"\\u0026"),
-    ("\u2028".encode(), b"\\u2028"),
-    ("\u2029".encode(), b"\\u2029"),
-)
-_ENCODER: Final = msgspec.json.Encoder()
 INTERNAL_FAILURE_REASON: Final = "internal_failure"
 """Reason code of the block answer given when the decision path itself fails."""
-
-
-def go_json(value: object) -> bytes:
-    """Compact JSON as Go's encoder writes it (HTML-escaped, key order as given)."""
-    out = _ENCODER.encode(value)
-    for raw, escaped in _GO_HTML_ESCAPES:
-        if raw in out:
-            out = out.replace(raw, escaped)
-    return out
 
 
 def normalize_run_id(text: str) -> str:
@@ -281,7 +265,7 @@ class DecisionService:
             "verdict": "block",
             "reason_codes": [INTERNAL_FAILURE_REASON],
             "error": f"internal failure: {message}",
-            "exit_code": 3,
+            "exit_code": verdict_exit_code("block"),
         }
         return DecisionReply(500, body, verdict="block")
 
@@ -356,7 +340,7 @@ class DecisionService:
             return f"session_checkpoint_error={exc.message}"
         if record is None:
             return ""
-        return f"session_checkpoint={record.runpack_path} chain={chain_path_for(journal)}"
+        return f"session_checkpoint={record.runpack_path} chain={chain_path_for(Path(journal))}"
 
     async def _decide(
         self, request: _Request, started_ns: int, span: DecisionSpan, ids: ExitStack
@@ -503,7 +487,7 @@ class DecisionService:
             body["warnings"] = warnings
         if trace.get("relationship"):
             body["relationship"] = trace["relationship"]
-        body["exit_code"] = _EXIT_CODES[verdict]
+        body["exit_code"] = verdict_exit_code(verdict)
         self.stats.decisions[verdict] = self.stats.decisions.get(verdict, 0) + 1
         if self._metrics is not None:
             self._metrics.observe_decision(verdict, (time.perf_counter_ns() - started_ns) / 1e9)
@@ -516,12 +500,6 @@ def _file_stamp(stamp_ns: int) -> str:
     """``yyyymmddThhmmss.nnnnnnnnn`` (UTC, 9 fixed fractional digits)."""
     seconds = format_ns(stamp_ns)[:19].replace("-", "").replace(":", "")
     return f"{seconds}.{stamp_ns % 1_000_000_000:09d}"
-
-
-def chain_path_for(journal: str) -> str:
-    """``<dir>/<journal name minus its last extension>_chain.json`` (``spec/sessions.md`` §1)."""
-    path = Path(journal)
-    return str(path.with_name(path.stem + "_chain.json"))
 
 
 def decision_runpack(
@@ -576,4 +554,4 @@ def decision_runpack(
 
 def trace_file_bytes(trace: dict[str, Any]) -> bytes:
     """Pretty JSON (2-space indent, Go escaping) plus newline, as Go writes trace files."""
-    return msgspec.json.format(go_json(trace), indent=2) + b"\n"
+    return go_json_indent(trace) + b"\n"

@@ -19,7 +19,6 @@ import contextlib
 import errno
 import fcntl
 import json
-import logging
 import os
 import threading
 import time
@@ -28,7 +27,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
-from ..artifacts.timefmt import parse_go_duration, parse_rfc3339
+import structlog
+
+from ..artifacts.timefmt import format_go_duration, parse_go_duration, parse_rfc3339
 from ..errors import ArtifactInputError, ContentionError, IOFailure, StateDirLockedError
 
 __all__ = [
@@ -37,51 +38,15 @@ __all__ = [
     "LockSettings",
     "StateDirLock",
     "acquire_state_dir_lock",
-    "go_duration",
     "lock_settings_from_env",
-    "parse_go_duration",
     "session_lock",
 ]
 
 LOCK_SCHEMA: Final = "gait.runpack.session_lock"
 STATE_DIR_LOCK_NAME: Final = ".gait-supervisor.lock"
-_log = logging.getLogger("gait_runtime.supervisor.lock")
+_log = structlog.get_logger("gait_runtime.supervisor.lock")
 
 _SECOND: Final = 1_000_000_000
-
-
-def _fmt_frac(value: int, unit: int) -> str:
-    whole, frac = divmod(value, unit)
-    digits = len(str(unit)) - 1
-    text = str(whole)
-    if frac:
-        text += "." + f"{frac:0{digits}d}".rstrip("0")
-    return text
-
-
-def go_duration(ns: int) -> str:
-    """Format nanoseconds like Go's ``time.Duration.String()`` (``2s``, ``202ms``, ``1m30s``)."""
-    if ns == 0:
-        return "0s"
-    neg = ns < 0
-    ns = abs(ns)
-    if ns < 1_000:
-        out = f"{ns}ns"
-    elif ns < 1_000_000:
-        out = _fmt_frac(ns, 1_000) + "µs"
-    elif ns < _SECOND:
-        out = _fmt_frac(ns, 1_000_000) + "ms"
-    else:
-        hours, rem = divmod(ns, 3600 * _SECOND)
-        minutes, rem = divmod(rem, 60 * _SECOND)
-        secs = _fmt_frac(rem, _SECOND) + "s"
-        if hours:
-            out = f"{hours}h{minutes}m{secs}"
-        elif minutes:
-            out = f"{minutes}m{secs}"
-        else:
-            out = secs
-    return "-" + out if neg else out
 
 
 @dataclass(frozen=True, slots=True)
@@ -303,7 +268,7 @@ def _acquire(
             reason = _reclaim_reason(lock_path, settings.stale_after_ns, wall_ns())
             if reason is not None:
                 if reason != "gone":
-                    _log.warning("reclaimed session lock %s: %s", lock_path, reason)
+                    _log.warning("reclaimed session lock", path=lock_path, reason=reason)
                     if on_reclaim is not None:
                         on_reclaim(reason)
                 with contextlib.suppress(FileNotFoundError):
@@ -314,9 +279,9 @@ def _acquire(
                 waited_ms = waited - waited % 1_000_000
                 raise ContentionError(
                     "session state contention: lock timeout "
-                    f"(path={lock_path} waited={go_duration(waited_ms)} attempts={attempts} "
-                    f"timeout={go_duration(settings.timeout_ns)} "
-                    f"retry={go_duration(settings.retry_ns)} profile={settings.profile})",
+                    f"(path={lock_path} waited={format_go_duration(waited_ms)} attempts={attempts} "
+                    f"timeout={format_go_duration(settings.timeout_ns)} "
+                    f"retry={format_go_duration(settings.retry_ns)} profile={settings.profile})",
                     code="session_lock_timeout",
                 ) from None
             time.sleep(settings.retry_ns / _SECOND)

@@ -35,6 +35,7 @@ import anyio.to_thread
 import structlog
 
 from ..artifacts.fsutil import ensure_dir, write_atomic
+from ..artifacts.gojson import go_json
 from ..artifacts.keys import KeySource, ResolvedSigningKey, load_public, resolve_signing_key
 from ..artifacts.signing import VerifyKey
 from ..errors import GaitError, InternalError, PolicyError
@@ -43,7 +44,7 @@ from ..telemetry.export import DecisionExporter
 from ..telemetry.metrics import Metrics
 from ..telemetry.otel import TracingHandle
 from .config import SessionConfig
-from .decisions import DecisionService, go_json
+from .decisions import DecisionService
 from .retention import ClassSweep, sweep_class, sweep_report
 from .service_config import ServiceConfig
 from .sessions import SessionManager

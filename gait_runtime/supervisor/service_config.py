@@ -3,7 +3,7 @@
 Owns: :class:`ServiceConfig` (every setting the supervisor and its HTTP edge
 read, validated once at start-up), :class:`ListenAddress` with the
 ``host:port | unix:/path`` parser and the loopback rule of ``spec/service.md``
-§1, :class:`RetentionRule`, and the Go duration parser used by the retention
+§1, :class:`RetentionRule`, and the duration-flag adapter used by the retention
 flags. Does not own: flag parsing (``cli/serve.py``) or anything that runs.
 
 Every validation error is a :class:`~gait_runtime.errors.UsageError` whose
@@ -18,9 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final, Literal
 
-from ..artifacts.timefmt import parse_go_duration as go_duration_ns
+from ..artifacts.timefmt import parse_go_duration
 from ..errors import UsageError
-from .config import JOURNAL_IO_MODES, JournalIo
+from .config import JOURNAL_IO_MODES, FsyncPolicy, JournalIo, StateUpdates
 
 __all__ = [
     "ADAPTER_NAMES",
@@ -29,7 +29,7 @@ __all__ = [
     "ListenAddress",
     "RetentionRule",
     "ServiceConfig",
-    "parse_go_duration",
+    "parse_duration_flag",
     "parse_listen",
 ]
 
@@ -41,11 +41,13 @@ ADAPTER_NAMES: Final = ("mcp", "openai", "anthropic", "langchain", "claude_code"
 """Adapter names of ``spec/service.md`` §6 (the wire contract)."""
 
 Backend = Literal["asyncio", "trio"]
-FsyncPolicy = Literal["always", "interval", "never"]
 
 
-def parse_go_duration(text: str, *, flag: str) -> float:
-    """Parse Go ``time.ParseDuration`` text (``168h``, ``1m30s``, ``-5s``, ``0``) into seconds.
+def parse_duration_flag(text: str, *, flag: str) -> float:
+    """A duration flag's value (``168h``, ``1m30s``, ``-5s``, ``0``) in seconds.
+
+    The syntax is :func:`~gait_runtime.artifacts.timefmt.parse_go_duration`'s;
+    this adds the unit (seconds) and the Go flag error wording.
 
     Args:
         text: the duration text.
@@ -55,7 +57,7 @@ def parse_go_duration(text: str, *, flag: str) -> float:
         UsageError: the text is not a Go duration.
     """
     try:
-        return go_duration_ns(text) / 1e9
+        return parse_go_duration(text) / 1e9
     except ValueError:
         raise UsageError(f'invalid {flag} value: time: invalid duration "{text.strip()}"') from None
 
@@ -223,7 +225,7 @@ class ServiceConfig:
     header_timeout_s: float = 5.0
     read_timeout_s: float = 30.0
     fsync: FsyncPolicy = "always"
-    state_updates: Literal["batch", "durable", "rest"] = "rest"
+    state_updates: StateUpdates = "rest"
     journal_io: JournalIo = "auto"
     lock_lease_s: float = 0.05
     mailbox_size: int = 1024

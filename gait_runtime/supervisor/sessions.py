@@ -13,7 +13,6 @@ group and spawns into it on behalf of other tasks.
 
 from __future__ import annotations
 
-import logging
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -23,6 +22,7 @@ from typing import Any, Final, TypeVar
 
 import anyio
 import msgspec
+import structlog
 from anyio.abc import TaskGroup, TaskStatus
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
@@ -47,7 +47,7 @@ from .uring import JournalRing, RingUnavailable
 
 __all__ = ["MailboxFull", "SessionManager", "journal_path_for"]
 
-_log = logging.getLogger("gait_runtime.supervisor.sessions")
+_log = structlog.get_logger("gait_runtime.supervisor.sessions")
 _HEADER_PROBE_BYTES: Final = 64 * 1024
 _T = TypeVar("_T")
 
@@ -144,7 +144,7 @@ class SessionManager:
                     code="journal_ring_unavailable",
                     hint="use journal_io=auto (or thread) on this machine",
                 ) from exc
-            _log.info("session journals use I/O threads only: %s", exc)
+            _log.info("session journals use I/O threads only", reason=str(exc))
             return None
 
     async def __aenter__(self) -> SessionManager:
@@ -209,7 +209,10 @@ class SessionManager:
                 for event in list(self._stopping.values()):
                     await event.wait()
             if scope.cancelled_caught:
-                _log.error("session drain exceeded %.1fs; cancelling", self.config.drain_timeout_s)
+                _log.error(
+                    "session drain exceeded its deadline; cancelling",
+                    drain_timeout_s=self.config.drain_timeout_s,
+                )
                 tg.cancel_scope.cancel()
             return await tg.__aexit__(exc_type, exc, tb)
         finally:
@@ -327,7 +330,7 @@ class SessionManager:
                     if not self._may_restart(s, exc):
                         return
                     continue
-                _log.info("session %s stopped (%s)", s.key[0], outcome)
+                _log.info("session stopped", session_id=s.key[0], outcome=outcome)
                 return
         finally:
             s.routable = False
@@ -349,7 +352,7 @@ class SessionManager:
         return on_idle
 
     def _may_restart(self, s: _Session, exc: Exception) -> bool:
-        _log.error("session %s actor crashed: %r", s.key[0], exc, exc_info=exc)
+        _log.error("session actor crashed", session_id=s.key[0], error=repr(exc), exc_info=exc)
         max_restarts, window = self.config.restart_intensity
         now = anyio.current_time()
         while s.restarts and s.restarts[0] <= now - window:
@@ -363,7 +366,7 @@ class SessionManager:
             self._failed[s.key] = s.failed
             s.routable = False
             self._fail_pending(s)
-            _log.error("%s", s.failed)
+            _log.error("session failed", session_id=s.key[0], reason=str(s.failed))
             return False
         s.restarts.append(now)
         s.restart_count += 1

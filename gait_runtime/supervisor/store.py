@@ -21,7 +21,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import functools
-import logging
 import os
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -29,6 +28,7 @@ from pathlib import Path
 from typing import Literal, Protocol, cast
 
 import msgspec
+import structlog
 
 from ..artifacts.fsutil import ensure_dir, fsync_dir, write_atomic
 from ..artifacts.signing import SigningKey
@@ -73,7 +73,7 @@ __all__ = [
     "journal_opener",
 ]
 
-_log = logging.getLogger("gait_runtime.supervisor.store")
+_log = structlog.get_logger("gait_runtime.supervisor.store")
 _TAIL_DECODER = msgspec.json.Decoder(Envelope)
 StateUpdates = Literal["batch", "durable", "rest"]
 
@@ -301,7 +301,7 @@ class JournalStore:
             try:
                 self._write_state(durable=False)
             except IOFailure as exc:  # a cache: readers rebuild it when it does not match
-                _log.warning("session state %s not updated: %s", self.state_path, exc)
+                _log.warning("session state not updated", path=str(self.state_path), error=str(exc))
         held, self._held = self._held, None
         held.release()
 
@@ -468,11 +468,11 @@ class JournalStore:
             raise _io("truncate torn session journal", self.path, exc) from exc
         self.quarantined.append(target)
         _log.warning(
-            "session journal %s had a torn tail of %d bytes at offset %d; moved to %s",
-            self.path,
-            len(torn),
-            good,
-            target,
+            "session journal had a torn tail; moved it to quarantine",
+            path=str(self.path),
+            torn_bytes=len(torn),
+            offset=good,
+            quarantine=str(target),
         )
 
     def _refresh_if_changed(self) -> None:
@@ -488,7 +488,7 @@ class JournalStore:
         if st.st_ino == self._ino and st.st_size == self.size:
             return
         self.foreign_writes += 1
-        _log.info("session journal %s changed on disk; re-reading state", self.path)
+        _log.info("session journal changed on disk; re-reading state", path=str(self.path))
         if st.st_ino != self._ino:
             self._reopen()
         self._load(full=False)

@@ -37,7 +37,6 @@ import asyncio
 import contextlib
 import errno
 import functools
-import logging
 import os
 import signal
 import subprocess
@@ -47,6 +46,7 @@ from typing import Any, Final
 
 import anyio
 import anyio.abc
+import structlog
 import trio
 
 from ._loop import OneShot, loop_primitives, wait_through_cancel
@@ -54,7 +54,7 @@ from ._loop import OneShot, loop_primitives, wait_through_cancel
 __all__ = ["JournalRing", "RingBusy", "RingLost", "RingUnavailable", "binding_probe"]
 
 _U64_MASK: Final = (1 << 64) - 1
-_log = logging.getLogger("gait_runtime.supervisor.uring")
+_log = structlog.get_logger("gait_runtime.supervisor.uring")
 
 _ORPHANS: list[bytes] = []
 """Buffers of writes a closed or broken ring may still read: kept for the process's life."""
@@ -266,7 +266,7 @@ class JournalRing:
             self._reap_ready()
         except Exception as exc:
             self._dead = True
-            _log.error("journal ring failed; sessions fall back to I/O threads: %r", exc)
+            _log.error("journal ring failed; sessions fall back to I/O threads", error=repr(exc))
             self._fail_all(f"io_uring completion failed: {exc!r}")
 
     def _reap_ready(self) -> None:

@@ -1,9 +1,9 @@
 """Locked single-write line appends, compatible with the Go implementation's writers.
 
 Owns: :func:`append_line_locked`, the export-file lock protocol of
-``spec/sessions.md`` §9.2 — a lock file ``<file>.lock`` created with
-``O_CREAT|O_EXCL`` (empty body), retried every 10 ms, removed when its mtime is
-older than 2 minutes, given up after 30 s — followed by one ``write`` of the
+``spec/sessions.md`` §9.2 — a lock file ``<file>.lock`` taken through
+:mod:`gait_runtime.artifacts.lockfile` (empty body, retried every 10 ms, removed
+when its mtime is older than 2 minutes, given up after 30 s) — followed by one ``write`` of the
 whole line, ``fsync``, lock release and a parent-directory ``fsync``. Inside one
 process the threads writing the same file also queue on an in-memory lock, so
 they wait without polling. Does not own: the session-journal lock (a different
@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Final
 
 from ..artifacts.fsutil import fsync_dir
+from ..artifacts.lockfile import release_lock_file, take_lock_file
 from ..errors import ContentionError, IOFailure
 
 __all__ = [
@@ -90,9 +91,7 @@ def append_line_locked(
             _write_line(target, data)
         finally:
             try:
-                os.unlink(lock_path)
-            except FileNotFoundError:
-                pass
+                release_lock_file(lock_path)
             except OSError as exc:
                 raise IOFailure(f"release lock {lock_path}: {exc.strerror or exc}") from exc
     finally:
@@ -121,39 +120,15 @@ def _make_dirs(directory: Path) -> None:
 
 def _take_file_lock(target: Path, deadline: float, retry: float, stale_after: float) -> str:
     lock_path = f"{target}.lock"
-    while True:
-        try:
-            fd = os.open(lock_path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
-        except FileExistsError:
-            if _remove_if_stale(lock_path, stale_after):
-                continue
-            if time.monotonic() >= deadline:
-                raise ContentionError(f"append lock timeout: {lock_path}") from None
-            time.sleep(retry)
-            continue
-        except OSError as exc:
-            raise IOFailure(f"create lock {lock_path}: {exc.strerror or exc}") from exc
-        os.close(fd)
-        return lock_path
-
-
-def _remove_if_stale(lock_path: str, stale_after: float) -> bool:
-    """Remove a lock older than ``stale_after``; True when the caller should retry now."""
     try:
-        age = time.time() - os.stat(lock_path).st_mtime
-    except FileNotFoundError:
-        return True
-    except OSError:
-        return False
-    if age <= stale_after:
-        return False
-    try:
-        os.unlink(lock_path)
-    except FileNotFoundError:
-        pass
-    except OSError:
-        return False
-    return True
+        held = take_lock_file(
+            lock_path, deadline=deadline, retry_s=retry, stale_after_s=stale_after
+        )
+    except OSError as exc:
+        raise IOFailure(f"create lock {lock_path}: {exc.strerror or exc}") from exc
+    if not held:
+        raise ContentionError(f"append lock timeout: {lock_path}")
+    return lock_path
 
 
 def _write_line(target: Path, data: bytes) -> None:

@@ -27,11 +27,11 @@ from typing import Final, TypedDict
 
 import anyio
 import anyio.abc
-import msgspec
 import structlog
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from ..artifacts.fsutil import reject_parent_traversal
+from ..artifacts.gojson import go_json
 from ..artifacts.timefmt import format_ns
 from ..errors import GaitError
 from ._append import (
@@ -63,23 +63,6 @@ DEFAULT_DRAIN_TIMEOUT_S: Final = 5.0
 """On shutdown, queued records are written for at most this long, then dropped."""
 
 _log = structlog.get_logger("gait_runtime.telemetry.export")
-_encoder: Final = msgspec.json.Encoder()
-_GO_HTML_ESCAPES: Final = (
-    (b"<", b"\\u003c"),
-    (b">", b"\\u003e"),
-    (b"&", b"\\u0026"),
-    ("\u2028".encode(), b"\\u2028"),
-    ("\u2029".encode(), b"\\u2029"),
-)
-
-
-def _go_json(value: object) -> bytes:
-    """Compact JSON as Go's ``json.Marshal`` writes it (key order as given)."""
-    out = _encoder.encode(value)
-    for raw, escaped in _GO_HTML_ESCAPES:
-        if raw in out:
-            out = out.replace(raw, escaped)
-    return out
 
 
 def decision_log_line(record: DecisionAttributes, *, producer_version: str) -> bytes:
@@ -110,7 +93,7 @@ def decision_log_line(record: DecisionAttributes, *, producer_version: str) -> b
         doc["delegation_ref"] = record.delegation_ref
     if record.delegation_depth:
         doc["delegation_depth"] = int(record.delegation_depth)
-    return _go_json(doc)
+    return go_json(doc)
 
 
 def decision_otel_line(record: DecisionAttributes) -> bytes:
@@ -126,7 +109,7 @@ def decision_otel_line(record: DecisionAttributes) -> bytes:
         "time_unix_nano": created_at_unix_ns(record),
         "trace_id": record.trace_id,
     }
-    return _go_json(doc)
+    return go_json(doc)
 
 
 class ExporterStats(TypedDict):

@@ -11,13 +11,12 @@ import pytest
 from gait_runtime.artifacts.jcs import short_id
 from gait_runtime.artifacts.keys import KeySource, load_private, load_public
 from gait_runtime.artifacts.signing import SigningKey, verify
-from gait_runtime.artifacts.timefmt import parse_rfc3339
+from gait_runtime.artifacts.timefmt import parse_go_duration, parse_rfc3339
 from gait_runtime.errors import InvalidInputError
 from gait_runtime.gate import mint_token, validate_token
 from gait_runtime.gate.approval import (
     TokenCheck,
     apply_approvals,
-    parse_go_duration,
     required_scope,
     scope_list,
 )

@@ -10,14 +10,14 @@ import sys
 from pathlib import Path
 
 import pytest
+from structlog.testing import capture_logs
 
+from gait_runtime.artifacts.timefmt import format_go_duration, parse_go_duration
 from gait_runtime.errors import ContentionError, StateDirLockedError, exit_code_for
 from gait_runtime.supervisor.lock import (
     LockSettings,
     acquire_state_dir_lock,
-    go_duration,
     lock_settings_from_env,
-    parse_go_duration,
     session_lock,
 )
 
@@ -39,7 +39,7 @@ FAST = LockSettings(timeout_ns=150_000_000, retry_ns=10_000_000)
 )
 def test_go_duration_string(ns: int, text: str) -> None:
     """§7.3: durations print like Go's Duration.String()."""
-    assert go_duration(ns) == text
+    assert format_go_duration(ns) == text
     assert parse_go_duration(text) == ns
 
 
@@ -144,9 +144,7 @@ def test_stale_lock_is_reclaimed(tmp_path: Path) -> None:
     assert reasons == ["stale (created_at=2020-01-01T00:00:00Z)"]
 
 
-def test_lock_of_a_dead_process_is_reclaimed_at_once(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
-) -> None:
+def test_lock_of_a_dead_process_is_reclaimed_at_once(tmp_path: Path) -> None:
     """Our improvement: a fresh lock whose pid is gone is reclaimed without waiting, and logged."""
     child = subprocess.Popen([sys.executable, "-c", "pass"])
     child.wait()
@@ -154,10 +152,10 @@ def test_lock_of_a_dead_process_is_reclaimed_at_once(
     _foreign_lock(journal, "2099-01-01T00:00:00Z", child.pid)
     slow = LockSettings(timeout_ns=60 * 10**9, retry_ns=10**9)
     reasons: list[str] = []
-    with caplog.at_level("WARNING"), session_lock(journal, slow, on_reclaim=reasons.append):
+    with capture_logs() as logs, session_lock(journal, slow, on_reclaim=reasons.append):
         pass
     assert reasons == [f"holder pid {child.pid} is gone"]
-    assert "reclaimed session lock" in caplog.text
+    assert "reclaimed session lock" in [e["event"] for e in logs if e["log_level"] == "warning"]
 
 
 def test_second_state_dir_lock_fails_naming_the_holder(tmp_path: Path) -> None:

@@ -10,7 +10,7 @@ from gait_runtime.errors import UsageError
 from gait_runtime.supervisor.service_config import (
     ListenAddress,
     ServiceConfig,
-    parse_go_duration,
+    parse_duration_flag,
     parse_listen,
 )
 
@@ -108,11 +108,11 @@ def test_invalid_settings_carry_go_messages(kwargs: dict[str, object], message: 
 )
 def test_go_durations_parse(text: str, seconds: float) -> None:
     """Spec: retention flags use Go ``time.ParseDuration`` syntax."""
-    assert parse_go_duration(text, flag="--x") == pytest.approx(seconds)
+    assert parse_duration_flag(text, flag="--x") == pytest.approx(seconds)
 
 
 @pytest.mark.parametrize("text", ["", "7d", "5", "1h30", "s"])
 def test_bad_go_durations_are_usage_errors(text: str) -> None:
     """Spec: units are ns, us/µs, ms, s, m, h; no ``d`` and no bare numbers except 0."""
     with pytest.raises(UsageError, match="invalid --x value"):
-        parse_go_duration(text, flag="--x")
+        parse_duration_flag(text, flag="--x")

@@ -22,7 +22,8 @@ import anyio
 import structlog
 import structlog.contextvars
 
-from ..decisions import DecisionReply, DecisionService, error_reply, go_json
+from ...artifacts.gojson import go_json
+from ..decisions import DecisionReply, DecisionService, error_reply
 from .auth import TokenAuth
 
 __all__ = ["REQUEST_ID_HEADER", "GaitApp", "Receive", "Scope", "Send", "new_request_id"]

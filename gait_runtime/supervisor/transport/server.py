@@ -35,7 +35,8 @@ from .http import GaitApp
 __all__ = ["BoundAddress", "HTTPServerSettings", "serve_http"]
 
 _BACKLOG: Final = 1024
-_log = logging.getLogger("gait_runtime.supervisor.http")
+_HYPERCORN_ERRORLOG = logging.getLogger("gait_runtime.supervisor.http")
+"""Hypercorn takes a stdlib logger; ``configure_logging`` renders its records through structlog."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,7 +134,7 @@ def _config(sock: socket.socket, settings: HTTPServerSettings) -> Config:
     config.backlog = _BACKLOG
     config.include_server_header = False
     config.accesslog = None
-    config.errorlog = _log
+    config.errorlog = _HYPERCORN_ERRORLOG
     config.h11_max_incomplete_size = 16 * 1024
     return config
 

@@ -1,0 +1,40 @@
+"""Go-compatible JSON bytes: what Go's ``encoding/json`` writes for a value.
+
+Owns: :func:`go_json` (compact, key order as given, Go's HTML escaping of
+``<``, ``>``, ``&``, U+2028 and U+2029) and :func:`go_json_indent` (the same,
+two-space indented, as ``json.MarshalIndent`` writes files). Every module
+that writes bytes a Go reader or a Go-produced vector compares against uses
+these two functions. Does not own: canonical (signed) bytes, which are
+RFC 8785 JCS in :mod:`.jcs`.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+import msgspec
+
+__all__ = ["go_json", "go_json_indent"]
+
+_ENCODER: Final = msgspec.json.Encoder()
+_GO_HTML_ESCAPES: Final = (
+    (b"<", b"\\u003c"),
+    (b">", b"\\u003e"),
+    (b"&", b"\\u0026"),
+    ("\u2028".encode(), b"\\u2028"),
+    ("\u2029".encode(), b"\\u2029"),
+)
+
+
+def go_json(value: object) -> bytes:
+    """Compact JSON as Go's ``json.Marshal`` writes it (HTML-escaped, key order as given)."""
+    out = _ENCODER.encode(value)
+    for raw, escaped in _GO_HTML_ESCAPES:
+        if raw in out:
+            out = out.replace(raw, escaped)
+    return out
+
+
+def go_json_indent(value: object) -> bytes:
+    """Two-space indented :func:`go_json` (``json.MarshalIndent(v, "", "  ")``), no newline."""
+    return msgspec.json.format(go_json(value), indent=2)
