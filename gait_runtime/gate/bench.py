@@ -16,7 +16,8 @@ from typing import Any, Final
 from ..artifacts.signing import SigningKey
 from .evaluate import evaluate
 from .intent import normalize_intent, parse_intent_json
-from .policy import CompiledPolicy, compile_policy
+from .model import CompiledPolicy
+from .policy import compile_policy
 from .trace import build_trace
 
 __all__ = ["BENCH_INTENT", "BENCH_POLICY", "bench_policy", "run_gate_bench", "summarize"]

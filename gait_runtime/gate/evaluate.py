@@ -1,6 +1,6 @@
 """Pure policy evaluation: (compiled policy, normalised intent) -> GateResult (gate.md §3.9).
 
-Owns: match predicates, the fail-closed gate, priority tiers,
+Owns: running the compiled match predicates (:mod:`.predicates`), the fail-closed gate, priority tiers,
 most-restrictive-wins, dataflow/endpoint constraints, destructive escalation,
 the default verdict, the decision explanation, and the simulate rewrite (§8).
 Does no I/O, reads no clock and holds no mutable global state: the same inputs
@@ -9,34 +9,27 @@ always give the same result, from any number of threads.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final, NamedTuple
 
 from ._limits import RateLimit, most_restrictive_limit
 from ._strings import uniq_sorted
+from .model import CompiledPolicy, Dataflow, Endpoint, Rule
 
 if TYPE_CHECKING:
     from .intent import NormalizedIntent
-    from .policy import CompiledPolicy, Dataflow, Endpoint, Match, Rule
 
 __all__ = [
     "GateResult",
     "RuleOutcome",
     "apply_simulate",
-    "compile_predicates",
     "evaluate",
     "most_restrictive",
 ]
 
 _RANK: Final = {"allow": 0, "dry_run": 1, "require_approval": 2, "block": 3}
 _DATAFLOW_KINDS: Final = frozenset({"host", "url", "bucket", "queue", "topic"})
-_HINT_ATTR: Final = {
-    "readOnlyHint": "read_only_hint",
-    "destructiveHint": "destructive_hint",
-    "idempotentHint": "idempotent_hint",
-    "openWorldHint": "open_world_hint",
-}
 
 
 def most_restrictive(a: str, b: str) -> str:
@@ -140,63 +133,6 @@ def _step_text(step: tuple[str, str, str, str]) -> str:
 def step_lines(outcome: RuleOutcome) -> list[str]:
     """Human-readable lines for the steps of one rule outcome."""
     return [_step_text(step) for step in outcome.steps]
-
-
-# --------------------------------------------------------------------------- predicates
-
-
-def compile_predicates(m: Match) -> tuple[Callable[[Any], bool], ...]:
-    """Turn a match block into checks over a NormalizedIntent (all must hold)."""
-    preds: list[Callable[[Any], bool]] = []
-    if m.tool_names:
-        tools = frozenset(m.tool_names)
-        preds.append(lambda i: i.tool_name in tools)
-    if m.risk_classes:
-        risks = frozenset(m.risk_classes)
-        preds.append(lambda i: i.context["risk_class"] in risks)
-    if m.identities:
-        ids = frozenset(m.identities)
-        preds.append(lambda i: i.context["identity"] in ids)
-    if m.workspace_prefixes:
-        prefixes = m.workspace_prefixes
-        preds.append(lambda i: i.context["workspace"].startswith(prefixes))
-    _target_pred(preds, m.target_kinds, "kind")
-    _target_pred(preds, m.target_values, "value")
-    _target_pred(preds, m.endpoint_classes, "endpoint_class")
-    _target_pred(preds, m.discovery_methods, "discovery_method")
-    _target_pred(preds, m.data_classes, "sensitivity")
-    _target_pred(preds, m.destination_kinds, "kind")
-    _target_pred(preds, m.destination_values, "value")
-    _target_pred(preds, m.destination_operations, "operation")
-    for key, wanted in m.tool_annotations:
-        attr = _HINT_ATTR[key]
-        preds.append(
-            lambda i, a=attr, w=wanted: any(getattr(t, a) == w for t in i.targets)  # type: ignore[misc]
-        )
-    if m.provenance_sources:
-        sources = frozenset(m.provenance_sources)
-        preds.append(lambda i: not sources.isdisjoint(i.provenance_sources))
-    _skill_pred(preds, m.skill_publishers, "publisher")
-    _skill_pred(preds, m.skill_sources, "source")
-    return tuple(preds)
-
-
-def _target_pred(preds: list[Callable[[Any], bool]], items: Iterable[str], attr: str) -> None:
-    allowed = frozenset(items)
-    if allowed:
-        preds.append(lambda i: any(getattr(t, attr) in allowed for t in i.targets))
-
-
-def _skill_pred(preds: list[Callable[[Any], bool]], items: Iterable[str], key: str) -> None:
-    allowed = frozenset(items)
-    if not allowed:
-        return
-
-    def check(intent: Any) -> bool:
-        skill = intent.preimage.get("skill_provenance")
-        return skill is not None and str(skill.get(key, "")).lower() in allowed
-
-    preds.append(check)
 
 
 def _matches(rule: Rule, intent: NormalizedIntent) -> bool:

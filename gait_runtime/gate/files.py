@@ -16,7 +16,7 @@ from typing import Any, Final
 from ..errors import IntentError, InvalidInputError
 from .evaluate import GateResult, step_lines
 from .intent import NormalizedIntent, normalize_intent, parse_intent_json
-from .policy import CompiledPolicy
+from .model import CompiledPolicy
 
 __all__ = [
     "explain_lines",

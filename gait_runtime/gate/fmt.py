@@ -17,7 +17,8 @@ from typing import Any
 import yaml
 
 from ..errors import InvalidInputError
-from .policy import CompiledPolicy, Dataflow, Endpoint, Match, Rule, compile_policy, load_policy
+from .model import CompiledPolicy, Dataflow, Endpoint, Match, Rule
+from .policy import compile_policy, load_policy
 
 __all__ = ["FormatOutput", "format_file", "format_policy", "format_policy_text"]
 

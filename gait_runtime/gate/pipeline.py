@@ -19,7 +19,7 @@ from ..errors import verdict_exit_code
 from .approval import ApprovalOutcome, apply_approvals, audit_record, required_scope, validate_token
 from .evaluate import GateResult, apply_simulate, evaluate
 from .intent import NormalizedIntent
-from .policy import CompiledPolicy
+from .model import CompiledPolicy
 from .trace import DEFAULT_PRODUCER_VERSION, build_trace
 
 __all__ = ["FinalDecision", "decide"]

@@ -26,7 +26,7 @@ from ._canon import canonical_record
 
 if TYPE_CHECKING:
     from .intent import NormalizedIntent
-    from .policy import CompiledPolicy
+    from .model import CompiledPolicy
 
 __all__ = [
     "TRACE_SCHEMA_ID",

@@ -260,6 +260,6 @@ def test_evaluate_module_does_no_io() -> None:
         "._limits",
         "._strings",
         ".intent",
-        ".policy",
+        ".model",
     }
     assert imported <= allowed, imported - allowed
