@@ -25,7 +25,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check gait_runtime tests soak plugins
 
 typecheck: $(STAMP)
-	$(BIN)/mypy --strict gait_runtime
+	$(BIN)/mypy --strict gait_runtime tests
 
 unit: $(STAMP)
 	$(BIN)/python -m pytest -q

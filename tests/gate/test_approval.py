@@ -31,7 +31,8 @@ EXAMPLE_POLICY = "1f8c29c91b9a51e56c370cd184135e3650b136f8c4ed7ce0fadfd838487425
 
 
 def token(name: str) -> dict[str, Any]:
-    return json.loads((TOKENS / name).read_text())
+    doc: dict[str, Any] = json.loads((TOKENS / name).read_text())
+    return doc
 
 
 def check(tok: dict[str, Any], **kw: Any) -> TokenCheck:
@@ -136,7 +137,7 @@ def test_a_token_signed_by_another_key_is_signature_invalid() -> None:
 
 def test_max_targets_and_max_ops_limits() -> None:
     """max_targets counts normalised targets; max_ops counts targets or 1."""
-    kwargs = {
+    kwargs: dict[str, Any] = {
         "intent_digest": "a" * 64,
         "policy_digest": "b" * 64,
         "scope": ["tool:t"],

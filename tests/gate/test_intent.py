@@ -33,7 +33,8 @@ def load(name: str, *, strip: bool = True) -> Any:
 
 
 def example() -> dict[str, Any]:
-    return json.loads((GATE / "intent_example.json").read_text())
+    doc: dict[str, Any] = json.loads((GATE / "intent_example.json").read_text())
+    return doc
 
 
 def test_spec_example_preimage_and_digests() -> None:

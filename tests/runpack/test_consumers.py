@@ -25,7 +25,7 @@ def _contents(tmp_path: Path, intents: list[dict[str, Any]], results: list[dict[
 def test_inspect_keeps_first_result_warns_and_lists_unmatched(tmp_path: Path) -> None:
     """§12.1: first result wins with a warning; results without intents are sorted unmatched."""
     intents = [{"intent_id": "a", "tool_name": "t.a", "args": {"x": 1}}]
-    results = [
+    results: list[dict[str, Any]] = [
         {"intent_id": "a", "status": "ok", "result": {"verdict": " block ", "reason_codes": ["z", " y", "z", ""]}},
         {"intent_id": "a", "status": "error", "result": {"x": 1}},
         {"intent_id": "zz", "status": "ok", "result_digest": "b" * 64},

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import cast
 
 import anyio
 
@@ -38,4 +39,4 @@ async def main(session_dir: Path, appenders: int, journal_io: JournalIo) -> None
 
 
 if __name__ == "__main__":
-    anyio.run(main, Path(sys.argv[1]), int(sys.argv[2]), sys.argv[3])
+    anyio.run(main, Path(sys.argv[1]), int(sys.argv[2]), cast(JournalIo, sys.argv[3]))

@@ -331,7 +331,7 @@ async def test_journal_writes_are_synchronous_only_under_fsync_always(
     its one ``write`` returns); ``interval``/``never`` keep page-cache writes."""
     import os
 
-    async with SessionManager(_config(tmp_path, fsync=policy)) as manager:  # type: ignore[arg-type]
+    async with SessionManager(_config(tmp_path, fsync=policy)) as manager:
         ack = await manager.append("s1", "r1", EV)
         flags = _open_flags(ack.journal_path)
         assert flags, "the actor keeps its journal open"

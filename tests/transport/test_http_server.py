@@ -236,7 +236,7 @@ async def test_full_mailbox_answers_503_with_retry_after(tmp_path: Path) -> None
             tg.start_soon(post, "queued")
 
             async def queued() -> bool:
-                return (await _health(run))["sessions"]["mailbox_depths"].get("busy") == 1
+                return bool((await _health(run))["sessions"]["mailbox_depths"].get("busy") == 1)
 
             await _until(queued, "second append queued")
             refused = await run.client.post("/v1/evaluate", json=_call("busy"))
@@ -299,7 +299,7 @@ async def test_reload_under_load_switches_digest_without_failures(tmp_path: Path
             run.supervisor.request_reload()
 
             async def switched() -> bool:
-                return (await _health(run))["policy"]["digest"] != old
+                return bool((await _health(run))["policy"]["digest"] != old)
 
             await _until(switched, "digest switched")
             switch_at.append(started)
@@ -319,7 +319,7 @@ async def test_policy_file_change_is_picked_up(tmp_path: Path) -> None:
         os.utime(policy, ns=(1, 1))
 
         async def switched() -> bool:
-            return (await _health(run))["policy"]["digest"] != old
+            return bool((await _health(run))["policy"]["digest"] != old)
 
         await _until(switched, "digest switched")
         body = (await run.client.post("/v1/evaluate", json=APPROVAL)).json()

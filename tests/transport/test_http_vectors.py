@@ -44,7 +44,7 @@ COMPAT = [
     ("POST", "/v1/evaluate", "allow_openai.json", None, "16_no_content_type"),
     ("POST", "/healthz", "allow_mcp.json", JSON, "17_post_healthz_405"),
 ]
-STRICT = [
+STRICT: list[tuple[str, str, str | None, str | None, str]] = [
     ("POST", "/v1/evaluate", "allow_mcp.json", JSON, "01_allow"),
     ("POST", "/v1/evaluate", "block_mcp.json", JSON, "02_block_403"),
     ("POST", "/v1/evaluate", "require_approval_mcp.json", JSON, "03_require_approval_409"),
