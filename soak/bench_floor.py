@@ -137,7 +137,7 @@ def _cpu_per_call(fn: Callable[[], object], n: int) -> dict[str, float]:
 
 
 def gate_call(n: int) -> dict[str, float]:
-    from gait_runtime.gate import bench
+    from gait_runtime.commands import bench
 
     run = bench.run_gate_bench(iterations=n)
     return {"median_us": float(run["full_call"]["median_us"])}

@@ -1,7 +1,8 @@
 """``gait gate eval``, ``policy validate|test|fmt``, ``approve``, ``trace verify``, ``bench gate``.
 
-Thin handlers: parse flags, call one function of :mod:`gait_runtime.gate`, wrap
-the result. ``gate eval`` and ``policy test`` take their own ``--explain`` (an
+Thin handlers: parse flags, call one command body of
+:mod:`gait_runtime.commands` (which uses :mod:`gait_runtime.gate`), render its
+outcome with :mod:`._gate_text`. ``gate eval`` and ``policy test`` take their own ``--explain`` (an
 explanation screen of the decision, exit code unchanged) instead of the frame's
 one-line command description.
 """
@@ -10,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
 
 from ..artifacts.keys import KeySource
 from ..clock import Clock, SystemClock
@@ -38,10 +38,6 @@ def _decision_flags(parser: Parser) -> None:
         action="store_true",
         help="explain which rule decided and why (exit code unchanged)",
     )
-
-
-def _out(output: Any) -> Result:
-    return Result(output.payload, output.text, output.exit_code)
 
 
 def _require(value: str, what: str) -> None:
@@ -79,8 +75,9 @@ def build_gate_eval(parser: Parser) -> Handler:
     add("--rate-limit-state", default="", help="counter file (.gait-out/gate_rate_limits.json)")
 
     def handle(ns: argparse.Namespace) -> Result:
-        from ..gate.command import GateEvalOptions, run_gate_eval
-        from ..gate.config import fill_from_config, load_gate_defaults
+        from ..commands.gate import GateEvalOptions, run_gate_eval
+        from ..commands.gate_config import fill_from_config, load_gate_defaults
+        from ._gate_text import gate_eval_result
 
         defaults = load_gate_defaults(ns.config, disabled=ns.no_config)
         flags = {k: v for k, v in vars(ns).items() if isinstance(v, str)}
@@ -102,7 +99,7 @@ def build_gate_eval(parser: Parser) -> Handler:
             rate_limit_state=ns.rate_limit_state or ".gait-out/gate_rate_limits.json",
             correlation_id=correlation_id(_argv(ns)),
         )
-        return _out(run_gate_eval(opts, now_ns=CLOCK.now_ns()))
+        return gate_eval_result(run_gate_eval(opts, now_ns=CLOCK.now_ns()), explain=opts.explain)
 
     return handle
 
@@ -114,9 +111,13 @@ def build_policy_test(parser: Parser) -> Handler:
     parser.add_argument("intent", help="IntentRequest JSON file")
 
     def handle(ns: argparse.Namespace) -> Result:
-        from ..gate.command import run_policy_test
+        from ..commands.gate import run_policy_test
+        from ._gate_text import policy_test_result
 
-        return _out(run_policy_test(ns.policy, ns.intent, explain=ns.explain_decision))
+        explain = bool(ns.explain_decision)
+        return policy_test_result(
+            run_policy_test(ns.policy, ns.intent, explain=explain), explain=explain
+        )
 
     return handle
 
@@ -127,7 +128,7 @@ def build_policy_validate(parser: Parser) -> Handler:
     parser.add_argument("policy", nargs="?", default="", help="policy YAML file")
 
     def handle(ns: argparse.Namespace) -> Result:
-        from ..gate.files import policy_validate_payload
+        from ..commands.gate_inputs import policy_validate_payload
         from ..gate.policy import load_policy
 
         _require(ns.policy, "a policy path")
@@ -145,11 +146,13 @@ def build_policy_fmt(parser: Parser) -> Handler:
     parser.add_argument("--check", action="store_true", help="exit 6 if not canonical")
 
     def handle(ns: argparse.Namespace) -> Result:
-        from ..gate.fmt import format_file
+        from ..commands.policy_fmt import format_file
+        from ._gate_text import format_result
 
         _require(ns.policy, "a policy path")
-        out = format_file(Path(ns.policy), write=ns.write, check=ns.check)
-        return Result(out.payload, out.text, out.exit_code)
+        path = Path(ns.policy)
+        out = format_file(path, write=ns.write, check=ns.check)
+        return format_result(out, path, write=ns.write, check=ns.check)
 
     return handle
 
@@ -173,7 +176,8 @@ def build_approve(parser: Parser) -> Handler:
     add("--private-key-env", default="", help="env var holding the signing key (prod)")
 
     def handle(ns: argparse.Namespace) -> Result:
-        from ..gate.command import ApproveOptions, run_approve
+        from ..commands.gate import ApproveOptions, run_approve
+        from ._gate_text import approve_result
 
         opts = ApproveOptions(
             intent_digest=ns.intent_digest,
@@ -189,7 +193,7 @@ def build_approve(parser: Parser) -> Handler:
             key_mode=ns.key_mode,
             private_key=KeySource(ns.private_key, ns.private_key_env),
         )
-        return _out(run_approve(opts, now_ns=CLOCK.now_ns()))
+        return approve_result(run_approve(opts, now_ns=CLOCK.now_ns()))
 
     return handle
 
@@ -205,12 +209,13 @@ def build_trace_verify(parser: Parser) -> Handler:
     add("--private-key-env", default="", help="env var holding the private key")
 
     def handle(ns: argparse.Namespace) -> Result:
-        from ..gate.command import run_trace_verify
+        from ..commands.gate import run_trace_verify
+        from ._gate_text import trace_verify_result
 
         _require(ns.path, "a trace path")
         public = KeySource(ns.public_key, ns.public_key_env)
         private = KeySource(ns.private_key, ns.private_key_env)
-        return _out(run_trace_verify(ns.path, public, private))
+        return trace_verify_result(run_trace_verify(ns.path, public, private))
 
     return handle
 
@@ -221,8 +226,8 @@ def build_bench_gate(parser: Parser) -> Handler:
     parser.add_argument("--iterations", type=int, default=2000, help="timed iterations per case")
 
     def handle(ns: argparse.Namespace) -> Result:
+        from ..commands.bench import run_gate_bench
         from ..errors import UsageError
-        from ..gate.bench import run_gate_bench
 
         if ns.iterations < 10:
             raise UsageError("--iterations must be at least 10")

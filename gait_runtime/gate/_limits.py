@@ -2,7 +2,7 @@
 
 Owns: the :class:`RateLimit` value a rule carries, the most-restrictive choice
 among a tier's limits, and the counter key. No I/O: the state file and its lock
-live in :mod:`gait_runtime.gate.ratelimit`.
+live in :mod:`gait_runtime.commands.ratelimit`.
 """
 
 from __future__ import annotations

@@ -10,8 +10,8 @@ from __future__ import annotations
 from pytest_benchmark.fixture import BenchmarkFixture
 
 from gait_runtime.artifacts.signing import SigningKey, verify
+from gait_runtime.commands.bench import BENCH_INTENT, bench_policy, run_gate_bench
 from gait_runtime.gate import build_trace, evaluate, normalize_intent, parse_intent_json
-from gait_runtime.gate.bench import BENCH_INTENT, bench_policy, run_gate_bench
 
 KEY = SigningKey(bytes(range(32)))
 

@@ -10,9 +10,9 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from gait_runtime.commands.policy_fmt import format_policy_text
 from gait_runtime.errors import PolicyError
 from gait_runtime.gate import compile_policy, load_policy
-from gait_runtime.gate.fmt import format_policy_text
 from gait_runtime.gate.policy import check_oss_prod
 
 VECTORS = Path(__file__).resolve().parent.parent / "vectors"

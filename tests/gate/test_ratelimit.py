@@ -19,9 +19,9 @@ from gait_runtime.artifacts.timefmt import parse_rfc3339
 from gait_runtime.cli import gate as cli_gate
 from gait_runtime.cli import main
 from gait_runtime.clock import FakeClock
+from gait_runtime.commands.ratelimit import RateLimit, consume, counter_key, most_restrictive_limit
 from gait_runtime.errors import ContentionError, InvalidInputError
 from gait_runtime.gate import compile_policy, evaluate, normalize_intent
-from gait_runtime.gate.ratelimit import RateLimit, consume, counter_key, most_restrictive_limit
 
 VECTORS = Path(__file__).resolve().parent.parent / "vectors"
 NOW = parse_rfc3339("2026-03-01T09:30:42.5Z").unix_ns

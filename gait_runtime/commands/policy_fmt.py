@@ -1,4 +1,4 @@
-"""Canonical policy formatting (``gait policy fmt``).
+"""Canonical policy formatting (the body of ``gait policy fmt``).
 
 Owns: rendering a compiled policy back to YAML in one canonical layout: fixed
 key order, aliases folded (``default_action``/``action``/``tool_name``/
@@ -17,10 +17,10 @@ from typing import Any
 import yaml
 
 from ..errors import InvalidInputError
-from .model import CompiledPolicy, Dataflow, Endpoint, Match, Rule
-from .policy import compile_policy, load_policy
+from ..gate.model import CompiledPolicy, Dataflow, Endpoint, Match, Rule
+from ..gate.policy import compile_policy, load_policy
 
-__all__ = ["FormatOutput", "format_file", "format_policy", "format_policy_text"]
+__all__ = ["FormatOutcome", "format_file", "format_policy", "format_policy_text"]
 
 
 class _Dumper(yaml.SafeDumper):
@@ -151,16 +151,22 @@ def format_policy_text(text: str, *, source: str = "<policy>") -> str:
     return format_policy(compile_policy(text, source=source))
 
 
-@dataclass(slots=True)
-class FormatOutput:
-    """Result of :func:`format_file`."""
+@dataclass(frozen=True, slots=True)
+class FormatOutcome:
+    """Result of :func:`format_file`.
+
+    Attributes:
+        payload: the ``--json`` object (``changed`` says whether the file was canonical).
+        formatted: the canonical text.
+        wrote: the file was rewritten (``--write`` and not canonical).
+    """
 
     payload: dict[str, Any]
-    text: list[str]
-    exit_code: int = 0
+    formatted: str
+    wrote: bool = False
 
 
-def format_file(path: Path, *, write: bool, check: bool) -> FormatOutput:
+def format_file(path: Path, *, write: bool, check: bool) -> FormatOutcome:
     """Format a policy file: print it, rewrite it (``write``) or test it (``check``).
 
     Raises:
@@ -185,12 +191,6 @@ def format_file(path: Path, *, write: bool, check: bool) -> FormatOutput:
             code="policy_not_formatted",
             details={"path": str(path), "policy_digest": policy.digest},
         )
-    if write:
-        if changed:
-            write_atomic(path, formatted.encode("utf-8"), mode=path.stat().st_mode & 0o777)
-        return FormatOutput(
-            payload, [f"policy fmt: {path} {'rewritten' if changed else 'unchanged'}"]
-        )
-    if check:
-        return FormatOutput(payload, [f"policy fmt: {path} is canonical"])
-    return FormatOutput(payload, formatted.rstrip("\n").split("\n"))
+    if write and changed:
+        write_atomic(path, formatted.encode("utf-8"), mode=path.stat().st_mode & 0o777)
+    return FormatOutcome(payload, formatted, wrote=write and changed)

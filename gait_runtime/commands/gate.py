@@ -2,9 +2,10 @@
 
 Owns: option records for each command, key resolution through
 :mod:`gait_runtime.artifacts.keys`, the ``oss-prod`` profile rules (§9), timing
-the evaluation, writing traces/audits/tokens through the explicit writers, and
-the ``--json`` payload plus text lines of each command. The CLI module only
-parses flags and wraps these results; the wall clock is passed in (``now_ns``).
+the evaluation, the rate-limit state file (:mod:`.ratelimit`), writing
+traces/audits/tokens through the explicit writers, and the ``--json`` payload
+of each command. Each returns an outcome record; the CLI renders its text and
+picks the exit code (``cli/gate.py``). The wall clock is passed in (``now_ns``).
 """
 
 from __future__ import annotations
@@ -21,32 +22,32 @@ from ..errors import (
     KeyMaterialError,
     UsageError,
     VerificationError,
-    verdict_exit_code,
 )
-from .approval import mint_token, scope_list
-from .evaluate import GateResult, evaluate
-from .files import (
-    explain_lines,
-    load_intent,
-    load_token_files,
-    load_trace,
-    policy_test_payload,
-)
-from .intent import NormalizedIntent
-from .pipeline import decide
-from .policy import check_oss_prod, load_policy
-from .ratelimit import DEFAULT_STATE_PATH, RateLimit, consume, counter_key
-from .trace import (
+from ..gate.approval import mint_token, scope_list
+from ..gate.evaluate import GateResult, evaluate
+from ..gate.intent import NormalizedIntent
+from ..gate.model import CompiledPolicy
+from ..gate.pipeline import FinalDecision, decide
+from ..gate.policy import check_oss_prod, load_policy
+from ..gate.trace import (
     DEFAULT_PRODUCER_VERSION,
     default_trace_path,
     verify_trace,
     write_json_artifact,
 )
+from .gate_inputs import (
+    load_intent,
+    load_token_files,
+    load_trace,
+    policy_test_payload,
+)
+from .ratelimit import DEFAULT_STATE_PATH, RateLimit, consume, counter_key
 
 __all__ = [
     "ApproveOptions",
-    "CommandOutput",
     "GateEvalOptions",
+    "GateEvalOutcome",
+    "PolicyTestOutcome",
     "run_approve",
     "run_gate_eval",
     "run_policy_test",
@@ -54,13 +55,37 @@ __all__ = [
 ]
 
 
-@dataclass(slots=True)
-class CommandOutput:
-    """What a gate command produced: ``--json`` payload, text lines, exit code."""
+@dataclass(frozen=True, slots=True)
+class GateEvalOutcome:
+    """What ``gate eval`` did: its ``--json`` payload and the values its text screen shows.
+
+    Attributes:
+        payload: the ``--json`` object.
+        policy: the compiled policy.
+        intent: the normalised intent.
+        result: the evaluation after rate limits, before approvals/simulate.
+        decision: the final decision (verdict, reasons, signed trace).
+        trace_path: where the trace was written.
+        warnings: key-resolution warnings.
+    """
 
     payload: dict[str, Any]
-    text: list[str]
-    exit_code: int = 0
+    policy: CompiledPolicy
+    intent: NormalizedIntent
+    result: GateResult
+    decision: FinalDecision
+    trace_path: str
+    warnings: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyTestOutcome:
+    """What ``policy test`` evaluated: its ``--json`` payload and the evaluation."""
+
+    payload: dict[str, Any]
+    policy: CompiledPolicy
+    intent: NormalizedIntent
+    result: GateResult
 
 
 @dataclass(slots=True)
@@ -101,7 +126,7 @@ def _check_profile(opts: GateEvalOptions) -> None:
         raise KeyMaterialError("oss-prod profile requires an explicit approval verify key")
 
 
-def run_gate_eval(opts: GateEvalOptions, *, now_ns: int) -> CommandOutput:
+def run_gate_eval(opts: GateEvalOptions, *, now_ns: int) -> GateEvalOutcome:
     """Evaluate one intent file against one policy file, sign and write the trace.
 
     Raises:
@@ -155,21 +180,11 @@ def run_gate_eval(opts: GateEvalOptions, *, now_ns: int) -> CommandOutput:
         payload["approval_audit_path"] = audit_path
     if signer.warnings:
         payload["warnings"] = list(signer.warnings)
-    text = [
-        f"gate eval: verdict={decision.verdict} reasons={','.join(decision.reason_codes) or 'none'}"
-        f" violations={','.join(decision.violations) or 'none'}",
-        f"trace: {trace_path} (trace_id {decision.trace['trace_id']})",
-    ]
     if opts.explain:
         payload["explanation"] = result.explanation()
-        text = (
-            explain_lines(
-                policy, intent, result, decision.verdict, decision.reason_codes, decision.exit_code
-            )
-            + text[1:]
-        )
-    text += [f"warning: {w}" for w in signer.warnings]
-    return CommandOutput(payload, text, decision.exit_code)
+    return GateEvalOutcome(
+        payload, policy, intent, result, decision, trace_path, tuple(signer.warnings)
+    )
 
 
 def _enforce_limits(
@@ -214,18 +229,15 @@ def _enforce_limits(
     return blocked, fields
 
 
-def run_policy_test(policy_path: str, intent_path: str, *, explain: bool) -> CommandOutput:
+def run_policy_test(policy_path: str, intent_path: str, *, explain: bool) -> PolicyTestOutcome:
     """``gait policy test``: evaluate without trace, approvals or stripping."""
     policy = load_policy(policy_path)
     intent = load_intent(intent_path, strip_context_claims=False)
     result = evaluate(policy, intent)
-    exit_code = verdict_exit_code(result.verdict)
     payload = policy_test_payload(policy, intent, result)
-    text = [str(payload["summary"])]
     if explain:
         payload["explanation"] = result.explanation()
-        text = explain_lines(policy, intent, result, result.verdict, result.reason_codes, exit_code)
-    return CommandOutput(payload, text, exit_code)
+    return PolicyTestOutcome(payload, policy, intent, result)
 
 
 @dataclass(slots=True)
@@ -247,8 +259,8 @@ class ApproveOptions:
     producer_version: str = DEFAULT_PRODUCER_VERSION
 
 
-def run_approve(opts: ApproveOptions, *, now_ns: int) -> CommandOutput:
-    """Mint, sign and write an approval token (§7.2)."""
+def run_approve(opts: ApproveOptions, *, now_ns: int) -> dict[str, Any]:
+    """Mint, sign and write an approval token (§7.2); returns the ``--json`` payload."""
     try:
         ttl_ns = parse_go_duration(opts.ttl) if opts.ttl.strip() else 0
     except ValueError:
@@ -289,14 +301,16 @@ def run_approve(opts: ApproveOptions, *, now_ns: int) -> CommandOutput:
         payload["max_ops"] = opts.max_ops
     if signer.warnings:
         payload["warnings"] = list(signer.warnings)
-    text = [
-        f"approval token {token['token_id']} written to {path} (expires {payload['expires_at']})"
-    ]
-    return CommandOutput(payload, text + [f"warning: {w}" for w in signer.warnings])
+    return payload
 
 
-def run_trace_verify(path: str, public: KeySource, private: KeySource) -> CommandOutput:
-    """``gait trace verify``: exit 0 verified, 2 failed, 6 unreadable or no key."""
+def run_trace_verify(path: str, public: KeySource, private: KeySource) -> dict[str, Any]:
+    """``gait trace verify``: the payload when verified.
+
+    Raises:
+        VerificationError: the signature does not verify (exit 2).
+        GaitError: unreadable trace or no key (exit 6).
+    """
     key = resolve_verify_key(public, private)
     if key is None:
         raise KeyMaterialError("public key not configured")
@@ -309,5 +323,4 @@ def run_trace_verify(path: str, public: KeySource, private: KeySource) -> Comman
             code="trace_signature_invalid",
             details={**base, "signature_status": "failed"},
         )
-    payload = {"ok": True, **base, "signature_status": "verified", "key_id": outcome.key_id}
-    return CommandOutput(payload, [f"trace verify: {path} verified (key_id {outcome.key_id})"])
+    return {"ok": True, **base, "signature_status": "verified", "key_id": outcome.key_id}

@@ -1,9 +1,9 @@
-"""Explicit file loaders and the decision reports for the gate commands.
+"""Explicit file loaders and the decision payloads for the gate commands.
 
 Owns: reading an intent file, approval token files and trace files (each error
-names the file and is exit 6), the ``policy test`` / ``policy validate``
-payloads, and the text screens of ``gate eval --explain``. Nothing here
-evaluates; it feeds and renders the pure modules.
+names the file and is exit 6) and the ``policy test`` / ``policy validate``
+``--json`` payloads. Nothing here evaluates; it feeds the pure gate modules.
+The ``--explain`` screen is text, so it lives in ``cli/_gate_text.py``.
 """
 
 from __future__ import annotations
@@ -14,12 +14,11 @@ from pathlib import Path
 from typing import Any, Final
 
 from ..errors import IntentError, InvalidInputError
-from .evaluate import GateResult, step_lines
-from .intent import NormalizedIntent, normalize_intent, parse_intent_json
-from .model import CompiledPolicy
+from ..gate.evaluate import GateResult
+from ..gate.intent import NormalizedIntent, normalize_intent, parse_intent_json
+from ..gate.model import CompiledPolicy
 
 __all__ = [
-    "explain_lines",
     "load_intent",
     "load_token_files",
     "load_trace",
@@ -152,51 +151,3 @@ def policy_validate_payload(policy: CompiledPolicy) -> dict[str, Any]:
             f"rules={len(policy.rules)} digest={policy.digest}"
         ),
     }
-
-
-def explain_lines(
-    policy: CompiledPolicy,
-    intent: NormalizedIntent,
-    result: GateResult,
-    final_verdict: str,
-    final_reasons: Sequence[str],
-    exit_code: int,
-) -> list[str]:
-    """One screen saying which rule decided and why."""
-    lines = [
-        f"decision: {final_verdict} (exit {exit_code})",
-        f"intent: tool={intent.tool_name} risk={intent.risk_class} phase={intent.phase} "
-        f"targets={len(intent.targets)} digest={intent.intent_digest[:12]}",
-        f"policy: {policy.source} digest={policy.digest[:12]} rules={len(policy.rules)} "
-        f"default={policy.default_verdict}",
-    ]
-    if result.path == "fail_closed":
-        lines.append(
-            f"path: fail-closed gate (risk class {intent.risk_class} is in "
-            f"{','.join(policy.fail_closed.risk_classes)}): block before any rule"
-        )
-        lines.append(f"  missing: {', '.join(result.reason_codes)}")
-    elif result.path == "default":
-        lines.append(f"path: no rule matched; default_verdict {policy.default_verdict}")
-    else:
-        lines.append(
-            f"path: first matching tier is priority {result.tier_priority}; "
-            "most restrictive effect wins"
-        )
-        for o in result.outcomes:
-            mark = "decides" if o.effect == result.verdict else "outvoted"
-            lines.append(f"  rule {o.name}: effect {o.declared_effect} -> {o.effect} ({mark})")
-            for step in step_lines(o):
-                lines.append(f"    {step}")
-            lines.append(f"    reasons: {', '.join(o.reason_codes) or 'none'}")
-            if o.violations:
-                lines.append(f"    violations: {', '.join(o.violations)}")
-    lines.append(
-        f"evaluated: {result.verdict}; reasons: {', '.join(result.reason_codes) or 'none'}"
-    )
-    if final_verdict != result.verdict or list(final_reasons) != list(result.reason_codes):
-        added = sorted(set(final_reasons) - set(result.reason_codes))
-        lines.append(
-            f"after approvals/simulate: {final_verdict}; added: {', '.join(added) or 'none'}"
-        )
-    return lines

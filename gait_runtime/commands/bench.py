@@ -14,11 +14,11 @@ from collections.abc import Callable
 from typing import Any, Final
 
 from ..artifacts.signing import SigningKey
-from .evaluate import evaluate
-from .intent import normalize_intent, parse_intent_json
-from .model import CompiledPolicy
-from .policy import compile_policy
-from .trace import build_trace
+from ..gate.evaluate import evaluate
+from ..gate.intent import normalize_intent, parse_intent_json
+from ..gate.model import CompiledPolicy
+from ..gate.policy import compile_policy
+from ..gate.trace import build_trace
 
 __all__ = ["BENCH_INTENT", "BENCH_POLICY", "bench_policy", "run_gate_bench", "summarize"]
 

@@ -27,7 +27,7 @@ from ..artifacts.fsutil import ensure_dir, write_atomic
 from ..artifacts.lockfile import release_lock_file, take_lock_file
 from ..artifacts.timefmt import format_ns
 from ..errors import ContentionError, InvalidInputError
-from ._limits import SCOPES, WINDOWS, RateLimit, counter_key, most_restrictive_limit
+from ..gate._limits import SCOPES, WINDOWS, RateLimit, counter_key, most_restrictive_limit
 
 __all__ = [
     "DEFAULT_STATE_PATH",
