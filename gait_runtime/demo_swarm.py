@@ -32,10 +32,10 @@ from .gate.approval import mint_token, required_scope
 from .gate.trace import verify_trace
 from .runpack.manifest import ticket_footer
 from .runpack.verify import verify_runpack
-from .supervisor.chain import verify_chain
-from .supervisor.journal import chain_path_for, scan_journal
+from .supervisor.journal.chain import verify_chain
+from .supervisor.journal.scan import chain_path_for, scan_journal
 from .supervisor.runtime import Supervisor
-from .supervisor.service_config import ListenAddress, ServiceConfig
+from .supervisor.service.config import ListenAddress, ServiceConfig
 
 __all__ = ["DEMO_POLICY", "SwarmReport", "run_swarm"]
 

@@ -144,7 +144,7 @@ def gate_call(n: int) -> dict[str, float]:
 
 
 def trace_file(directory: Path, n: int) -> dict[str, float]:
-    from gait_runtime.supervisor.trace_writer import _Job, _write_one
+    from gait_runtime.supervisor.service.trace_writer import _Job, _write_one
 
     data = b"x" * 1400  # a signed trace is about this size
 
@@ -172,7 +172,7 @@ def journal_fsync(directory: Path, n: int) -> dict[str, float]:
 
 
 def thread_hop(backend: str, actors: int, hops: int) -> dict[str, float]:
-    from gait_runtime.supervisor.iothread import IoThread
+    from gait_runtime.supervisor._journal_io.iothread import IoThread
 
     def noop() -> None:
         return None

@@ -39,15 +39,15 @@ import anyio
 
 from gait_runtime.artifacts.timefmt import format_ns
 from gait_runtime.supervisor import EventFields, SessionConfig, SessionManager
-from gait_runtime.supervisor.config import JournalIo
-from gait_runtime.supervisor.journal import SessionState, state_bytes
-from gait_runtime.supervisor.records import (
+from gait_runtime.supervisor.journal.records import (
     Envelope,
     HeaderRecord,
     build_event,
     encode_line,
     normalize_fields,
 )
+from gait_runtime.supervisor.journal.scan import SessionState, state_bytes
+from gait_runtime.supervisor.sessions.config import JournalIo
 
 EVENT = EventFields(tool_name="tool.bench", verdict="allow", reason_codes=("bench",))
 

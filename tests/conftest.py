@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from gait_runtime.supervisor.uring import binding_probe
+from gait_runtime.supervisor._journal_io.uring import binding_probe
 
 VECTORS = Path(__file__).parent / "vectors"
 

@@ -1,10 +1,16 @@
-"""Imports point down only (DESIGN.md "Layers"; STYLE.md habit 2).
+"""Imports point down only, and no module imports itself back (DESIGN.md "Layers"; STYLE.md habit 2).
 
 `artifacts`, `gate` and `runpack` are synchronous libraries: they never import
 anyio/trio or any network/server library, and never import the layers above
-them. `telemetry` imports nothing of ours except `errors`, `config` and
-`artifacts`. Checked statically from the source, so a violation fails even if
-the offending import sits on a path no other test executes.
+them. The gate core never imports the commands layer nor telemetry.
+`telemetry` imports nothing of ours except `errors`, `config` and
+`artifacts`. `commands` (the command bodies) sits between the libraries and
+the CLI; the supervisor never imports the CLI, the commands layer or the soak
+harness. Inside the supervisor the sub-packages are ordered too:
+``_journal_io`` < ``journal`` < ``sessions`` < ``service``. Checked statically
+from the source, so a violation fails even if the offending import sits on a
+path no other test executes; :func:`test_no_import_cycles` checks the whole
+module import graph (function-local imports included) for cycles.
 """
 
 from __future__ import annotations
@@ -19,13 +25,21 @@ PACKAGE = Path(__file__).resolve().parent.parent / "gait_runtime"
 ASYNC_OR_NET = {"anyio", "trio", "asyncio", "httpx", "hypercorn", "socket"}
 RULES: dict[str, tuple[set[str], set[str]]] = {
     # layer: (forbidden third-party roots, forbidden gait_runtime subpackages)
-    "artifacts": (ASYNC_OR_NET, {"gate", "runpack", "supervisor", "cli", "telemetry", "soak"}),
-    "gate": (ASYNC_OR_NET, {"runpack", "supervisor", "cli", "soak"}),
-    "runpack": (ASYNC_OR_NET, {"supervisor", "cli", "soak"}),
-    "telemetry": (set(), {"gate", "runpack", "supervisor", "cli"}),
+    "artifacts": (
+        ASYNC_OR_NET,
+        {"gate", "runpack", "supervisor", "cli", "telemetry", "soak", "commands"},
+    ),
+    "gate": (ASYNC_OR_NET, {"runpack", "supervisor", "cli", "soak", "telemetry", "commands"}),
+    "runpack": (ASYNC_OR_NET, {"supervisor", "cli", "soak", "commands"}),
+    "telemetry": (set(), {"gate", "runpack", "supervisor", "cli", "commands", "soak"}),
+    "commands": (ASYNC_OR_NET, {"supervisor", "cli", "soak"}),
+    "supervisor": (set(), {"cli", "soak", "commands", "demo_swarm"}),
     # the soak harness drives a supervisor *subprocess*; it never imports the CLI
     "soak": (set(), {"cli"}),
 }
+
+SUPERVISOR_ORDER = ("_journal_io", "journal", "sessions", "service")
+"""Sub-packages of the supervisor, lowest first: each may import only those before it."""
 
 
 def _imports(path: Path, package: Path = PACKAGE) -> list[tuple[str, int]]:
@@ -64,6 +78,112 @@ def test_layer_imports_point_down(layer: str) -> None:
             if parts[0] == "gait_runtime" and len(parts) > 1 and parts[1] in ours:
                 problems.append(f"{path.relative_to(PACKAGE.parent)}:{line} imports {name}")
     assert problems == []
+
+
+@pytest.mark.parametrize("sub", SUPERVISOR_ORDER)
+def test_supervisor_subpackages_point_down(sub: str) -> None:
+    """``_journal_io`` < ``journal`` < ``sessions`` < ``service``: no import runs back up."""
+    above = set(SUPERVISOR_ORDER[SUPERVISOR_ORDER.index(sub) + 1 :]) | {"runtime", "entry"}
+    problems = []
+    for path in _modules(f"supervisor/{sub}"):
+        for name, line in _imports(path):
+            parts = name.split(".")
+            if parts[:2] == ["gait_runtime", "supervisor"] and len(parts) > 2 and parts[2] in above:
+                problems.append(f"{path.relative_to(PACKAGE.parent)}:{line} imports {name}")
+    assert problems == []
+
+
+def _module_name(path: Path, package: Path) -> str:
+    parts = path.relative_to(package.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def import_graph(package: Path = PACKAGE) -> dict[str, set[str]]:
+    """Module → the gait_runtime modules it imports (``from pkg import mod`` resolved to ``mod``)."""
+    modules = {_module_name(p, package): p for p in package.rglob("*.py")}
+    graph: dict[str, set[str]] = {}
+    for name, path in modules.items():
+        deps: set[str] = set()
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        is_pkg = path.name == "__init__.py"
+        here = name.split(".") if is_pkg else name.split(".")[:-1]
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                deps.update(a.name for a in node.names if a.name in modules)
+            elif isinstance(node, ast.ImportFrom):
+                if node.level:
+                    base = here[: len(here) - node.level + 1]
+                    target = ".".join([*base, node.module] if node.module else base)
+                else:
+                    target = node.module or ""
+                for alias in node.names:
+                    sub = f"{target}.{alias.name}"
+                    deps.add(sub if sub in modules else target)
+        graph[name] = {d for d in deps if d in modules and d != name}
+    return graph
+
+
+def find_cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Strongly connected components with more than one module (Tarjan, iterative)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    cycles: list[list[str]] = []
+    counter = 0
+    for root in sorted(graph):
+        if root in index:
+            continue
+        work: list[tuple[str, list[str]]] = [(root, sorted(graph[root]))]
+        index[root] = low[root] = counter
+        counter += 1
+        stack.append(root)
+        on_stack.add(root)
+        while work:
+            node, todo = work[-1]
+            if todo:
+                nxt = todo.pop()
+                if nxt not in index:
+                    index[nxt] = low[nxt] = counter
+                    counter += 1
+                    stack.append(nxt)
+                    on_stack.add(nxt)
+                    work.append((nxt, sorted(graph[nxt])))
+                elif nxt in on_stack:
+                    low[node] = min(low[node], index[nxt])
+                continue
+            work.pop()
+            if work:
+                low[work[-1][0]] = min(low[work[-1][0]], low[node])
+            if low[node] == index[node]:
+                component = []
+                while True:
+                    item = stack.pop()
+                    on_stack.discard(item)
+                    component.append(item)
+                    if item == node:
+                        break
+                if len(component) > 1:
+                    cycles.append(sorted(component))
+    return cycles
+
+
+def test_no_import_cycles() -> None:
+    """No two gait_runtime modules import each other, directly or through others."""
+    assert find_cycles(import_graph()) == []
+
+
+def test_cycle_check_sees_a_hidden_cycle(tmp_path: Path) -> None:
+    """A cycle closed by a function-local import is found (guards against a vacuous check)."""
+    pkg = tmp_path / "gait_runtime" / "gate"
+    pkg.mkdir(parents=True)
+    (tmp_path / "gait_runtime" / "__init__.py").write_text("")
+    (pkg / "__init__.py").write_text("")
+    (pkg / "policy.py").write_text("def f():\n    from .evaluate import g\n")
+    (pkg / "evaluate.py").write_text("from .policy import f\n")
+    (pkg / "intent.py").write_text("from . import policy\n")
+    cycles = find_cycles(import_graph(tmp_path / "gait_runtime"))
+    assert cycles == [["gait_runtime.gate.evaluate", "gait_runtime.gate.policy"]]
 
 
 def test_layer_rule_sees_violations(tmp_path: Path) -> None:

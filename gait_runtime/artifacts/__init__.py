@@ -2,6 +2,45 @@
 
 Nothing here imports anyio or does network I/O; files are touched only by the
 explicitly named load/save/write functions.
+
+Modules: ``jcs`` (RFC 8785 canonical bytes, sha256 digests), ``gojson`` (the
+one Go-compatible JSON encoder), ``signing`` (ed25519 over JCS bytes),
+``keys`` (key files, env vars, dev/prod key modes), ``schemas`` (JSON Schema
+validation of ``schemas/``), ``timefmt`` (RFC 3339 nano timestamps, Go
+durations), ``zipdet`` (deterministic zips), ``fsutil`` (atomic writes,
+directory fsync), ``lockfile`` (the one ``O_EXCL`` lock-file protocol).
+
+The package re-exports only what is cheap to import (no ``cryptography``, no
+``jsonschema``, no ``yaml``), so ``gait verify`` and ``gait demo`` keep their
+start-up budget; signing, keys and schemas are imported from their modules.
 """
 
 from __future__ import annotations
+
+from .fsutil import write_atomic as write_atomic
+from .gojson import go_json as go_json
+from .gojson import go_json_indent as go_json_indent
+from .jcs import canonicalize as canonicalize
+from .jcs import digest as digest
+from .jcs import sha256_hex as sha256_hex
+from .lockfile import release_lock_file as release_lock_file
+from .lockfile import take_lock_file as take_lock_file
+from .timefmt import format_go_duration as format_go_duration
+from .timefmt import format_ns as format_ns
+from .timefmt import parse_go_duration as parse_go_duration
+from .timefmt import parse_rfc3339 as parse_rfc3339
+
+__all__ = [
+    "canonicalize",
+    "digest",
+    "format_go_duration",
+    "format_ns",
+    "go_json",
+    "go_json_indent",
+    "parse_go_duration",
+    "parse_rfc3339",
+    "release_lock_file",
+    "sha256_hex",
+    "take_lock_file",
+    "write_atomic",
+]

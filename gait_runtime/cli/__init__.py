@@ -10,10 +10,13 @@ telemetry imports.
 from __future__ import annotations
 
 import importlib
+import logging
 import os
 import sys
 from collections.abc import Sequence
 from typing import IO, Final
+
+import structlog
 
 from .. import __version__
 from ..errors import EXIT_INTERNAL, GaitError, UsageError
@@ -137,6 +140,23 @@ def _usage() -> str:
     return "\n".join(lines)
 
 
+def _default_logging() -> bool:
+    """Library warnings go to stderr, never stdout (which carries the command's output).
+
+    Until a command configures logging itself (``gait serve`` does), log
+    records at warning level and above are written to stderr; anything below
+    is dropped. Returns True when this call configured structlog (and the
+    caller must reset it), False when logging was already configured.
+    """
+    if structlog.is_configured():
+        return False
+    structlog.configure(
+        wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING),
+        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+    )
+    return True
+
+
 def main(argv: Sequence[str] | None = None, *, out: IO[str] | None = None) -> int:
     """Run one ``gait`` command and return its exit code (never raises for user errors)."""
     args = list(sys.argv[1:] if argv is None else argv)
@@ -172,7 +192,12 @@ def main(argv: Sequence[str] | None = None, *, out: IO[str] | None = None) -> in
             else:
                 stream.write(text + "\n")
             return 0
-        result: Result = handler(ns)
+        quiet_default = _default_logging()
+        try:
+            result: Result = handler(ns)
+        finally:
+            if quiet_default:
+                structlog.reset_defaults()
     except GaitError as exc:
         return render_error(exc, command=command, as_json=as_json, argv=args, out=stream)
     except KeyboardInterrupt:

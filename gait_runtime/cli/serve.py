@@ -4,7 +4,7 @@ Owns: the server flags (the Go flags of ``spec/service.md`` §1 plus our own:
 ``--backend``, ``--drain-timeout``, ``--fsync``, mailbox and
 batch sizes, timeouts, ``--otel``/``--otel-endpoint``, ``--log-level``,
 ``--log-format``), the span exporter choice (:func:`tracing_choice`), turning them into one frozen
-:class:`~gait_runtime.supervisor.service_config.ServiceConfig` (every Go
+:class:`~gait_runtime.supervisor.service.config.ServiceConfig` (every Go
 start-up error message kept), running the supervisor with ``anyio.run`` on
 the chosen backend, the start-up line (text, or one JSON line with
 ``--json``), and the ``gait guard retain`` flags of ``spec/sessions.md`` §11.1.
@@ -23,7 +23,7 @@ from typing import Any
 
 from .. import __version__
 from ..errors import GaitError, InternalError, IOFailure, UsageError
-from ..supervisor.config import FSYNC_POLICIES, STATE_UPDATE_MODES
+from ..supervisor.sessions.config import FSYNC_POLICIES, STATE_UPDATE_MODES
 from ._frame import Handler, Parser, Result, add_common, correlation_id, dump_json_line
 
 __all__ = [
@@ -159,7 +159,7 @@ def config_from_args(ns: argparse.Namespace, environ: Mapping[str, str]) -> Any:
     Raises:
         UsageError: any invalid flag, with the Go implementation's message.
     """
-    from ..supervisor.service_config import (
+    from ..supervisor.service.config import (
         RetentionRule,
         ServiceConfig,
         parse_duration_flag,
@@ -437,8 +437,8 @@ def build_guard_retain(parser: Parser) -> Handler:
 
     def handle(ns: argparse.Namespace) -> Result:
         from ..artifacts.fsutil import write_atomic
-        from ..supervisor.retention import guard_retain
-        from ..supervisor.service_config import parse_duration_flag
+        from ..supervisor.service.config import parse_duration_flag
+        from ..supervisor.service.retention import guard_retain
 
         trace_ttl = parse_duration_flag(ns.trace_ttl, flag="--trace-ttl")
         pack_ttl = parse_duration_flag(ns.pack_ttl, flag="--pack-ttl")

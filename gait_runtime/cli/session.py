@@ -1,7 +1,7 @@
 """``gait run session start|append|status|checkpoint|compact`` and ``gait verify session-chain``.
 
-Thin handlers over :mod:`gait_runtime.supervisor.oneshot` and
-:mod:`gait_runtime.supervisor.chain`: parse the Go flags of
+Thin handlers over :mod:`gait_runtime.supervisor.journal.oneshot` and
+:mod:`gait_runtime.supervisor.journal.chain`: parse the Go flags of
 ``spec/sessions.md`` §3 and §8, call the library once (``anyio.run`` for the
 journal operations), and shape Go's text and ``--json`` output. Errors of the
 journal commands carry ``journal`` and ``operation`` in their JSON envelope,
@@ -78,7 +78,7 @@ def build_start(parser: Parser) -> Handler:
     parser.add_argument("--run-id", default="", help="run id")
 
     def handle(ns: argparse.Namespace) -> Result:
-        from ..supervisor.oneshot import session_start
+        from ..supervisor.journal.oneshot import session_start
 
         journal = _journal(ns)
         if not ns.session_id.strip() or not ns.run_id.strip():
@@ -99,7 +99,7 @@ def build_status(parser: Parser) -> Handler:
     _journal_arg(parser)
 
     def handle(ns: argparse.Namespace) -> Result:
-        from ..supervisor.oneshot import session_status
+        from ..supervisor.journal.oneshot import session_status
 
         journal = _journal(ns)
         status = _call(journal, "status", lambda: session_status(Path(journal)))
@@ -124,8 +124,8 @@ def build_append(parser: Parser) -> Handler:
     parser.add_argument("--violations", default="", help="comma-separated violations")
 
     def handle(ns: argparse.Namespace) -> Result:
-        from ..supervisor.oneshot import session_append
-        from ..supervisor.records import EventFields
+        from ..supervisor.journal.oneshot import session_append
+        from ..supervisor.journal.records import EventFields
 
         journal = _journal(ns)
         if not ns.tool.strip() or not ns.verdict.strip():
@@ -163,7 +163,7 @@ def build_checkpoint(parser: Parser) -> Handler:
 
     def handle(ns: argparse.Namespace) -> Result:
         from ..artifacts.fsutil import reject_parent_traversal
-        from ..supervisor.oneshot import session_checkpoint
+        from ..supervisor.journal.oneshot import session_checkpoint
 
         journal = _journal(ns)
         out = ns.out.strip()
@@ -201,7 +201,7 @@ def build_compact(parser: Parser) -> Handler:
     parser.add_argument("--dry-run", action="store_true", help="report only; change nothing")
 
     def handle(ns: argparse.Namespace) -> Result:
-        from ..supervisor.oneshot import session_compact
+        from ..supervisor.journal.oneshot import session_compact
 
         journal = _journal(ns)
         out = Path(ns.out.strip()) if ns.out.strip() else None
@@ -242,7 +242,7 @@ def build_verify_chain(parser: Parser) -> Handler:
     parser.add_argument("--private-key-env", default="", help="env var holding the private key")
 
     def handle(ns: argparse.Namespace) -> Result:
-        from ..supervisor.chain import verify_chain
+        from ..supervisor.journal.chain import verify_chain
 
         chain = (ns.chain or ns.target).strip()
         if not chain:

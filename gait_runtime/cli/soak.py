@@ -33,7 +33,7 @@ def _budget(text: str) -> tuple[str, float]:
 def _duration(text: str | None) -> float | None:
     if text is None:
         return None
-    from ..supervisor.service_config import parse_duration_flag
+    from ..supervisor.service.config import parse_duration_flag
 
     return parse_duration_flag(text, flag="--duration")
 

@@ -22,8 +22,8 @@ import yaml
 
 from ..artifacts.schemas import validate
 from ..errors import ArtifactInputError, UsageError
-from ..supervisor.config import FsyncPolicy
-from ..supervisor.service_config import parse_duration_flag
+from ..supervisor.service.config import parse_duration_flag
+from ..supervisor.sessions.config import FsyncPolicy
 
 __all__ = [
     "BUDGET_NAMES",

@@ -148,7 +148,7 @@ class _Run:
         self.server = None
 
     async def compact_all(self) -> None:
-        from ..supervisor.oneshot import session_compact
+        from ..supervisor.journal.oneshot import session_compact
 
         for journal in sorted(self.dirs.sessions.glob("*.journal.jsonl")):
             try:

@@ -5,13 +5,13 @@ used in problems, the report and the exit message:
 
 ``journal_valid``
     the journal passes the reader rules of ``spec/sessions.md`` §2.4
-    (:func:`~gait_runtime.supervisor.journal.scan_journal`).
+    (:func:`~gait_runtime.supervisor.journal.scan.scan_journal`).
 ``malformed_lines``
     every non-blank line is a JSON object (counted; the budget is 0).
 ``torn_tail``
     the journal ends with a complete line (a drained supervisor leaves no tear).
 ``chain_valid``
-    the session chain verifies (:func:`~gait_runtime.supervisor.chain.verify_chain`,
+    the session chain verifies (:func:`~gait_runtime.supervisor.journal.chain.verify_chain`,
     which also verifies every checkpoint runpack) and lists the journal's checkpoints.
 ``ack_present``
     every acknowledged decision (``acks.jsonl``: journal, sequence, trace id) is in
@@ -37,9 +37,9 @@ import msgspec
 
 from ..errors import GaitError
 from ..runpack import read_runpack
-from ..supervisor.chain import verify_chain
-from ..supervisor.journal import chain_path_for, scan_journal, split_torn_tail
-from ..supervisor.records import CheckpointRecord
+from ..supervisor.journal.chain import verify_chain
+from ..supervisor.journal.records import CheckpointRecord
+from ..supervisor.journal.scan import chain_path_for, scan_journal, split_torn_tail
 
 __all__ = ["CHECKS", "Problem", "VerifyResult", "iter_acks", "verify_run"]
 

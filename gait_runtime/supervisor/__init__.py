@@ -10,19 +10,19 @@ modules behind these names are listed in ``docs/sessions.md``.
 
 from __future__ import annotations
 
-from .actor import AppendAck as AppendAck
-from .actor import SessionActor as SessionActor
-from .compaction import CompactionReport as CompactionReport
-from .config import FsyncPolicy as FsyncPolicy
-from .config import SessionConfig as SessionConfig
-from .lock import StateDirLock as StateDirLock
-from .lock import acquire_state_dir_lock as acquire_state_dir_lock
-from .records import CheckpointRecord as CheckpointRecord
-from .records import EventFields as EventFields
-from .records import decode_event_fields as decode_event_fields
-from .sessions import SessionManager as SessionManager
-from .sessions import journal_path_for as journal_path_for
-from .store import JournalStore as JournalStore
+from .journal.compaction import CompactionReport as CompactionReport
+from .journal.lock import StateDirLock as StateDirLock
+from .journal.lock import acquire_state_dir_lock as acquire_state_dir_lock
+from .journal.records import CheckpointRecord as CheckpointRecord
+from .journal.records import EventFields as EventFields
+from .journal.records import decode_event_fields as decode_event_fields
+from .journal.store import JournalStore as JournalStore
+from .sessions.actor import AppendAck as AppendAck
+from .sessions.actor import SessionActor as SessionActor
+from .sessions.config import FsyncPolicy as FsyncPolicy
+from .sessions.config import SessionConfig as SessionConfig
+from .sessions.manager import SessionManager as SessionManager
+from .sessions.manager import journal_path_for as journal_path_for
 
 __all__ = [
     "AppendAck",

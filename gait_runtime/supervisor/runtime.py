@@ -43,16 +43,16 @@ from ..gate.policy import CompiledPolicy, check_oss_prod, load_policy
 from ..telemetry.export import DecisionExporter
 from ..telemetry.metrics import Metrics
 from ..telemetry.otel import TracingHandle
-from .config import SessionConfig
-from .decisions import DecisionService
-from .retention import ClassSweep, sweep_class, sweep_report
-from .service_config import ServiceConfig
-from .sessions import SessionManager
-from .store import DirectJournalFile, FileOpener, JournalFile
-from .trace_writer import TraceWriter
-from .transport.auth import TokenAuth
-from .transport.http import GaitApp
-from .transport.server import BoundAddress, HTTPServerSettings, serve_http
+from .journal.store import DirectJournalFile, FileOpener, JournalFile
+from .service.auth import TokenAuth
+from .service.config import ServiceConfig
+from .service.decisions import DecisionService
+from .service.http import GaitApp
+from .service.retention import ClassSweep, sweep_class, sweep_report
+from .service.server import BoundAddress, HTTPServerSettings, serve_http
+from .service.trace_writer import TraceWriter
+from .sessions.config import SessionConfig
+from .sessions.manager import SessionManager
 
 __all__ = ["PolicyHolder", "Supervisor"]
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import sys
 import threading
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Final, TextIO
+from typing import Final, TextIO
 from urllib.parse import urlsplit
 
 import structlog
@@ -26,9 +26,7 @@ from opentelemetry.sdk.trace.export import (
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from ..errors import DependencyMissingError
-
-if TYPE_CHECKING:
-    from .otel import ExporterKind, _Counters
+from ._tracing_stats import ExporterKind, SpanCounters
 
 __all__ = ["OTLP_EXTRA_HINT", "build_pipeline"]
 
@@ -42,7 +40,7 @@ _log = structlog.get_logger("gait_runtime.telemetry.otel")
 class _CountingExporter(SpanExporter):
     """Delegates to the real exporter and counts what it delivers or loses."""
 
-    def __init__(self, inner: SpanExporter, counters: _Counters) -> None:
+    def __init__(self, inner: SpanExporter, counters: SpanCounters) -> None:
         self._inner = inner
         self._counters = counters
 
@@ -77,7 +75,7 @@ class _BoundedBatchSpanProcessor(BatchSpanProcessor):
     def __init__(
         self,
         exporter: SpanExporter,
-        counters: _Counters,
+        counters: SpanCounters,
         *,
         max_queue_size: int | None,
         max_export_batch_size: int | None,
@@ -149,7 +147,7 @@ def _make_exporter(
 
 def build_pipeline(
     kind: ExporterKind | None,
-    counters: _Counters,
+    counters: SpanCounters,
     *,
     endpoint: str | None,
     service_version: str,

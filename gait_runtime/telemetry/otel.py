@@ -20,7 +20,7 @@ import os
 import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Final, Literal, TextIO, TypedDict
+from typing import TYPE_CHECKING, Final, TextIO
 
 import structlog
 from opentelemetry import trace
@@ -35,6 +35,9 @@ from ._record import (
     DecisionAttributes,
     span_attributes,
 )
+from ._tracing_stats import ExporterKind as ExporterKind
+from ._tracing_stats import SpanCounters
+from ._tracing_stats import TracingStats as TracingStats
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace import TracerProvider as SDKTracerProvider
@@ -63,7 +66,6 @@ JOURNAL_APPEND_SPAN_NAME: Final = "gait.journal.append"
 TRACE_SIGN_SPAN_NAME: Final = "gait.trace.sign"
 INSTRUMENTATION_NAME: Final = "gait_runtime"
 
-ExporterKind = Literal["otlp", "console", "memory"]
 
 _log = structlog.get_logger("gait_runtime.telemetry.otel")
 _propagator: Final = TraceContextTextMapPropagator()
@@ -278,45 +280,6 @@ def trace_sign_span(**attributes: AttributeValue) -> Iterator[Span]:
 # --------------------------------------------------------------------------- SDK switch
 
 
-class TracingStats(TypedDict):
-    """What the SDK pipeline lost or delivered since :func:`setup_tracing`.
-
-    Attributes:
-        spans_exported: spans the exporter accepted.
-        spans_dropped: spans lost: refused by the full queue, ended after
-            shutdown, or part of a batch whose export failed.
-        export_errors: export calls that failed (collector down, timeout, error).
-    """
-
-    spans_exported: int
-    spans_dropped: int
-    export_errors: int
-
-
-class _Counters:
-    """Thread-safe counters shared by the SDK pipeline pieces and the handle."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self.spans_exported = 0
-        self.spans_dropped = 0
-        self.export_errors = 0
-
-    def add(self, *, exported: int = 0, dropped: int = 0, errors: int = 0) -> None:
-        with self._lock:
-            self.spans_exported += exported
-            self.spans_dropped += dropped
-            self.export_errors += errors
-
-    def snapshot(self) -> TracingStats:
-        with self._lock:
-            return TracingStats(
-                spans_exported=self.spans_exported,
-                spans_dropped=self.spans_dropped,
-                export_errors=self.export_errors,
-            )
-
-
 class TracingHandle:
     """The installed tracing pipeline: flush it, shut it down, read its counters.
 
@@ -336,12 +299,12 @@ class TracingHandle:
         provider: SDKTracerProvider | None = None,
         exporter: SpanExporter | None = None,
         memory_exporter: InMemorySpanExporter | None = None,
-        counters: _Counters | None = None,
+        counters: SpanCounters | None = None,
     ) -> None:
         self.provider = provider
         self.memory_exporter = memory_exporter
         self._exporter = exporter
-        self._counters = counters or _Counters()
+        self._counters = counters or SpanCounters()
         self._closed = provider is None
         if provider is not None:
             atexit.register(self.shutdown)
@@ -456,7 +419,7 @@ def setup_tracing(
         return TracingHandle()
     from ._sdk import build_pipeline
 
-    counters = _Counters()
+    counters = SpanCounters()
     provider, inner, memory = build_pipeline(
         kind,
         counters,

@@ -223,7 +223,7 @@ def test_driver_drops_idle_connections_before_the_server_does(name: str) -> None
     from gait_runtime.artifacts.timefmt import parse_go_duration
     from gait_runtime.soak.driver import CLIENT_KEEPALIVE_S
     from gait_runtime.soak.posture import load_posture
-    from gait_runtime.supervisor.service_config import ServiceConfig
+    from gait_runtime.supervisor.service.config import ServiceConfig
 
     posture = load_posture(name)
     server_idle = parse_go_duration(str(posture.serve["header_timeout"])) / 1e9

@@ -14,7 +14,8 @@ from typing import cast
 import anyio
 
 from gait_runtime.supervisor import EventFields, SessionConfig, SessionManager
-from gait_runtime.supervisor.config import JournalIo
+from gait_runtime.supervisor.sessions.config import JournalIo
+from gait_runtime.telemetry.logging import configure_logging
 
 
 async def main(session_dir: Path, appenders: int, journal_io: JournalIo) -> None:
@@ -39,4 +40,5 @@ async def main(session_dir: Path, appenders: int, journal_io: JournalIo) -> None
 
 
 if __name__ == "__main__":
+    configure_logging(level="warning")  # stdout carries the acknowledged sequences only
     anyio.run(main, Path(sys.argv[1]), int(sys.argv[2]), cast(JournalIo, sys.argv[3]))

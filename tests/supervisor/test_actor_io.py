@@ -16,11 +16,17 @@ import pytest
 from gait_runtime.clock import FakeClock
 from gait_runtime.errors import IOFailure
 from gait_runtime.supervisor import EventFields, SessionConfig, SessionManager
-from gait_runtime.supervisor.actor import ActorStats, AppendRequest, Message, Reply, SessionActor
-from gait_runtime.supervisor.iothread import IoThread
-from gait_runtime.supervisor.journal import load_state
-from gait_runtime.supervisor.sessions import _Session
-from gait_runtime.supervisor.store import JournalStore, OsJournalFile, StoreOptions
+from gait_runtime.supervisor._journal_io.iothread import IoThread
+from gait_runtime.supervisor.journal.scan import load_state
+from gait_runtime.supervisor.journal.store import JournalStore, OsJournalFile, StoreOptions
+from gait_runtime.supervisor.sessions.actor import (
+    ActorStats,
+    AppendRequest,
+    Message,
+    Reply,
+    SessionActor,
+)
+from gait_runtime.supervisor.sessions.manager import _Session
 
 pytestmark = pytest.mark.anyio
 

@@ -11,7 +11,7 @@ import pytest
 
 from gait_runtime.artifacts.zipdet import write_zip
 from gait_runtime.errors import SessionInputError
-from gait_runtime.supervisor.chain import verify_chain
+from gait_runtime.supervisor.journal.chain import verify_chain
 
 
 @pytest.fixture

@@ -11,13 +11,13 @@ import pytest
 from gait_runtime.artifacts.signing import SigningKey
 from gait_runtime.artifacts.timefmt import parse_rfc3339
 from gait_runtime.runpack import verify_runpack, write_runpack
-from gait_runtime.supervisor.checkpoint import (
+from gait_runtime.supervisor.journal.checkpoint import (
     build_checkpoint_record,
     build_checkpoint_runpack,
     checkpoint_file_name,
     journal_base,
 )
-from gait_runtime.supervisor.journal import scan_journal
+from gait_runtime.supervisor.journal.scan import scan_journal
 
 
 @pytest.mark.parametrize(("index", "window"), [(1, (0, 2)), (2, (2, 4))])

@@ -11,11 +11,11 @@ from hypothesis import strategies as st
 
 from gait_runtime.clock import FakeClock
 from gait_runtime.errors import VerificationError
-from gait_runtime.supervisor.chain import verify_chain
-from gait_runtime.supervisor.compaction import compact_bytes
-from gait_runtime.supervisor.journal import scan_journal
-from gait_runtime.supervisor.records import EventFields, normalize_fields
-from gait_runtime.supervisor.store import JournalStore, StoreOptions
+from gait_runtime.supervisor.journal.chain import verify_chain
+from gait_runtime.supervisor.journal.compaction import compact_bytes
+from gait_runtime.supervisor.journal.records import EventFields, normalize_fields
+from gait_runtime.supervisor.journal.scan import scan_journal
+from gait_runtime.supervisor.journal.store import JournalStore, StoreOptions
 
 EV = normalize_fields(EventFields(tool_name="tool.x", verdict="block", reason_codes=("r",)))
 OPS = st.lists(

@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 
 from gait_runtime.runpack import verify_runpack
-from gait_runtime.supervisor.journal import scan_journal, split_torn_tail
-from gait_runtime.supervisor.store import JournalStore
+from gait_runtime.supervisor.journal.scan import scan_journal, split_torn_tail
+from gait_runtime.supervisor.journal.store import JournalStore
 from tests.conftest import JOURNAL_IO_PATHS
 
 HELPER = Path(__file__).with_name("crash_appender.py")

@@ -12,15 +12,7 @@ from hypothesis import strategies as st
 
 from gait_runtime.artifacts.timefmt import format_ns, parse_rfc3339
 from gait_runtime.errors import SessionInputError
-from gait_runtime.supervisor.journal import (
-    chain_bytes,
-    chain_path_for,
-    load_state,
-    scan_journal,
-    split_torn_tail,
-    state_bytes,
-)
-from gait_runtime.supervisor.records import (
+from gait_runtime.supervisor.journal.records import (
     Envelope,
     EventFields,
     build_event,
@@ -29,7 +21,15 @@ from gait_runtime.supervisor.records import (
     encode_line,
     normalize_fields,
 )
-from gait_runtime.supervisor.records import _time_text as _time_text
+from gait_runtime.supervisor.journal.records import _time_text as _time_text
+from gait_runtime.supervisor.journal.scan import (
+    chain_bytes,
+    chain_path_for,
+    load_state,
+    scan_journal,
+    split_torn_tail,
+    state_bytes,
+)
 
 S = "sessions/journal"
 

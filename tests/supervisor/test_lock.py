@@ -14,7 +14,7 @@ from structlog.testing import capture_logs
 
 from gait_runtime.artifacts.timefmt import format_go_duration, parse_go_duration
 from gait_runtime.errors import ContentionError, StateDirLockedError, exit_code_for
-from gait_runtime.supervisor.lock import (
+from gait_runtime.supervisor.journal.lock import (
     LockSettings,
     acquire_state_dir_lock,
     lock_settings_from_env,
@@ -176,7 +176,7 @@ def test_state_dir_lock_held_by_another_process(tmp_path: Path) -> None:
     """The flock is held across processes and released by the kernel when the holder dies."""
     script = (
         "import sys; from pathlib import Path;"
-        "from gait_runtime.supervisor.lock import acquire_state_dir_lock as a;"
+        "from gait_runtime.supervisor.journal.lock import acquire_state_dir_lock as a;"
         "h = a(Path(sys.argv[1])); print('held', flush=True); sys.stdin.read()"
     )
     with subprocess.Popen(

@@ -10,9 +10,9 @@ import pytest
 from gait_runtime.artifacts.schemas import validate
 from gait_runtime.clock import FakeClock
 from gait_runtime.errors import ArtifactInputError
-from gait_runtime.supervisor.lock import LockSettings, session_lock
-from gait_runtime.supervisor.records import EventFields, normalize_fields
-from gait_runtime.supervisor.store import JournalStore, StoreOptions
+from gait_runtime.supervisor.journal.lock import LockSettings, session_lock
+from gait_runtime.supervisor.journal.records import EventFields, normalize_fields
+from gait_runtime.supervisor.journal.store import JournalStore, StoreOptions
 
 
 def test_go_session_files_validate(vectors: Path) -> None:

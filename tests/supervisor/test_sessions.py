@@ -26,9 +26,9 @@ from gait_runtime.errors import (
     StateDirLockedError,
 )
 from gait_runtime.supervisor import EventFields, SessionConfig, SessionManager, journal_path_for
-from gait_runtime.supervisor.chain import verify_chain
-from gait_runtime.supervisor.journal import load_state, scan_journal
-from gait_runtime.supervisor.store import OsJournalFile
+from gait_runtime.supervisor.journal.chain import verify_chain
+from gait_runtime.supervisor.journal.scan import load_state, scan_journal
+from gait_runtime.supervisor.journal.store import OsJournalFile
 from tests.conftest import JOURNAL_IO_PATHS
 
 pytestmark = pytest.mark.anyio
@@ -398,7 +398,7 @@ def test_fsync_interval_policy_syncs_after_the_interval(tmp_path: Path) -> None:
 async def test_go_style_cli_appends_interleave_safely_with_a_busy_session(tmp_path: Path) -> None:
     """§7: the Go lock is honoured for every batch, so one-shot CLI appends (which take the
     lock file like Go) interleave with a loaded session without a duplicate or a gap."""
-    from gait_runtime.supervisor.oneshot import session_append
+    from gait_runtime.supervisor.journal.oneshot import session_append
 
     path = _journal(tmp_path)
     async with SessionManager(_config(tmp_path)) as manager:

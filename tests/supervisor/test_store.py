@@ -12,10 +12,10 @@ import pytest
 
 from gait_runtime.clock import FakeClock
 from gait_runtime.errors import IOFailure, SessionInputError
-from gait_runtime.supervisor.journal import load_state, scan_journal
-from gait_runtime.supervisor.oneshot import session_append, session_status
-from gait_runtime.supervisor.records import EventFields, normalize_fields
-from gait_runtime.supervisor.store import JournalStore, OsJournalFile, StoreOptions
+from gait_runtime.supervisor.journal.oneshot import session_append, session_status
+from gait_runtime.supervisor.journal.records import EventFields, normalize_fields
+from gait_runtime.supervisor.journal.scan import load_state, scan_journal
+from gait_runtime.supervisor.journal.store import JournalStore, OsJournalFile, StoreOptions
 
 FIELDS = normalize_fields(EventFields(tool_name="tool.x", verdict="allow"))
 

@@ -20,10 +20,15 @@ import pytest
 from gait_runtime.clock import FakeClock
 from gait_runtime.errors import InternalError, IOFailure
 from gait_runtime.supervisor import EventFields, SessionConfig, SessionManager
-from gait_runtime.supervisor.journal import scan_journal
-from gait_runtime.supervisor.records import EventFields as Fields
-from gait_runtime.supervisor.store import JournalStore, StoreOptions, journal_opener
-from gait_runtime.supervisor.uring import JournalRing, RingBusy, RingLost, RingUnavailable
+from gait_runtime.supervisor._journal_io.uring import (
+    JournalRing,
+    RingBusy,
+    RingLost,
+    RingUnavailable,
+)
+from gait_runtime.supervisor.journal.records import EventFields as Fields
+from gait_runtime.supervisor.journal.scan import scan_journal
+from gait_runtime.supervisor.journal.store import JournalStore, StoreOptions, journal_opener
 from tests.conftest import needs_ring
 
 pytestmark = pytest.mark.anyio
@@ -328,7 +333,7 @@ def test_a_binding_that_crashes_its_probe_is_reported_not_loaded(
     monkeypatch.syspath_prepend(str(fake))
     monkeypatch.setenv("PYTHONPATH", str(fake))
     monkeypatch.delitem(sys.modules, "liburing", raising=False)
-    from gait_runtime.supervisor.uring import binding_probe
+    from gait_runtime.supervisor._journal_io.uring import binding_probe
 
     reason = binding_probe.__wrapped__()
     assert "SIGILL" in reason and "crashed" in reason

@@ -19,10 +19,10 @@ from typing import Any
 import anyio
 import httpx
 
+from gait_runtime.supervisor.journal.store import FileOpener
 from gait_runtime.supervisor.runtime import Supervisor
-from gait_runtime.supervisor.service_config import ListenAddress, ServiceConfig
-from gait_runtime.supervisor.store import FileOpener
-from gait_runtime.supervisor.transport.server import BoundAddress
+from gait_runtime.supervisor.service.config import ListenAddress, ServiceConfig
+from gait_runtime.supervisor.service.server import BoundAddress
 
 VECTORS = Path(__file__).resolve().parent.parent / "vectors"
 SERVICE = VECTORS / "service"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from gait_runtime.supervisor.transport.auth import INVALID_BEARER, MISSING_BEARER, TokenAuth
+from gait_runtime.supervisor.service.auth import INVALID_BEARER, MISSING_BEARER, TokenAuth
 
 
 @pytest.mark.parametrize(

@@ -22,9 +22,9 @@ import pytest
 
 from gait_runtime.artifacts.keys import DEV_KEY_WARNING, decode_public
 from gait_runtime.runpack import verify_runpack
+from gait_runtime.supervisor.journal.store import JournalFile, OsJournalFile
 from gait_runtime.supervisor.runtime import Supervisor
-from gait_runtime.supervisor.service_config import ListenAddress
-from gait_runtime.supervisor.store import JournalFile, OsJournalFile
+from gait_runtime.supervisor.service.config import ListenAddress
 from tests.conftest import JOURNAL_IO_PATHS
 
 from .harness import PUBLIC_KEY, SERVICE, Running, running, service_config
@@ -575,7 +575,7 @@ async def test_approval_token_grants_a_require_approval_decision(tmp_path: Path)
 
 async def test_retention_janitor_sweeps_traces_and_writes_a_report(tmp_path: Path) -> None:
     """Issue: the janitor applies ``--trace-max-count`` and writes an auditable JSON report."""
-    from gait_runtime.supervisor.service_config import RetentionRule
+    from gait_runtime.supervisor.service.config import RetentionRule
 
     report = tmp_path / "retention.json"
     async with running(

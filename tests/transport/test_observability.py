@@ -39,7 +39,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from gait_runtime.cli.serve import tracing_choice
 from gait_runtime.errors import UsageError, exit_code_for
 from gait_runtime.supervisor.runtime import Supervisor
-from gait_runtime.supervisor.service_config import ServiceConfig
+from gait_runtime.supervisor.service.config import ServiceConfig
 from gait_runtime.telemetry import TracingHandle, configure_logging, reset_logging, setup_tracing
 from gait_runtime.telemetry.otel import (
     DECISION_SPAN_NAME,

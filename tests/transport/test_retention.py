@@ -13,13 +13,13 @@ import pytest
 
 from gait_runtime.artifacts.jcs import canonicalize
 from gait_runtime.cli import main
-from gait_runtime.supervisor.retention import (
+from gait_runtime.supervisor.service.config import RetentionRule
+from gait_runtime.supervisor.service.retention import (
     LIVE_SESSION_WINDOW_S,
     guard_retain,
     matches_class,
     sweep_class,
 )
-from gait_runtime.supervisor.service_config import RetentionRule
 
 NOW = 2_000_000_000.0
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from gait_runtime.errors import UsageError
-from gait_runtime.supervisor.service_config import (
+from gait_runtime.supervisor.service.config import (
     ListenAddress,
     ServiceConfig,
     parse_duration_flag,

@@ -1,10 +1,9 @@
-"""The decision server's edges: HTTP (ASGI app under hypercorn), auth and payload adapters.
+"""Tool-call payload adapters: framework payloads → IntentRequest documents.
 
-The package imports nothing on purpose (the decision path imports the adapters,
-and the HTTP app imports the decision path). Modules: ``http.py`` (routes and
-framing), ``server.py`` (hypercorn inside the supervisor's task group),
-``auth.py`` (bearer tokens) and ``adapters.py`` (tool-call payloads →
-IntentRequest).
+``adapters.py`` decodes the payload shapes of ``spec/service.md`` §6 for the
+decision path (:mod:`gait_runtime.supervisor.service.decisions`). The HTTP
+app, the server and auth live in :mod:`gait_runtime.supervisor.service`.
+The package imports nothing on purpose.
 """
 
 from __future__ import annotations

@@ -29,7 +29,7 @@ import anyio
 import anyio.abc
 from hypercorn.config import Config, Sockets
 
-from ..service_config import ListenAddress
+from .config import ListenAddress
 from .http import GaitApp
 
 __all__ = ["BoundAddress", "HTTPServerSettings", "serve_http"]

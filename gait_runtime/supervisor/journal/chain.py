@@ -15,11 +15,11 @@ from typing import Any
 
 import msgspec
 
-from ..artifacts.signing import VerifyKey
-from ..errors import ArtifactInputError, GaitError, SessionInputError
-from ..runpack import verify_runpack
-from .journal import CHAIN_SCHEMA
+from ...artifacts.signing import VerifyKey
+from ...errors import ArtifactInputError, GaitError, SessionInputError
+from ...runpack import verify_runpack
 from .records import CheckpointRecord, checkpoint_digest
+from .scan import CHAIN_SCHEMA
 
 __all__ = ["ChainReport", "load_chain", "verify_chain"]
 

@@ -18,8 +18,8 @@ from typing import TypeVar
 
 import anyio
 
-from .. import __version__
-from ..clock import Clock, SystemClock
+from ... import __version__
+from ...clock import Clock, SystemClock
 from .compaction import CompactionReport
 from .lock import LockSettings, lock_settings_from_env
 from .records import CheckpointRecord, EventFields, EventRecord, normalize_fields

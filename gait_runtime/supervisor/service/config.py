@@ -18,9 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final, Literal
 
-from ..artifacts.timefmt import parse_go_duration
-from ..errors import UsageError
-from .config import JOURNAL_IO_MODES, FsyncPolicy, JournalIo, StateUpdates
+from ...artifacts.timefmt import parse_go_duration
+from ...errors import UsageError
+from ..sessions.config import JOURNAL_IO_MODES, FsyncPolicy, JournalIo, StateUpdates
 
 __all__ = [
     "ADAPTER_NAMES",

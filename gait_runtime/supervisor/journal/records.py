@@ -16,8 +16,8 @@ from typing import Any, Final
 
 import msgspec
 
-from ..artifacts.timefmt import format_ns
-from ..errors import SessionInputError
+from ...artifacts.timefmt import format_ns
+from ...errors import SessionInputError
 
 __all__ = [
     "CHECKPOINT_SCHEMA",

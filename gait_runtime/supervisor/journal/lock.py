@@ -29,8 +29,8 @@ from typing import Final
 
 import structlog
 
-from ..artifacts.timefmt import format_go_duration, parse_go_duration, parse_rfc3339
-from ..errors import ArtifactInputError, ContentionError, IOFailure, StateDirLockedError
+from ...artifacts.timefmt import format_go_duration, parse_go_duration, parse_rfc3339
+from ...errors import ArtifactInputError, ContentionError, IOFailure, StateDirLockedError
 
 __all__ = [
     "LOCK_SCHEMA",
@@ -44,7 +44,7 @@ __all__ = [
 
 LOCK_SCHEMA: Final = "gait.runpack.session_lock"
 STATE_DIR_LOCK_NAME: Final = ".gait-supervisor.lock"
-_log = structlog.get_logger("gait_runtime.supervisor.lock")
+_log = structlog.get_logger("gait_runtime.supervisor.journal.lock")
 
 _SECOND: Final = 1_000_000_000
 
@@ -268,7 +268,7 @@ def _acquire(
             reason = _reclaim_reason(lock_path, settings.stale_after_ns, wall_ns())
             if reason is not None:
                 if reason != "gone":
-                    _log.warning("reclaimed session lock", path=lock_path, reason=reason)
+                    _log.warning("reclaimed session lock", path=str(lock_path), reason=reason)
                     if on_reclaim is not None:
                         on_reclaim(reason)
                 with contextlib.suppress(FileNotFoundError):

@@ -26,8 +26,13 @@ import structlog
 from anyio.abc import TaskGroup, TaskStatus
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
-from ..errors import GaitError, InternalError, MailboxFull, SessionFailedError, SessionInputError
-from ._loop import OneShot, loop_primitives
+from ...errors import GaitError, InternalError, MailboxFull, SessionFailedError, SessionInputError
+from .._journal_io.loop import OneShot, loop_primitives
+from .._journal_io.uring import JournalRing, RingUnavailable
+from ..journal.checkpoint import journal_base
+from ..journal.compaction import CompactionReport
+from ..journal.lock import StateDirLock, acquire_state_dir_lock
+from ..journal.records import CheckpointRecord, Envelope, EventFields, normalize_fields
 from .actor import (
     ActorStats,
     AppendAck,
@@ -38,16 +43,11 @@ from .actor import (
     Reply,
     SessionActor,
 )
-from .checkpoint import journal_base
-from .compaction import CompactionReport
 from .config import SessionConfig
-from .lock import StateDirLock, acquire_state_dir_lock
-from .records import CheckpointRecord, Envelope, EventFields, normalize_fields
-from .uring import JournalRing, RingUnavailable
 
 __all__ = ["MailboxFull", "SessionManager", "journal_path_for"]
 
-_log = structlog.get_logger("gait_runtime.supervisor.sessions")
+_log = structlog.get_logger("gait_runtime.supervisor.sessions.manager")
 _HEADER_PROBE_BYTES: Final = 64 * 1024
 _T = TypeVar("_T")
 

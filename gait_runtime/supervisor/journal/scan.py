@@ -20,8 +20,8 @@ from typing import Any, Final
 
 import msgspec
 
-from ..artifacts.fsutil import ensure_dir, write_atomic
-from ..errors import IOFailure, SessionInputError
+from ...artifacts.fsutil import ensure_dir, write_atomic
+from ...errors import IOFailure, SessionInputError
 from .records import (
     CheckpointRecord,
     Envelope,

@@ -22,9 +22,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
-from ..artifacts.jcs import canonicalize
-from ..artifacts.timefmt import format_ns
-from .service_config import RetentionRule
+from ...artifacts.jcs import canonicalize
+from ...artifacts.timefmt import format_ns
+from .config import RetentionRule
 
 __all__ = [
     "LIVE_SESSION_WINDOW_S",

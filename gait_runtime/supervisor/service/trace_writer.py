@@ -26,8 +26,8 @@ import anyio.abc
 import anyio.to_thread
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
-from ..artifacts.fsutil import ensure_dir, fsync_dir
-from ..errors import IOFailure
+from ...artifacts.fsutil import ensure_dir, fsync_dir
+from ...errors import IOFailure
 
 __all__ = ["DEFAULT_TRACE_BATCH", "DEFAULT_TRACE_MAILBOX", "TraceWriter"]
 

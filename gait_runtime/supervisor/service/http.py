@@ -5,7 +5,7 @@ processing order of the three POST routes (method → auth → content type → 
 size → decision), the bounded body read with the 413 answer, the JSON / SSE /
 NDJSON framings, our additive ``GET /v1/health`` and ``GET /metrics``, and the
 ASGI lifespan handshake. HTTP parsing, keep-alive and timeouts belong to
-hypercorn; decisions belong to :class:`~gait_runtime.supervisor.decisions.DecisionService`.
+hypercorn; decisions belong to :class:`~gait_runtime.supervisor.service.decisions.DecisionService`.
 
 Every error body is ``{"error": <message>, "ok": false}`` + newline with
 ``content-type: application/json`` (also on the SSE and stream routes).
@@ -23,8 +23,8 @@ import structlog
 import structlog.contextvars
 
 from ...artifacts.gojson import go_json
-from ..decisions import DecisionReply, DecisionService, error_reply
 from .auth import TokenAuth
+from .decisions import DecisionReply, DecisionService, error_reply
 
 __all__ = ["REQUEST_ID_HEADER", "GaitApp", "Receive", "Scope", "Send", "new_request_id"]
 
@@ -33,7 +33,7 @@ Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
-_log = structlog.get_logger("gait_runtime.supervisor.transport.http")
+_log = structlog.get_logger("gait_runtime.supervisor.service.http")
 
 _JSON: Final = (b"content-type", b"application/json")
 _TOKEN: Final = r"[!#$%&'*+.^_`|~0-9a-z-]+"

@@ -32,37 +32,37 @@ import anyio.to_thread
 import msgspec
 import structlog
 
-from ..artifacts.fsutil import reject_parent_traversal
-from ..artifacts.gojson import go_json_indent
-from ..artifacts.jcs import digest
-from ..artifacts.keys import ResolvedSigningKey
-from ..artifacts.signing import VerifyKey
-from ..artifacts.timefmt import format_ns
-from ..errors import (
+from ...artifacts.fsutil import reject_parent_traversal
+from ...artifacts.gojson import go_json_indent
+from ...artifacts.jcs import digest
+from ...artifacts.keys import ResolvedSigningKey
+from ...artifacts.signing import VerifyKey
+from ...artifacts.timefmt import format_ns
+from ...errors import (
     ArtifactInputError,
     GaitError,
     InvalidInputError,
     MailboxFull,
     verdict_exit_code,
 )
-from ..gate.evaluate import evaluate
-from ..gate.intent import NormalizedIntent, normalize_intent
-from ..gate.pipeline import decide
-from ..gate.policy import CompiledPolicy
-from ..gate.trace import build_trace
-from ..runpack.record import Runpack, build_runpack
-from ..runpack.store import write_runpack
-from ..telemetry._record import DecisionAttributes
-from ..telemetry.export import DecisionExporter
-from ..telemetry.logging import bind_ids
-from ..telemetry.metrics import Metrics
-from ..telemetry.otel import DecisionSpan, decision_span
-from .journal import chain_path_for
-from .records import EventFields
-from .service_config import ServiceConfig
-from .sessions import SessionManager
+from ...gate.evaluate import evaluate
+from ...gate.intent import NormalizedIntent, normalize_intent
+from ...gate.pipeline import decide
+from ...gate.policy import CompiledPolicy
+from ...gate.trace import build_trace
+from ...runpack.record import Runpack, build_runpack
+from ...runpack.store import write_runpack
+from ...telemetry._record import DecisionAttributes
+from ...telemetry.export import DecisionExporter
+from ...telemetry.logging import bind_ids
+from ...telemetry.metrics import Metrics
+from ...telemetry.otel import DecisionSpan, decision_span
+from ..journal.records import EventFields
+from ..journal.scan import chain_path_for
+from ..sessions.manager import SessionManager
+from ..transport.adapters import FALLBACK_WARNING, decode_call
+from .config import ServiceConfig
 from .trace_writer import TraceWriter
-from .transport.adapters import FALLBACK_WARNING, decode_call
 
 __all__ = [
     "DecisionReply",
@@ -71,7 +71,7 @@ __all__ = [
     "normalize_run_id",
 ]
 
-_log = structlog.get_logger("gait_runtime.supervisor.decisions")
+_log = structlog.get_logger("gait_runtime.supervisor.service.decisions")
 
 _RUN_ID_JUNK: Final = re.compile(r"[^A-Za-z0-9_-]+")
 _STRICT_STATUS: Final[dict[str, int]] = {

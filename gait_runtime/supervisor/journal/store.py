@@ -30,25 +30,14 @@ from typing import Literal, Protocol, cast
 import msgspec
 import structlog
 
-from ..artifacts.fsutil import ensure_dir, fsync_dir, write_atomic
-from ..artifacts.signing import SigningKey
-from ..artifacts.timefmt import format_ns
-from ..clock import Clock, SystemClock
-from ..errors import IOFailure, SessionInputError
-from ..runpack import write_runpack
+from ...artifacts.fsutil import ensure_dir, fsync_dir, write_atomic
+from ...artifacts.signing import SigningKey
+from ...artifacts.timefmt import format_ns
+from ...clock import Clock, SystemClock
+from ...errors import IOFailure, SessionInputError
+from ...runpack import write_runpack
 from .checkpoint import build_checkpoint_record, build_checkpoint_runpack
 from .compaction import CompactionReport, compact_bytes, verify_covering_checkpoints
-from .journal import (
-    SessionState,
-    chain_bytes,
-    chain_path_for,
-    load_state,
-    scan_journal,
-    split_torn_tail,
-    state_bytes,
-    write_chain,
-    write_state_fast,
-)
 from .lock import HeldSessionLock, LockSettings
 from .records import (
     HEADER_SCHEMA,
@@ -60,6 +49,17 @@ from .records import (
     HeaderRecord,
     build_event,
     encode_line,
+)
+from .scan import (
+    SessionState,
+    chain_bytes,
+    chain_path_for,
+    load_state,
+    scan_journal,
+    split_torn_tail,
+    state_bytes,
+    write_chain,
+    write_state_fast,
 )
 
 __all__ = [
@@ -73,7 +73,7 @@ __all__ = [
     "journal_opener",
 ]
 
-_log = structlog.get_logger("gait_runtime.supervisor.store")
+_log = structlog.get_logger("gait_runtime.supervisor.journal.store")
 _TAIL_DECODER = msgspec.json.Decoder(Envelope)
 StateUpdates = Literal["batch", "durable", "rest"]
 

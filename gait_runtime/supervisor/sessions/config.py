@@ -12,12 +12,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final, Literal, get_args
 
-from .. import __version__
-from ..artifacts.signing import SigningKey
-from ..clock import Clock, SystemClock
-from ..errors import UsageError
-from .lock import LockSettings
-from .store import FileOpener, StateUpdates, journal_opener
+from ... import __version__
+from ...artifacts.signing import SigningKey
+from ...clock import Clock, SystemClock
+from ...errors import UsageError
+from ..journal.lock import LockSettings
+from ..journal.store import FileOpener, StateUpdates, journal_opener
 
 __all__ = [
     "FSYNC_POLICIES",

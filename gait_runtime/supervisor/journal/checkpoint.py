@@ -17,10 +17,10 @@ from typing import Any, Final
 
 import msgspec
 
-from ..artifacts.jcs import digest
-from ..artifacts.signing import SigningKey
-from ..artifacts.timefmt import format_ns, parse_rfc3339
-from ..runpack import Runpack, build_runpack
+from ...artifacts.jcs import digest
+from ...artifacts.signing import SigningKey
+from ...artifacts.timefmt import format_ns, parse_rfc3339
+from ...runpack import Runpack, build_runpack
 from .records import (
     CHECKPOINT_SCHEMA,
     SCHEMA_VERSION,

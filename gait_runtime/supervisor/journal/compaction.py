@@ -19,11 +19,11 @@ from typing import Any
 
 import msgspec
 
-from ..artifacts.timefmt import normalize_rfc3339, parse_rfc3339
-from ..errors import ArtifactInputError, GaitError, VerificationError
-from ..runpack import verify_runpack
-from .journal import JournalScan, scan_journal
+from ...artifacts.timefmt import normalize_rfc3339, parse_rfc3339
+from ...errors import ArtifactInputError, GaitError, VerificationError
+from ...runpack import verify_runpack
 from .records import Envelope, HeaderRecord, encode_line
+from .scan import JournalScan, scan_journal
 
 __all__ = ["CompactResult", "CompactionReport", "compact_bytes", "verify_covering_checkpoints"]
 

@@ -36,15 +36,15 @@ import msgspec
 import structlog
 from anyio.streams.memory import MemoryObjectReceiveStream
 
-from ..errors import GaitError, InternalError
-from ._loop import OneShot, loop_primitives
-from .checkpoint import checkpoint_file_name, journal_base
-from .compaction import CompactionReport
+from ...errors import GaitError, InternalError
+from .._journal_io.iothread import IoThread
+from .._journal_io.loop import OneShot, loop_primitives
+from .._journal_io.uring import JournalRing, RingBusy
+from ..journal.checkpoint import checkpoint_file_name, journal_base
+from ..journal.compaction import CompactionReport
+from ..journal.records import CheckpointRecord, EventFields, EventRecord
+from ..journal.store import JournalStore, PreparedBatch, StoreOptions
 from .config import SessionConfig
-from .iothread import IoThread
-from .records import CheckpointRecord, EventFields, EventRecord
-from .store import JournalStore, PreparedBatch, StoreOptions
-from .uring import JournalRing, RingBusy
 
 __all__ = [
     "AppendAck",
@@ -56,7 +56,7 @@ __all__ = [
     "SessionActor",
 ]
 
-_log = structlog.get_logger("gait_runtime.supervisor.actor")
+_log = structlog.get_logger("gait_runtime.supervisor.sessions.actor")
 
 
 class AppendAck(msgspec.Struct, frozen=True):

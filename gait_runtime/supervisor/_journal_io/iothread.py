@@ -33,7 +33,7 @@ from typing import Generic, TypeVar
 import anyio
 from anyio.lowlevel import RunVar
 
-from ._loop import OneShot, Waker, loop_primitives, wait_through_cancel
+from .loop import OneShot, Waker, loop_primitives, wait_through_cancel
 
 __all__ = ["IoThread"]
 

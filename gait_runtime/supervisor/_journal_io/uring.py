@@ -49,12 +49,12 @@ import anyio.abc
 import structlog
 import trio
 
-from ._loop import OneShot, loop_primitives, wait_through_cancel
+from .loop import OneShot, loop_primitives, wait_through_cancel
 
 __all__ = ["JournalRing", "RingBusy", "RingLost", "RingUnavailable", "binding_probe"]
 
 _U64_MASK: Final = (1 << 64) - 1
-_log = structlog.get_logger("gait_runtime.supervisor.uring")
+_log = structlog.get_logger("gait_runtime.supervisor._journal_io.uring")
 
 _ORPHANS: list[bytes] = []
 """Buffers of writes a closed or broken ring may still read: kept for the process's life."""

@@ -1,0 +1,35 @@
+"""The decision service: what ``gait serve`` runs on top of the sessions.
+
+- ``config``: :class:`ServiceConfig` (every server setting, validated once),
+  ``--listen`` parsing, retention rules, the duration-flag adapter.
+- ``decisions``: :class:`DecisionService`, the decision path (request →
+  adapters → gate → signed trace → session journal → exports → reply).
+- ``trace_writer``: durable trace files with group commit off the event loop.
+- ``http``: the ASGI app (routes, body limit, JSON/SSE/NDJSON framing, the one
+  error → HTTP status map).
+- ``server``: hypercorn inside the supervisor's task group, reporting the
+  bound address.
+- ``auth``: bearer tokens, constant-time compare.
+- ``retention``: the retention janitor's sweep and ``gait guard retain``.
+
+The Supervisor that composes these (policy reload, signals, drain) is
+:mod:`gait_runtime.supervisor.runtime`.
+"""
+
+from __future__ import annotations
+
+from .config import ListenAddress as ListenAddress
+from .config import RetentionRule as RetentionRule
+from .config import ServiceConfig as ServiceConfig
+from .config import parse_listen as parse_listen
+from .decisions import DecisionReply as DecisionReply
+from .decisions import DecisionService as DecisionService
+
+__all__ = [
+    "DecisionReply",
+    "DecisionService",
+    "ListenAddress",
+    "RetentionRule",
+    "ServiceConfig",
+    "parse_listen",
+]

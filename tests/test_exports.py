@@ -1,0 +1,247 @@
+"""The public surface of every package is named, importable and pinned.
+
+Each package's ``__init__`` lists what is public in ``__all__`` (STYLE.md:
+private implementation modules behind a checked public surface). This test
+pins those lists, so adding, renaming or dropping a public name is a
+deliberate, reviewed change to this file, and checks that every listed name
+resolves and that the package's sub-packages are importable on their own.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from types import ModuleType
+
+import pytest
+
+import gait_runtime
+
+PUBLIC: dict[str, set[str]] = {
+    "gait_runtime": {
+        "__version__",
+    },
+    "gait_runtime.artifacts": {
+        "canonicalize",
+        "digest",
+        "format_go_duration",
+        "format_ns",
+        "go_json",
+        "go_json_indent",
+        "parse_go_duration",
+        "parse_rfc3339",
+        "release_lock_file",
+        "sha256_hex",
+        "take_lock_file",
+        "write_atomic",
+    },
+    "gait_runtime.cli": {
+        "COMMANDS",
+        "main",
+        "run",
+    },
+    "gait_runtime.commands": {
+        "ApproveOptions",
+        "GateEvalOptions",
+        "GateEvalOutcome",
+        "PolicyTestOutcome",
+        "consume",
+        "format_file",
+        "format_policy_text",
+        "run_approve",
+        "run_gate_bench",
+        "run_gate_eval",
+        "run_policy_test",
+        "run_trace_verify",
+    },
+    "gait_runtime.errors": {
+        "ArtifactInputError",
+        "ContentionError",
+        "DependencyMissingError",
+        "EXIT_APPROVAL_REQUIRED",
+        "EXIT_BLOCKED",
+        "EXIT_DEPENDENCY_MISSING",
+        "EXIT_INTERNAL",
+        "EXIT_INVALID_INPUT",
+        "EXIT_OK",
+        "EXIT_REGRESS_FAILED",
+        "EXIT_UNSAFE",
+        "EXIT_VERIFICATION_FAILED",
+        "GaitError",
+        "IOFailure",
+        "IntentError",
+        "InternalError",
+        "InvalidInputError",
+        "KeyMaterialError",
+        "MailboxFull",
+        "PolicyError",
+        "RegressFailedError",
+        "SessionFailedError",
+        "SessionInputError",
+        "StateDirLockedError",
+        "UnsafeOperationError",
+        "UsageError",
+        "VerificationError",
+        "default_envelope_fields",
+        "exit_code_for",
+        "verdict_exit_code",
+    },
+    "gait_runtime.gate": {
+        "CompiledPolicy",
+        "FinalDecision",
+        "GateResult",
+        "NormalizedIntent",
+        "Target",
+        "TraceVerifyResult",
+        "build_trace",
+        "compile_policy",
+        "decide",
+        "evaluate",
+        "load_policy",
+        "mint_token",
+        "normalize_intent",
+        "parse_intent_json",
+        "validate_token",
+        "verify_trace",
+    },
+    "gait_runtime.runpack": {
+        "Runpack",
+        "RunpackContents",
+        "VerifyReport",
+        "build_runpack",
+        "manifest_digest",
+        "read_runpack",
+        "resolve_runpack_path",
+        "ticket_footer",
+        "verify_runpack",
+        "write_runpack",
+    },
+    "gait_runtime.soak": {
+        "RunOutcome",
+        "VerifyResult",
+        "WorkloadProfile",
+        "apply_overrides",
+        "compare_reports",
+        "load_posture",
+        "load_profile",
+        "load_report",
+        "posture_serve_args",
+        "run_soak",
+        "verify_run",
+    },
+    "gait_runtime.supervisor": {
+        "AppendAck",
+        "CheckpointRecord",
+        "CompactionReport",
+        "EventFields",
+        "FsyncPolicy",
+        "JournalStore",
+        "SessionActor",
+        "SessionConfig",
+        "SessionManager",
+        "StateDirLock",
+        "acquire_state_dir_lock",
+        "decode_event_fields",
+        "journal_path_for",
+    },
+    "gait_runtime.supervisor._journal_io": {
+        "IoThread",
+        "JournalRing",
+        "LoopPrimitives",
+        "OneShot",
+        "RingBusy",
+        "RingLost",
+        "RingUnavailable",
+        "Waker",
+        "loop_primitives",
+        "wait_through_cancel",
+    },
+    "gait_runtime.supervisor.journal": {
+        "ChainReport",
+        "CheckpointRecord",
+        "CompactionReport",
+        "EventFields",
+        "EventRecord",
+        "JournalStore",
+        "LockSettings",
+        "StateDirLock",
+        "StoreOptions",
+        "acquire_state_dir_lock",
+        "chain_path_for",
+        "decode_event_fields",
+        "scan_journal",
+        "verify_chain",
+    },
+    "gait_runtime.supervisor.service": {
+        "DecisionReply",
+        "DecisionService",
+        "ListenAddress",
+        "RetentionRule",
+        "ServiceConfig",
+        "parse_listen",
+    },
+    "gait_runtime.supervisor.sessions": {
+        "AppendAck",
+        "FsyncPolicy",
+        "SessionActor",
+        "SessionConfig",
+        "SessionManager",
+        "journal_path_for",
+    },
+    "gait_runtime.supervisor.transport": set(),
+    "gait_runtime.telemetry": {
+        "DecisionAttributes",
+        "DecisionExporter",
+        "DecisionSpan",
+        "ExporterStats",
+        "Metrics",
+        "TracingHandle",
+        "TracingStats",
+        "append_line_locked",
+        "bind_ids",
+        "configure_logging",
+        "decision_log_line",
+        "decision_otel_line",
+        "decision_span",
+        "extract_context",
+        "get_logger",
+        "inject_traceparent",
+        "journal_append_span",
+        "reset_logging",
+        "setup_tracing",
+        "trace_sign_span",
+    },
+}
+
+
+@pytest.mark.parametrize("name", sorted(PUBLIC))
+def test_public_names_are_pinned(name: str) -> None:
+    """``__all__`` of each package is exactly the pinned set, without duplicates."""
+    module = importlib.import_module(name)
+    listed = list(module.__all__)
+    assert len(listed) == len(set(listed))
+    assert set(listed) == PUBLIC[name]
+
+
+@pytest.mark.parametrize("name", sorted(PUBLIC))
+def test_every_public_name_resolves(name: str) -> None:
+    """Every name in ``__all__`` is an attribute of the package (no stale entries)."""
+    module = importlib.import_module(name)
+    missing = [n for n in module.__all__ if not hasattr(module, n)]
+    assert missing == []
+
+
+def _packages(root: ModuleType) -> list[str]:
+    found = [root.__name__]
+    for info in pkgutil.walk_packages(root.__path__, root.__name__ + "."):
+        if info.ispkg:
+            found.append(info.name)
+    return sorted(found)
+
+
+def test_every_package_declares_its_surface() -> None:
+    """Every package of gait_runtime (including ones added later) has an ``__all__``."""
+    packages = _packages(gait_runtime)
+    undeclared = [p for p in packages if not hasattr(importlib.import_module(p), "__all__")]
+    assert undeclared == []
+    assert set(PUBLIC) - {"gait_runtime.errors"} <= set(packages)
