@@ -210,22 +210,22 @@ async def test_expired_lock_lease_is_released_in_the_io_thread(tmp_path: Path) -
     actor = SessionActor("s1", "run_1", journal, config, receive, ActorStats())
     lock = Path(str(journal) + ".lock")
     threads: list[str] = []
-    release = actor.store.release_lock
+    release = actor.store.lease.release
 
     def spy_release() -> None:
         threads.append(threading.current_thread().name)
         release()
 
-    actor.store.release_lock = spy_release  # type: ignore[method-assign]  # test spy
+    actor.store.lease.release = spy_release  # type: ignore[method-assign]  # test spy
     with anyio.fail_after(5):
         await actor.open()
         try:
             reply = Reply[Any]()
             await actor._commit([AppendRequest(EV, 1, reply)])
             assert not isinstance(await reply.wait(), BaseException)
-            assert actor.store.lock_held and _exists(lock)  # the lease keeps it
+            assert actor.store.lease.held and _exists(lock)  # the lease keeps it
             await actor._timers(anyio.current_time() + 61.0)  # the lease has ended
-            assert not actor.store.lock_held and not _exists(lock)
+            assert not actor.store.lease.held and not _exists(lock)
             assert threads == ["gait-session-io:s1"]
             # whoever takes the lock next finds an exact state file
             assert _state_matches(journal)
@@ -248,13 +248,13 @@ def test_state_file_is_exact_whenever_the_lock_is_free(tmp_path: Path) -> None:
     try:
         store.append([(EV, 1)])
         assert _state_matches(journal)  # no lease: written with the batch
-        store.hold_lock = True
+        store.lease.keep = True
         store.append([(EV, 2)])
         store.append([(EV, 3)])
-        assert store.lock_held
+        assert store.lease.held
         assert not _state_matches(journal)  # under our lease nobody else may read it
-        store.hold_lock = False
-        store.release_lock()
+        store.lease.keep = False
+        store.lease.release()
         assert _state_matches(journal)
         state = load_state(Path(str(journal) + ".state.json"), journal.stat().st_size)
         assert state is not None and state.last_sequence == 3

@@ -92,7 +92,7 @@ def test_compacting_a_fully_checkpointed_journal_then_appending_works(tmp_path: 
     store.close()
     reopened = _store(path)
     reopened.open("sess_defect", "run_defect")
-    assert reopened.last_sequence == 3
+    assert reopened.position.last_sequence == 3
     reopened.close()
 
 

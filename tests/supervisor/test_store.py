@@ -54,10 +54,10 @@ def test_batch_is_one_write_and_one_fsync_and_state_is_exact(tmp_path: Path) -> 
     """Group commit: a batch of 50 costs one fsync; the state's size equals the journal's."""
     store = _store(tmp_path / "j.jsonl")
     assert store.open("s", "r") is True
-    fsyncs = store.fsyncs
+    fsyncs = store.disk.fsyncs
     records = store.append(_items(50))
     assert [r.sequence for r in records] == list(range(1, 51))
-    assert store.fsyncs == fsyncs + 1
+    assert store.disk.fsyncs == fsyncs + 1
     size = (tmp_path / "j.jsonl").stat().st_size
     state = load_state(Path(str(tmp_path / "j.jsonl") + ".state.json"), size)
     assert state is not None and (state.event_count, state.last_sequence) == (50, 50)
@@ -73,13 +73,13 @@ def test_disk_full_mid_batch_leaves_journal_intact(tmp_path: Path, budget: int) 
     store.open("s", "r")
     store.append(_items(3))
     before = path.read_bytes()
-    store._file = FaultyFile(path, budget)  # a full disk from here on
+    store.disk.use_file(FaultyFile(path, budget))  # a full disk from here on
     with pytest.raises(IOFailure) as info:
         store.append(_items(40))
     assert info.value.error_code == "disk_full"
     assert path.read_bytes() == before
-    assert store.last_sequence == 3
-    store._file = OsJournalFile(path)  # space freed
+    assert store.position.last_sequence == 3
+    store.disk.use_file(OsJournalFile(path))  # space freed
     assert [r.sequence for r in store.append(_items(2))] == [4, 5]
     store.close()
     assert scan_journal(path.read_bytes()).last_sequence == 5
@@ -91,11 +91,11 @@ def test_fsync_failure_fails_the_batch_and_truncates(tmp_path: Path) -> None:
     store = _store(path)
     store.open("s", "r")
     before = path.read_bytes()
-    store._file = FaultyFile(path, 10**9, fail_fsync=True)
+    store.disk.use_file(FaultyFile(path, 10**9, fail_fsync=True))
     with pytest.raises(IOFailure, match="Input/output error"):
         store.append(_items(5))
     assert path.read_bytes() == before
-    store._file = OsJournalFile(path)
+    store.disk.use_file(OsJournalFile(path))
     assert store.append(_items(1))[0].sequence == 1
     store.close()
 
@@ -113,9 +113,9 @@ def test_torn_tail_is_quarantined_and_reported(tmp_path: Path) -> None:
     again = _store(path)
     again.open("s", "r")
     assert path.read_bytes() == good
-    assert len(again.quarantined) == 1
-    assert again.quarantined[0].read_bytes() == b'{"record_type":"event","event":{"sequ'
-    assert again.quarantined[0].name == f"j.jsonl.quarantine.{len(good)}"
+    assert len(again.disk.quarantined) == 1
+    assert again.disk.quarantined[0].read_bytes() == b'{"record_type":"event","event":{"sequ'
+    assert again.disk.quarantined[0].name == f"j.jsonl.quarantine.{len(good)}"
     assert again.append(_items(1))[0].sequence == 5
     again.close()
 
@@ -147,7 +147,7 @@ def test_foreign_append_between_batches_is_noticed(tmp_path: Path) -> None:
     record = anyio.run(session_append, path, EventFields(tool_name="cli.tool", verdict="block"))
     assert record.sequence == 3
     assert [r.sequence for r in store.append(_items(2))] == [4, 5]
-    assert store.foreign_writes == 1
+    assert store.disk.foreign_writes == 1
     store.close()
     scan = scan_journal(path.read_bytes())
     assert (scan.event_count, scan.last_sequence) == (5, 5)

@@ -143,15 +143,15 @@ def _leased_store(tmp_path: Path, *, sync_writes: bool = True) -> JournalStore:
         StoreOptions(clock=FakeClock(step_ns=1000), opener=journal_opener(sync_writes=sync_writes)),
     )
     store.open("s", "r", create=True)
-    store.hold_lock = True
+    store.lease.keep = True
     store.append([(Fields("tool.first", "allow"), 1)])  # takes the lock and keeps it
-    assert store.lock_held
+    assert store.lease.held
     return store
 
 
 def _close(store: JournalStore) -> None:
-    store.hold_lock = False
-    store.release_lock()
+    store.lease.keep = False
+    store.lease.release()
     store.close()
 
 
@@ -160,12 +160,12 @@ def test_direct_fd_only_under_a_kept_lease_and_an_unchanged_journal(tmp_path: Pa
     store = _leased_store(tmp_path)
     try:
         assert store.direct_fd() is not None
-        store.hold_lock = False  # the lease ends with this batch: lock and state work due
+        store.lease.keep = False  # the lease ends with this batch: lock and state work due
         assert store.direct_fd() is None
-        store.hold_lock = True
+        store.lease.keep = True
         _append_ignoring_the_lock(store.path, b"")
         assert store.direct_fd() is not None  # same size: nothing changed
-        size = store.size
+        size = store.disk.size
         _append_ignoring_the_lock(store.path, b"\n")
         assert store.direct_fd() is None  # the commit path will notice and re-read
         os.truncate(store.path, size)
@@ -192,7 +192,7 @@ def test_direct_repair_finishes_a_short_write_and_undoes_a_failed_one(tmp_path: 
         os.write(fd, batch.data[:10])  # what a short write leaves
         records = store.direct_repair(batch, 10, None)
         assert [r.sequence for r in records] == [2]
-        good_size = store.size
+        good_size = store.disk.size
         assert store.path.stat().st_size == good_size
 
         batch = store.prepare([(Fields("tool.fail", "allow"), 3)])
@@ -200,7 +200,7 @@ def test_direct_repair_finishes_a_short_write_and_undoes_a_failed_one(tmp_path: 
         with pytest.raises(IOFailure, match="append session journal"):
             store.direct_repair(batch, 7, OSError(errno.ENOSPC, "No space left on device"))
         assert store.path.stat().st_size == good_size
-        assert store.last_sequence == 2
+        assert store.position.last_sequence == 2
 
         batch = store.prepare([(Fields("tool.whole", "allow"), 4)])
         os.write(fd, batch.data)

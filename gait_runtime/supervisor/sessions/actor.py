@@ -220,11 +220,11 @@ class SessionActor:
         deadline = math.inf
         if cfg.idle_timeout_s > 0:
             deadline = self._last_activity + cfg.idle_timeout_s
-        if cfg.fsync == "interval" and self.store.dirty:
+        if cfg.fsync == "interval" and self.store.disk.dirty:
             deadline = min(deadline, self._last_sync + cfg.fsync_interval_s)
-        if cfg.checkpoint_every_s > 0 and self.store.pending_events() > 0:
+        if cfg.checkpoint_every_s > 0 and self.store.position.pending_events() > 0:
             deadline = min(deadline, self._next_checkpoint)
-        if self.store.lock_held:
+        if self.store.lease.held:
             deadline = min(deadline, self._lease_until)
         return deadline
 
@@ -234,34 +234,34 @@ class SessionActor:
         if lease <= 0:
             return
         now = self._now()
-        if not self.store.lock_held:
+        if not self.store.lease.held:
             self._lease_until = now + lease
-        self.store.hold_lock = now < self._lease_until
+        self.store.lease.keep = now < self._lease_until
 
     async def _timers(self, now: float) -> None:
         cfg = self.config
-        if self.store.lock_held and now >= self._lease_until:
+        if self.store.lease.held and now >= self._lease_until:
             # Off the loop: unlinking J.lock waits on the directory while fsyncs
             # are in flight (about 0.7 ms measured), which stalled every session.
-            self.store.hold_lock = False
-            await self._io(self.store.release_lock)
+            self.store.lease.keep = False
+            await self._io(self.store.lease.release)
         if (
             cfg.fsync == "interval"
-            and self.store.dirty
+            and self.store.disk.dirty
             and now >= self._last_sync + cfg.fsync_interval_s
         ):
             await self._sync()
         if (
             cfg.checkpoint_every_s > 0
             and now >= self._next_checkpoint
-            and self.store.pending_events() > 0
+            and self.store.position.pending_events() > 0
         ):
             await self._auto_checkpoint()
 
     async def _sync(self) -> None:
-        before = self.store.fsyncs
-        await self._io(self.store.sync)
-        self.stats.fsyncs += self.store.fsyncs - before
+        before = self.store.disk.fsyncs
+        await self._io(self.store.disk.sync)
+        self.stats.fsyncs += self.store.disk.fsyncs - before
         self._last_sync = self._now()
 
     # -------------------------------------------------------------------- run
@@ -274,7 +274,7 @@ class SessionActor:
                 session must not start.
         """
         self._now = loop_primitives().now
-        quarantined_before = len(self.store.quarantined)
+        quarantined_before = len(self.store.disk.quarantined)
         if self._thread is not None and not self._thread.running:
             self._thread.start()
         try:
@@ -285,9 +285,9 @@ class SessionActor:
             if self._thread is not None:
                 self._thread.stop()
             raise
-        self.stats.quarantined_tails += len(self.store.quarantined) - quarantined_before
-        self.stats.fsyncs += self.store.fsyncs
-        self.stats.reclaimed_locks += self.store.reclaimed_locks
+        self.stats.quarantined_tails += len(self.store.disk.quarantined) - quarantined_before
+        self.stats.fsyncs += self.store.disk.fsyncs
+        self.stats.reclaimed_locks += self.store.lease.reclaimed
         now = self._now()
         self._last_activity = self._last_sync = now
         self._next_checkpoint = now + self.config.checkpoint_every_s
@@ -406,12 +406,12 @@ class SessionActor:
 
     async def _commit(self, batch: list[AppendRequest]) -> None:
         items = [(req.fields, req.created_at_ns) for req in batch]
-        before = self.store.fsyncs
+        before = self.store.disk.fsyncs
         self._arm_lease()
         try:
             records = await self._write(self.store.prepare(items))
         except GaitError as exc:
-            self.stats.fsyncs += self.store.fsyncs - before
+            self.stats.fsyncs += self.store.disk.fsyncs - before
             self.stats.failed_batches += 1
             _log.error(
                 "session batch failed", session_id=self.session_id, batch=len(batch), error=str(exc)
@@ -427,7 +427,7 @@ class SessionActor:
             for req in batch:
                 req.reply.set(err)
             raise
-        self.stats.fsyncs += self.store.fsyncs - before
+        self.stats.fsyncs += self.store.disk.fsyncs - before
         path = self.journal_path
         for req, rec in zip(batch, records, strict=True):
             req.reply.set(AppendAck(rec.sequence, path, rec.created_at))
@@ -435,10 +435,10 @@ class SessionActor:
         self.stats.appends += n
         self.stats.batches += 1
         self.stats.max_batch = max(self.stats.max_batch, n)
-        if not self.store.dirty:
+        if not self.store.disk.dirty:
             self._last_sync = self._now()
         every = self.config.checkpoint_every_events
-        if every > 0 and self.store.pending_events() >= every:
+        if every > 0 and self.store.position.pending_events() >= every:
             await self._auto_checkpoint()
 
     async def _write(self, batch: PreparedBatch) -> list[EventRecord]:
@@ -449,7 +449,7 @@ class SessionActor:
         if ring is None or not ring.usable or (fd := self.store.direct_fd()) is None:
             return await self._io(self.store.commit, batch)
         try:
-            written = await ring.write(fd, batch.data, self.store.size)
+            written = await ring.write(fd, batch.data, self.store.disk.size)
         except RingBusy:
             return await self._io(self.store.commit, batch)
         except OSError as exc:
@@ -463,7 +463,7 @@ class SessionActor:
 
     def _runpack_path(self) -> Path:
         directory = self.config.checkpoint_dir or self.config.session_dir
-        return directory / checkpoint_file_name(self._base, self.store.last_sequence)
+        return directory / checkpoint_file_name(self._base, self.store.position.last_sequence)
 
     def _checkpoint(self) -> CheckpointRecord:
         record, _ = self.store.checkpoint(self._runpack_path())
@@ -478,11 +478,11 @@ class SessionActor:
         self._next_checkpoint = self._now() + self.config.checkpoint_every_s
 
     async def _do_checkpoint(self) -> CheckpointRecord:
-        before = self.store.fsyncs
+        before = self.store.disk.fsyncs
         try:
             record = await self._io(self._checkpoint)
         finally:
-            self.stats.fsyncs += self.store.fsyncs - before
+            self.stats.fsyncs += self.store.disk.fsyncs - before
         self.stats.checkpoints += 1
         self._last_sync = self._now()
         return record
@@ -491,7 +491,7 @@ class SessionActor:
         if (
             self.config.final_checkpoint
             and self.config.checkpoints_enabled
-            and self.store.pending_events() > 0
+            and self.store.position.pending_events() > 0
         ):
             with anyio.CancelScope(shield=True):
                 await self._auto_checkpoint()
@@ -505,7 +505,11 @@ class SessionActor:
         result: object
         try:
             if request.op == "checkpoint":
-                result = await self._do_checkpoint() if self.store.pending_events() > 0 else None
+                result = (
+                    await self._do_checkpoint()
+                    if self.store.position.pending_events() > 0
+                    else None
+                )
                 self._next_checkpoint = self._now() + self.config.checkpoint_every_s
             elif request.op == "compact":
                 result = await self._io(self._compact)
