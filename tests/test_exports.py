@@ -104,19 +104,7 @@ PUBLIC: dict[str, set[str]] = {
         "validate_token",
         "verify_trace",
     },
-    "gait_runtime.runpack": {
-        "Runpack",
-        "RunpackContents",
-        "VerifyReport",
-        "build_runpack",
-        "manifest_digest",
-        "read_runpack",
-        "resolve_runpack_path",
-        "ticket_footer",
-        "verify_runpack",
-        "write_runpack",
-    },
-    "gait_runtime.soak": {
+    "gait_runtime.harness": {
         "RunOutcome",
         "VerifyResult",
         "WorkloadProfile",
@@ -128,6 +116,18 @@ PUBLIC: dict[str, set[str]] = {
         "posture_serve_args",
         "run_soak",
         "verify_run",
+    },
+    "gait_runtime.runpack": {
+        "Runpack",
+        "RunpackContents",
+        "VerifyReport",
+        "build_runpack",
+        "manifest_digest",
+        "read_runpack",
+        "resolve_runpack_path",
+        "ticket_footer",
+        "verify_runpack",
+        "write_runpack",
     },
     "gait_runtime.supervisor": {
         "AppendAck",
@@ -143,6 +143,7 @@ PUBLIC: dict[str, set[str]] = {
         "acquire_state_dir_lock",
         "decode_event_fields",
         "journal_path_for",
+        "serve",
     },
     "gait_runtime.supervisor._journal_io": {
         "IoThread",

@@ -27,15 +27,15 @@ RULES: dict[str, tuple[set[str], set[str]]] = {
     # layer: (forbidden third-party roots, forbidden gait_runtime subpackages)
     "artifacts": (
         ASYNC_OR_NET,
-        {"gate", "runpack", "supervisor", "cli", "telemetry", "soak", "commands"},
+        {"gate", "runpack", "supervisor", "cli", "telemetry", "harness", "commands"},
     ),
-    "gate": (ASYNC_OR_NET, {"runpack", "supervisor", "cli", "soak", "telemetry", "commands"}),
-    "runpack": (ASYNC_OR_NET, {"supervisor", "cli", "soak", "commands"}),
-    "telemetry": (set(), {"gate", "runpack", "supervisor", "cli", "commands", "soak"}),
-    "commands": (ASYNC_OR_NET, {"supervisor", "cli", "soak"}),
-    "supervisor": (set(), {"cli", "soak", "commands", "demo_swarm"}),
+    "gate": (ASYNC_OR_NET, {"runpack", "supervisor", "cli", "harness", "telemetry", "commands"}),
+    "runpack": (ASYNC_OR_NET, {"supervisor", "cli", "harness", "commands"}),
+    "telemetry": (set(), {"gate", "runpack", "supervisor", "cli", "commands", "harness"}),
+    "commands": (ASYNC_OR_NET, {"supervisor", "cli", "harness"}),
+    "supervisor": (set(), {"cli", "harness", "commands", "demo_swarm"}),
     # the soak harness drives a supervisor *subprocess*; it never imports the CLI
-    "soak": (set(), {"cli"}),
+    "harness": (set(), {"cli"}),
 }
 
 SUPERVISOR_ORDER = ("_journal_io", "journal", "sessions", "service")

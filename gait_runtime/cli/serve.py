@@ -5,8 +5,9 @@ Owns: the server flags (the Go flags of ``spec/service.md`` §1 plus our own:
 batch sizes, timeouts, ``--otel``/``--otel-endpoint``, ``--log-level``,
 ``--log-format``), the span exporter choice (:func:`tracing_choice`), turning them into one frozen
 :class:`~gait_runtime.supervisor.service.config.ServiceConfig` (every Go
-start-up error message kept), running the supervisor with ``anyio.run`` on
-the chosen backend, the start-up line (text, or one JSON line with
+start-up error message kept), logging and tracing set-up, calling
+:func:`gait_runtime.supervisor.serve` (which owns the event loop, exception
+groups and error mapping), the start-up line (text, or one JSON line with
 ``--json``), and the ``gait guard retain`` flags of ``spec/sessions.md`` §11.1.
 Nothing here decides, journals or serves.
 """
@@ -22,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import __version__
-from ..errors import GaitError, InternalError, IOFailure, UsageError
+from ..errors import GaitError, InternalError, UsageError
 from ..supervisor.sessions.config import FSYNC_POLICIES, STATE_UPDATE_MODES
 from ._frame import Handler, Parser, Result, add_common, correlation_id, dump_json_line
 
@@ -273,31 +274,9 @@ def tracing_choice(otel: str | None, endpoint: str, environ: Mapping[str, str]) 
     return None, None
 
 
-def _leaf_error(exc: BaseException) -> BaseException:
-    """The single meaningful exception inside (possibly nested) exception groups."""
-    while isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
-        exc = exc.exceptions[0]
-    return exc
-
-
-def _loop_choice(backend: str, no_uvloop: bool) -> tuple[str, dict[str, Any]]:
-    """uvloop for the asyncio backend when it is installed (faster), unless refused."""
-    if backend != "asyncio":
-        return backend, {}
-    if not no_uvloop:
-        try:
-            import uvloop  # noqa: F401  # only probing that it is installed
-        except ImportError:
-            pass
-        else:
-            return "uvloop", {"use_uvloop": True}
-    return "asyncio", {}
-
-
 def _serve(ns: argparse.Namespace, command: str) -> Result:
-    import anyio
-
-    from ..supervisor.runtime import Supervisor
+    from ..supervisor import serve
+    from ..supervisor.entry import ServeReady
     from ..telemetry.logging import LogFormat, configure_logging, reset_logging, resolve_level
     from ..telemetry.otel import TracingHandle, setup_tracing
 
@@ -322,60 +301,39 @@ def _serve(ns: argparse.Namespace, command: str) -> Result:
             endpoint=endpoint,
             service_version=__version__,
         )
-    supervisor = Supervisor(config, handle_signals=True, tracing=tracing)
     argv = sys.argv[1:]
-    loop, options = _loop_choice(config.backend, ns.no_uvloop)
 
-    async def main() -> None:
-        async with anyio.create_task_group() as tg:
-            bound = await tg.start(supervisor.run)
-            if ns.json:
-                line = {
-                    "adapter": config.adapter,
-                    "backend": config.backend,
-                    "loop": loop,
-                    "correlation_id": correlation_id(argv),
-                    "listen": bound.display(),
-                    "ok": True,
-                    "pid": os.getpid(),
-                    "policy": str(config.policy_path),
-                    "policy_digest": supervisor.policy.current.digest if supervisor.policy else "",
-                    "profile": config.profile,
-                }
-                sys.stdout.write(dump_json_line(line) + "\n")
-            else:
-                sys.stdout.write(
-                    f"{command}: listening on {bound.display()} "
-                    f"(policy {config.policy_path}, backend {config.backend}, pid {os.getpid()})\n"
-                )
-            sys.stdout.flush()
+    def announce(ready: ServeReady) -> None:
+        if ns.json:
+            line = {
+                "adapter": config.adapter,
+                "backend": config.backend,
+                "loop": ready.loop,
+                "correlation_id": correlation_id(argv),
+                "listen": ready.listen,
+                "ok": True,
+                "pid": os.getpid(),
+                "policy": str(config.policy_path),
+                "policy_digest": ready.policy_digest,
+                "profile": config.profile,
+            }
+            sys.stdout.write(dump_json_line(line) + "\n")
+        else:
+            sys.stdout.write(
+                f"{command}: listening on {ready.listen} "
+                f"(policy {config.policy_path}, backend {config.backend}, pid {os.getpid()})\n"
+            )
+        sys.stdout.flush()
 
     try:
-        anyio.run(main, backend=config.backend, backend_options=options)
-    except BaseException as exc:
-        tracing.shutdown()
-        leaf = _leaf_error(exc)
-        if isinstance(leaf, Exception) and not isinstance(leaf, (GaitError, OSError)):
-            traceback.print_exception(leaf, file=sys.stderr)
-        reset_logging()
-        if isinstance(leaf, KeyboardInterrupt):
-            raise leaf from None
-        if isinstance(leaf, GaitError):
-            leaf.details.setdefault("executed", False)
-            raise leaf from None
-        if isinstance(leaf, OSError):
-            raise IOFailure(
-                f"listen {config.listen.display()}: {leaf.strerror or leaf}",
-                details={"executed": False},
-            ) from None
-        if isinstance(leaf, Exception):
-            raise InternalError(
-                f"serve failed: {type(leaf).__name__}: {leaf}", details={"executed": False}
-            ) from leaf
+        listen = serve(config, tracing=tracing, use_uvloop=not ns.no_uvloop, on_ready=announce)
+    except InternalError as exc:
+        if exc.__cause__ is not None:
+            traceback.print_exception(exc.__cause__, file=sys.stderr)
         raise
-    tracing.shutdown()
-    reset_logging()
-    listen = supervisor.bound.display() if supervisor.bound else config.listen.display()
+    finally:
+        tracing.shutdown()
+        reset_logging()
     payload = {"ok": True, "event": "stopped", "drained": True, "listen": listen}
     return Result(payload, [f"{command}: stopped (drained)"])
 
@@ -392,7 +350,7 @@ def apply_posture(parser: Parser, ns: argparse.Namespace, command: str) -> argpa
     """
     if not ns.posture.strip():
         return ns
-    from ..soak.posture import load_posture, posture_serve_args
+    from ..supervisor.service.posture import load_posture, posture_serve_args
 
     posture = load_posture(ns.posture.strip())
     given = list(getattr(ns, "gait_argv", []))[len(command.split()) :]

@@ -1,9 +1,9 @@
-"""``gait soak run|compare|verify``: thin handlers over :mod:`gait_runtime.soak`.
+"""``gait soak run|compare|verify``: thin handlers over :mod:`gait_runtime.harness`.
 
 Owns: the flags (profile, output directory, overrides, ``--budget name=value``,
 ``--quiet``, ``--no-plot``), the exit code of a run (0 when every budget and
 check passed, 2 naming what failed), and rendering. The harness itself lives
-in ``gait_runtime/soak/``; see ``docs/soak.md``.
+in ``gait_runtime/harness/``; see ``docs/soak.md``.
 """
 
 from __future__ import annotations
@@ -66,7 +66,7 @@ def build_run(parser: Parser) -> Handler:
     add("--no-plot", action="store_true", help="do not write soak_plot.png")
 
     def handle(ns: argparse.Namespace) -> Result:
-        from ..soak import apply_overrides, load_profile, run_soak
+        from ..harness import apply_overrides, load_profile, run_soak
 
         profile = apply_overrides(
             load_profile(ns.profile),
@@ -101,8 +101,8 @@ def build_compare(parser: Parser) -> Handler:
     parser.add_argument("b", help="second soak_report.json")
 
     def handle(ns: argparse.Namespace) -> Result:
-        from ..soak.compare import compare_reports, compare_text
-        from ..soak.report import load_report
+        from ..harness.compare import compare_reports, compare_text
+        from ..harness.report import load_report
 
         a, b = load_report(Path(ns.a)), load_report(Path(ns.b))
         rows = compare_reports(a, b)
@@ -124,7 +124,7 @@ def build_verify(parser: Parser) -> Handler:
     )
 
     def handle(ns: argparse.Namespace) -> Result:
-        from ..soak.verify import verify_run
+        from ..harness.verify import verify_run
 
         root = Path(ns.dir)
         if not (root / "sessions").is_dir():

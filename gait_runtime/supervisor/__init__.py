@@ -10,6 +10,9 @@ modules behind these names are listed in ``docs/sessions.md``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
 from .journal.compaction import CompactionReport as CompactionReport
 from .journal.lock import StateDirLock as StateDirLock
 from .journal.lock import acquire_state_dir_lock as acquire_state_dir_lock
@@ -24,8 +27,14 @@ from .sessions.config import SessionConfig as SessionConfig
 from .sessions.manager import SessionManager as SessionManager
 from .sessions.manager import journal_path_for as journal_path_for
 
+if TYPE_CHECKING:
+    from ..telemetry.otel import TracingHandle
+    from .entry import ServeReady
+    from .service.config import ServiceConfig
+
 __all__ = [
     "AppendAck",
+    "serve",
     "CheckpointRecord",
     "CompactionReport",
     "EventFields",
@@ -39,3 +48,27 @@ __all__ = [
     "decode_event_fields",
     "journal_path_for",
 ]
+
+
+def serve(
+    config: ServiceConfig,
+    *,
+    tracing: TracingHandle | None = None,
+    handle_signals: bool = True,
+    use_uvloop: bool = True,
+    on_ready: Callable[[ServeReady], None] | None = None,
+) -> str:
+    """Run one decision server until it has drained; see :func:`.entry.serve`.
+
+    Imported on call, so ``import gait_runtime.supervisor`` does not load the
+    HTTP server stack for the one-shot session commands.
+    """
+    from .entry import serve as _serve
+
+    return _serve(
+        config,
+        tracing=tracing,
+        handle_signals=handle_signals,
+        use_uvloop=use_uvloop,
+        on_ready=on_ready,
+    )

@@ -4,17 +4,17 @@ Owns: ordered start-up (policy compile → signing key → session manager, whic
 takes the state-directory lock on the session directory → trace writer and
 exporter → HTTP server, each service
 reporting readiness with ``task_status.started()``), the wiring of metrics
-(journal group commits and fsyncs counted through a metered journal opener,
-session and queue gauges refreshed at each ``/metrics`` scrape), the :class:`PolicyHolder`
-(compiled policy swapped atomically on SIGHUP or file change; an invalid or
-missing file keeps the previous policy and logs an error), signal handling
+(journal group commits and fsyncs counted through
+:func:`~.service.metered_journal.metered_opener`, session and queue gauges
+refreshed at each ``/metrics`` scrape), policy reload (the watch loop and
+SIGHUP driving :class:`~.service.policy_reload.PolicyHolder`), signal handling
 (SIGTERM/SIGINT start a graceful drain, a second one exits at once, SIGHUP
 reloads), the graceful drain itself (stop accepting, let in-flight requests
 finish within the drain timeout, close the trace writer and exporter, flush
 every session mailbox with final checkpoints and fsync), the retention
 janitor, and the ``/v1/health`` document. Does not own: HTTP routing
-(``transport/http.py``), decisions (``decisions.py``) or journals
-(``sessions.py`` and below).
+(``service/http.py``), decisions (``service/decisions.py``) or journals
+(``sessions/`` and ``journal/``).
 """
 
 from __future__ import annotations
@@ -24,10 +24,10 @@ import os
 import signal
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from functools import partial
 from pathlib import Path
-from typing import Any, Final, cast
+from typing import Any, Final
 
 import anyio
 import anyio.abc
@@ -38,168 +38,28 @@ from ..artifacts.fsutil import ensure_dir, write_atomic
 from ..artifacts.gojson import go_json
 from ..artifacts.keys import KeySource, ResolvedSigningKey, load_public, resolve_signing_key
 from ..artifacts.signing import VerifyKey
-from ..errors import GaitError, InternalError, PolicyError
-from ..gate.policy import CompiledPolicy, check_oss_prod, load_policy
+from ..errors import GaitError, InternalError
 from ..telemetry.export import DecisionExporter
 from ..telemetry.metrics import Metrics
 from ..telemetry.otel import TracingHandle
-from .journal.store import DirectJournalFile, FileOpener, JournalFile
+from .journal.store import FileOpener
 from .service.auth import TokenAuth
 from .service.config import ServiceConfig
 from .service.decisions import DecisionService
 from .service.http import GaitApp
+from .service.metered_journal import metered_opener
+from .service.policy_reload import PolicyHolder
 from .service.retention import ClassSweep, sweep_class, sweep_report
 from .service.server import BoundAddress, HTTPServerSettings, serve_http
 from .service.trace_writer import TraceWriter
 from .sessions.config import SessionConfig
 from .sessions.manager import SessionManager
 
-__all__ = ["PolicyHolder", "Supervisor"]
+__all__ = ["Supervisor"]
 
 _log = structlog.get_logger("gait_runtime.supervisor.runtime")
 
 _SHUTDOWN_SIGNALS: Final = (signal.SIGTERM, signal.SIGINT)
-
-
-@dataclass(frozen=True, slots=True)
-class _FileSignature:
-    mtime_ns: int
-    size: int
-    inode: int
-
-
-def _signature(path: Path) -> _FileSignature | None:
-    try:
-        st = os.stat(path)
-    except OSError:
-        return None
-    return _FileSignature(st.st_mtime_ns, st.st_size, st.st_ino)
-
-
-class _MeteredJournalFile:
-    """A journal descriptor that reports group commits to the metrics.
-
-    Every ``write`` of the store is one group commit of whole JSONL records, so
-    the number of newlines written is the batch size; every ``fsync`` counts.
-    Wraps whatever opener the session layer was given (the real file, or a
-    test's fault-injection file); the journal modules themselves are unchanged.
-    """
-
-    __slots__ = ("_inner", "_metrics")
-
-    def __init__(self, inner: JournalFile, metrics: Metrics) -> None:
-        self._inner = inner
-        self._metrics = metrics
-
-    def write(self, data: bytes) -> int:
-        """Write through; observe the records (lines) the write completed."""
-        written = self._inner.write(data)
-        self._observe(data, written)
-        return written
-
-    def _observe(self, data: bytes, written: int) -> None:
-        records = data.count(b"\n", 0, written)
-        if records:
-            self._metrics.batch_size.observe(records)
-
-    def fsync(self) -> None:
-        """fsync through and count it."""
-        self._inner.fsync()
-        self._metrics.fsyncs.inc()
-
-    def truncate(self, size: int) -> None:
-        """Truncate through."""
-        self._inner.truncate(size)
-
-    def inode(self) -> int:
-        """Inode of the underlying file."""
-        return self._inner.inode()
-
-    def direct_fd(self, durable: bool) -> int | None:
-        """The underlying file's direct descriptor, if it offers one."""
-        get = getattr(self._inner, "direct_fd", None)
-        return None if get is None else cast("int | None", get(durable))
-
-    def wrote_directly(self, data: bytes, written: int, durable: bool) -> None:
-        """Observe a write made straight to the descriptor (and its sync) like :meth:`write`."""
-        cast(DirectJournalFile, self._inner).wrote_directly(data, written, durable)
-        self._observe(data, written)
-        if durable:
-            self._metrics.fsyncs.inc()
-
-    def close(self) -> None:
-        """Close the underlying descriptor."""
-        self._inner.close()
-
-
-def _metered_opener(opener: FileOpener, metrics: Metrics) -> FileOpener:
-    def open_metered(path: Path) -> JournalFile:
-        return _MeteredJournalFile(opener(path), metrics)
-
-    return open_metered
-
-
-class PolicyHolder:
-    """Holds the current compiled policy; swaps it atomically on a good reload.
-
-    Args:
-        path: the policy file.
-        profile: ``standard`` or ``oss-prod`` (which adds the profile's policy checks).
-
-    Raises:
-        PolicyError: the initial policy is unreadable or invalid.
-    """
-
-    def __init__(self, path: Path, *, profile: str) -> None:
-        self._path = path
-        self._profile = profile
-        self._signature = _signature(path)
-        self._current = self._compile()
-        self.reloads = 0
-        self.reload_errors = 0
-        self.last_error = ""
-
-    def _compile(self) -> CompiledPolicy:
-        policy = load_policy(self._path)
-        if self._profile == "oss-prod":
-            check_oss_prod(policy)
-        return policy
-
-    @property
-    def current(self) -> CompiledPolicy:
-        """The policy every new decision uses (one attribute read: atomic)."""
-        return self._current
-
-    def reload(self) -> bool:
-        """Compile the file again; swap on success, keep the old policy on failure.
-
-        Returns:
-            True when a new policy with a different digest is now current.
-        """
-        self._signature = _signature(self._path)
-        try:
-            policy = self._compile()
-        except PolicyError as exc:
-            self.reload_errors += 1
-            self.last_error = exc.message
-            _log.error(
-                "policy_reload_failed",
-                path=str(self._path),
-                error=exc.message,
-                kept_digest=self._current.digest,
-            )
-            return False
-        self.last_error = ""
-        changed = policy.digest != self._current.digest
-        self._current = policy
-        if changed:
-            self.reloads += 1
-            _log.info("policy_reloaded", path=str(self._path), digest=policy.digest)
-        return changed
-
-    def changed_on_disk(self) -> bool:
-        """True when the file's mtime, size or inode changed since the last (re)load."""
-        return _signature(self._path) != self._signature
 
 
 class Supervisor:
@@ -337,7 +197,7 @@ class Supervisor:
             drain_timeout_s=max(config.drain_timeout_s, 1.0),
         )
         base_opener = replace(session_config, opener=self._journal_opener).journal_opener()
-        session_config = replace(session_config, opener=_metered_opener(base_opener, self.metrics))
+        session_config = replace(session_config, opener=metered_opener(base_opener, self.metrics))
         async with anyio.create_task_group() as background:
             async with SessionManager(session_config) as sessions:
                 self._sessions = sessions

@@ -33,11 +33,8 @@ import msgspec
 import structlog
 
 from ...artifacts.fsutil import reject_parent_traversal
-from ...artifacts.gojson import go_json_indent
-from ...artifacts.jcs import digest
 from ...artifacts.keys import ResolvedSigningKey
 from ...artifacts.signing import VerifyKey
-from ...artifacts.timefmt import format_ns
 from ...errors import (
     ArtifactInputError,
     GaitError,
@@ -46,11 +43,10 @@ from ...errors import (
     verdict_exit_code,
 )
 from ...gate.evaluate import evaluate
-from ...gate.intent import NormalizedIntent, normalize_intent
+from ...gate.intent import normalize_intent
 from ...gate.pipeline import decide
 from ...gate.policy import CompiledPolicy
 from ...gate.trace import build_trace
-from ...runpack.record import Runpack, build_runpack
 from ...runpack.store import write_runpack
 from ...telemetry._record import DecisionAttributes
 from ...telemetry.export import DecisionExporter
@@ -62,6 +58,8 @@ from ..journal.scan import chain_path_for
 from ..sessions.manager import SessionManager
 from ..transport.adapters import FALLBACK_WARNING, decode_call
 from .config import ServiceConfig
+from .evidence import decision_runpack, file_stamp, trace_file_bytes
+from .evidence import normalize_run_id as normalize_run_id
 from .trace_writer import TraceWriter
 
 __all__ = [
@@ -73,7 +71,6 @@ __all__ = [
 
 _log = structlog.get_logger("gait_runtime.supervisor.service.decisions")
 
-_RUN_ID_JUNK: Final = re.compile(r"[^A-Za-z0-9_-]+")
 _STRICT_STATUS: Final[dict[str, int]] = {
     "allow": 200,
     "block": 403,
@@ -82,14 +79,6 @@ _STRICT_STATUS: Final[dict[str, int]] = {
 }
 INTERNAL_FAILURE_REASON: Final = "internal_failure"
 """Reason code of the block answer given when the decision path itself fails."""
-
-
-def normalize_run_id(text: str) -> str:
-    """``spec/service.md`` §3.3: keep ``[A-Za-z0-9_-]``, strip ``_``, prefix ``run_``."""
-    cleaned = _RUN_ID_JUNK.sub("_", text.strip()).strip("_")
-    if not cleaned:
-        return ""
-    return cleaned if cleaned.startswith("run_") else "run_" + cleaned
 
 
 class _Request(msgspec.Struct, forbid_unknown_fields=True):
@@ -309,7 +298,7 @@ class DecisionService:
     def _trace_path(self, request: _Request, stamp_ns: int) -> Path:
         if request.trace_path.strip():
             return Path(request.trace_path.strip())
-        name = f"trace_{normalize_run_id(request.run_id)}_{_file_stamp(stamp_ns)}.json"
+        name = f"trace_{normalize_run_id(request.run_id)}_{file_stamp(stamp_ns)}.json"
         return self._config.trace_dir / name
 
     def _runpack_path(self, request: _Request, stamp_ns: int) -> Path | None:
@@ -317,7 +306,7 @@ class DecisionService:
             return Path(request.runpack_out.strip())
         if not request.emit_runpack or self._config.runpack_dir is None:
             return None
-        name = f"runpack_{normalize_run_id(request.run_id)}_{_file_stamp(stamp_ns)}.zip"
+        name = f"runpack_{normalize_run_id(request.run_id)}_{file_stamp(stamp_ns)}.zip"
         return self._config.runpack_dir / name
 
     async def _checkpoint(
@@ -494,64 +483,3 @@ class DecisionService:
         status = _STRICT_STATUS[verdict] if config.strict_status else 200
         _log.debug("decision", verdict=verdict, tool_name=intent.tool_name, status=status)
         return DecisionReply(status, body, verdict=verdict)
-
-
-def _file_stamp(stamp_ns: int) -> str:
-    """``yyyymmddThhmmss.nnnnnnnnn`` (UTC, 9 fixed fractional digits)."""
-    seconds = format_ns(stamp_ns)[:19].replace("-", "").replace(":", "")
-    return f"{seconds}.{stamp_ns % 1_000_000_000:09d}"
-
-
-def decision_runpack(
-    run_id: str,
-    intent: NormalizedIntent,
-    verdict: str,
-    reason_codes: list[str],
-    violations: list[str],
-    trace_id: str,
-) -> Runpack:
-    """The one-decision runpack the Go service writes for ``emit_runpack``.
-
-    Reference capture: the intent keeps only its ``args_digest``; the result
-    digest covers ``{verdict, reason_codes, violations, trace_id}``; the run's
-    timeline is ``proxy_eval_start`` / ``proxy_eval_finish`` at the intent time.
-    """
-    stamp = intent.created_at
-    run = {
-        "run_id": run_id,
-        "created_at": stamp,
-        "producer_version": intent.producer_version or "0.0.0-dev",
-        "timeline": [
-            {"event": "proxy_eval_start", "ts": stamp},
-            {"event": "proxy_eval_finish", "ts": stamp},
-        ],
-    }
-    result = {
-        "verdict": verdict,
-        "reason_codes": reason_codes,
-        "violations": violations,
-        "trace_id": trace_id,
-    }
-    return build_runpack(
-        run,
-        [
-            {
-                "intent_id": "intent_1",
-                "tool_name": intent.tool_name,
-                "args_digest": intent.args_digest,
-            }
-        ],
-        [
-            {
-                "intent_id": "intent_1",
-                "status": "error" if verdict in ("block", "require_approval") else "ok",
-                "result_digest": digest(result),
-            }
-        ],
-        None,
-    )
-
-
-def trace_file_bytes(trace: dict[str, Any]) -> bytes:
-    """Pretty JSON (2-space indent, Go escaping) plus newline, as Go writes trace files."""
-    return go_json_indent(trace) + b"\n"

@@ -1,6 +1,6 @@
 """The soak and contention harness: a real supervisor, simulated agents, verified journals.
 
-Owns the public surface of ``gait_runtime.soak``: loading workload profiles
+Owns the public surface of ``gait_runtime.harness``: loading workload profiles
 (:func:`load_profile`) and runtime postures (:func:`load_posture`,
 :func:`posture_serve_args`), running a profile end to end (:func:`run_soak`),
 re-verifying a run's output directory (:func:`verify_run`), reading and
@@ -13,9 +13,9 @@ See ``docs/soak.md``.
 
 from __future__ import annotations
 
+from ..supervisor.service.posture import load_posture as load_posture
+from ..supervisor.service.posture import posture_serve_args as posture_serve_args
 from .compare import compare_reports as compare_reports
-from .posture import load_posture as load_posture
-from .posture import posture_serve_args as posture_serve_args
 from .profile import WorkloadProfile as WorkloadProfile
 from .profile import apply_overrides as apply_overrides
 from .profile import load_profile as load_profile

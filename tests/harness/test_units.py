@@ -19,14 +19,14 @@ from gait_runtime.cli._frame import Parser
 from gait_runtime.cli.serve import build_serve
 from gait_runtime.errors import UsageError
 from gait_runtime.gate.policy import compile_policy
-from gait_runtime.soak import apply_overrides, compare_reports, load_posture, load_profile
-from gait_runtime.soak.capacity import StepResult, knee
-from gait_runtime.soak.driver import EXPECTED_VERDICT, build_call, session_for
-from gait_runtime.soak.posture import posture_names, posture_serve_args
-from gait_runtime.soak.profile import SOAK_POLICY, Budgets, Ramp, profile_names
-from gait_runtime.soak.report import judge_budgets
-from gait_runtime.soak.runner import plan_restarts
-from gait_runtime.soak.stats import Samples, drift, percentile, rss_growth, summary
+from gait_runtime.harness import apply_overrides, compare_reports, load_posture, load_profile
+from gait_runtime.harness.capacity import StepResult, knee
+from gait_runtime.harness.driver import EXPECTED_VERDICT, build_call, session_for
+from gait_runtime.harness.profile import SOAK_POLICY, Budgets, Ramp, profile_names
+from gait_runtime.harness.report import judge_budgets
+from gait_runtime.harness.runner import plan_restarts
+from gait_runtime.harness.stats import Samples, drift, percentile, rss_growth, summary
+from gait_runtime.supervisor.service.posture import posture_names, posture_serve_args
 
 WORKLOADS = ["capacity", "chaos", "smoke", "soak", "swarm"]
 
@@ -221,9 +221,9 @@ def test_driver_drops_idle_connections_before_the_server_does(name: str) -> None
     before the client expiry was lowered).
     """
     from gait_runtime.artifacts.timefmt import parse_go_duration
-    from gait_runtime.soak.driver import CLIENT_KEEPALIVE_S
-    from gait_runtime.soak.posture import load_posture
+    from gait_runtime.harness.driver import CLIENT_KEEPALIVE_S
     from gait_runtime.supervisor.service.config import ServiceConfig
+    from gait_runtime.supervisor.service.posture import load_posture
 
     posture = load_posture(name)
     server_idle = parse_go_duration(str(posture.serve["header_timeout"])) / 1e9

@@ -32,9 +32,9 @@ from ..artifacts.fsutil import ensure_dir
 from ..artifacts.signing import SigningKey
 from ..artifacts.timefmt import format_ns
 from ..errors import GaitError, UsageError
+from ..supervisor.service.posture import Posture, load_posture
 from . import capacity as cap
 from .driver import Agent, Recorder, Target, run_agent, session_for
-from .posture import Posture, load_posture
 from .process import ServerDirs, ServerProcess, read_rss_mb, serve_command
 from .profile import SOAK_POLICY, Stage, WorkloadProfile
 from .report import build_report, text_summary, write_report

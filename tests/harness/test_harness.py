@@ -19,7 +19,7 @@ import pytest
 
 from gait_runtime.artifacts.schemas import validate
 from gait_runtime.cli import main
-from gait_runtime.soak import load_profile, verify_run
+from gait_runtime.harness import load_profile, verify_run
 
 
 def _run(argv: list[str]) -> tuple[int, dict[str, Any]]:

@@ -14,7 +14,6 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from functools import cache
 from pathlib import Path
 from typing import Any, Final, Literal
 
@@ -22,6 +21,7 @@ import yaml
 
 from ..artifacts.schemas import validate
 from ..errors import ArtifactInputError, UsageError
+from ..profiles import profiles_root
 from ..supervisor.service.config import parse_duration_flag
 from ..supervisor.sessions.config import FsyncPolicy
 
@@ -37,7 +37,6 @@ __all__ = [
     "apply_overrides",
     "load_profile",
     "profile_names",
-    "profiles_root",
     "resolve_profile_path",
 ]
 
@@ -239,15 +238,6 @@ class WorkloadProfile:
         if self.ramp is not None:
             return self.ramp.step_duration_s * len(self.ramp.steps())
         return sum(s.duration_s for s in self.stages)
-
-
-@cache
-def profiles_root() -> Path:
-    """Directory of the shipped profiles: the packaged copy if present, else the checkout's."""
-    packaged = Path(__file__).resolve().parent.parent / "_data" / "profiles"
-    if packaged.is_dir():
-        return packaged
-    return Path(__file__).resolve().parents[2] / "profiles"
 
 
 def profile_names() -> list[str]:

@@ -4,9 +4,9 @@ Owns: loading a posture by name or path (same lookup as workload profiles),
 validating it against ``schemas/v1/soak/posture_profile``, and turning its
 ``serve:`` mapping into the equivalent ``gait serve`` flags
 (:func:`posture_serve_args`). The flags come first, so anything given later on
-the command line wins (argparse keeps the last value). The soak harness starts
-its supervisor with these flags; ``gait serve`` can call the same function to
-implement a posture option. Does not own: what the flags mean (``cli/serve.py``).
+the command line wins (argparse keeps the last value). ``gait serve --posture``
+and the soak harness (which starts its supervisor with these flags) both call
+it. Does not own: what the flags mean (``cli/serve.py``).
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ from typing import Any, Final
 
 import yaml
 
-from ..artifacts.schemas import validate
-from ..errors import ArtifactInputError, UsageError
-from .profile import profiles_root
+from ...artifacts.schemas import validate
+from ...errors import ArtifactInputError, UsageError
+from ...profiles import profiles_root
 
 __all__ = ["Posture", "load_posture", "posture_names", "posture_serve_args"]
 

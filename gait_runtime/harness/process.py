@@ -24,7 +24,7 @@ import anyio
 import anyio.abc
 
 from ..errors import IOFailure
-from .posture import Posture, posture_serve_args
+from ..supervisor.service.posture import Posture, posture_serve_args
 from .profile import WorkloadProfile
 
 __all__ = ["ServerDirs", "ServerProcess", "read_rss_mb", "serve_command"]
