@@ -273,6 +273,12 @@ class MailboxFull(ContentionError):
     retryable = True
 
 
+class SessionLimitReached(MailboxFull):
+    """Every open session is busy and the bound on open sessions is reached (retry later)."""
+
+    code = "session_limit_reached"
+
+
 class SessionFailedError(InternalError):
     """A session actor crashed more often than its restart intensity allows."""
 

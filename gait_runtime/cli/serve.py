@@ -129,6 +129,14 @@ def _add_server_flags(parser: Parser) -> None:
         "when the kernel allows (auto), required (uring), or the actor's thread",
     )
     add(
+        "--max-sessions",
+        type=int,
+        default=0,
+        help="bound on sessions open at once; at the bound the least recently used idle "
+        "session closes early, and a new one is refused with 503 when all are busy "
+        "(0 = derived from the descriptor limit: 2 per session, a quarter kept free)",
+    )
+    add(
         "--lock-lease",
         default="50ms",
         help="under sustained load keep a session's Go lock this long between releases "
@@ -224,6 +232,7 @@ def config_from_args(ns: argparse.Namespace, environ: Mapping[str, str]) -> Any:
         journal_io=ns.journal_io,
         lock_lease_s=parse_duration_flag(ns.lock_lease, flag="--lock-lease"),
         mailbox_size=ns.mailbox_size,
+        max_sessions=ns.max_sessions,
         batch_limit=ns.batch_limit,
         checkpoint_every_events=ns.checkpoint_every,
         policy_poll_s=parse_duration_flag(ns.policy_poll, flag="--policy-poll"),

@@ -186,6 +186,7 @@ class Supervisor:
             state_updates=config.state_updates,
             journal_io=config.journal_io,
             lock_lease_s=config.lock_lease_s,
+            max_sessions=config.max_sessions,
             mailbox_size=config.mailbox_size,
             batch_limit=config.batch_limit,
             checkpoint_every_events=config.checkpoint_every_events,

@@ -168,14 +168,29 @@ async def _read_line(stream: anyio.abc.ByteReceiveStream) -> bytes:
     return buffer.split(b"\n", 1)[0]
 
 
+def _with_fd_limit(args: list[str], limit: int) -> list[str]:
+    """``args`` run under a soft and hard ``RLIMIT_NOFILE`` of ``limit`` (set, then exec)."""
+    setup = (
+        "import os, resource, sys; "
+        f"resource.setrlimit(resource.RLIMIT_NOFILE, ({limit}, {limit})); "
+        "os.execv(sys.executable, [sys.executable, *sys.argv[1:]])"
+    )
+    return [args[0], "-c", setup, *args[1:]]
+
+
 @asynccontextmanager
-async def serving(root: Path, *extra: str, name: str = "server") -> AsyncIterator[Server]:
+async def serving(
+    root: Path, *extra: str, name: str = "server", fd_limit: int = 0
+) -> AsyncIterator[Server]:
     """Start ``gait serve --json`` and yield once its start-up line names the port."""
     if not (root / "policy.yaml").exists():
         (root / "policy.yaml").write_bytes(POLICY)
     stderr = root / f"{name}.stderr"
+    args = _server_args(root, *extra)
+    if fd_limit:
+        args = _with_fd_limit(args, fd_limit)
     with stderr.open("wb") as err:
-        process = await anyio.open_process(_server_args(root, *extra), stderr=err, cwd=root)
+        process = await anyio.open_process(args, stderr=err, cwd=root)
     try:
         assert process.stdout is not None
         line = await _read_line(process.stdout)
@@ -519,3 +534,38 @@ async def test_journal_io_and_lock_lease_flags_reach_the_sessions(
     assert sessions["appends"] == 40
     assert (sessions["ring_writes"] > 0) is ring_used
     _assert_all_acked_journaled(acks)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])  # the server is the subprocess
+async def test_distinct_sessions_under_a_descriptor_limit_never_exhaust_it(
+    tmp_path: Path,
+) -> None:
+    """Issue 13.2: 600 distinct session ids under RLIMIT_NOFILE 256 used to take every
+    descriptor (trace writes and /v1/health failed). Now the session bound derived from
+    the limit closes idle sessions early: every decision is answered 200 and journaled,
+    health answers throughout, open sessions stay under the bound."""
+    answers: list[int] = []
+    async with serving(tmp_path, fd_limit=256) as server:
+        async with httpx.AsyncClient(base_url=server.url, timeout=20) as client:
+
+            async def worker(index: int) -> None:
+                for n in range(75):
+                    body = _decision(f"fd-{index}-{n}", n)
+                    answers.append((await client.post("/v1/evaluate", json=body)).status_code)
+                    if n % 25 == 0:
+                        assert (await client.get("/v1/health")).status_code == 200
+
+            with anyio.fail_after(120):
+                async with anyio.create_task_group() as tg:
+                    for index in range(8):
+                        tg.start_soon(worker, index)
+            health = (await client.get("/v1/health")).json()
+    assert answers.count(200) == 600, sorted(set(answers))
+    sessions = health["sessions"]
+    assert sessions["max_sessions"] == (256 - 64) // 2
+    assert sessions["sessions_open"] <= sessions["max_sessions"]
+    assert sessions["session_evictions"] >= 600 - sessions["max_sessions"]
+    assert health["errors"]["internal_failures"] == 0
+    assert len(list((tmp_path / "sessions").glob("fd-*.journal.jsonl"))) == 600
+    assert len(list((tmp_path / "traces").glob("trace_*.json"))) == 600

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import json
 import zipfile
 from pathlib import Path
@@ -15,6 +17,7 @@ from gait_runtime.supervisor.journal.checkpoint import (
     build_checkpoint_record,
     build_checkpoint_runpack,
     checkpoint_file_name,
+    go_journal_base,
     journal_base,
 )
 from gait_runtime.supervisor.journal.scan import scan_journal
@@ -101,6 +104,22 @@ def test_signed_checkpoint_runpack_verifies_with_the_key(vectors: Path, tmp_path
     [("a/b\\c d:e", "a_b_c_d_e"), ("..x_", "x"), ("._", "session"), ("sess", "sess")],
 )
 def test_journal_base_follows_service_naming(session_id: str, base: str) -> None:
-    """service.md §3.3: unsafe characters become _, leading/trailing . and _ are stripped."""
-    assert journal_base(session_id) == base
-    assert checkpoint_file_name(base, 42) == f"{base}_cp_000042.zip"
+    """service.md §3.3: unsafe characters become _, leading/trailing . and _ are stripped;
+    where that changed the id, a digest of the raw id keeps the name collision-free."""
+    assert go_journal_base(session_id) == base
+    ours = journal_base(session_id)
+    if base == session_id:
+        assert ours == base  # Go's name, unchanged, where the name is Go's
+    else:
+        digest = hashlib.sha256(session_id.encode()).hexdigest()[:12]
+        assert ours == f"{base}-{digest}"
+    assert checkpoint_file_name(ours, 42) == f"{ours}_cp_000042.zip"
+
+
+def test_ids_that_normalise_alike_get_distinct_journal_names() -> None:
+    """Issue 13.5: x/y, x:y, x y, x\\y and x_y used to share x_y; now each has its own."""
+    ids = ["x/y", "x:y", "x y", "x\\y", "x_y", "s" * 100, "s" * 101]
+    bases = [journal_base(i) for i in ids]
+    assert len(set(bases)) == len(ids)
+    assert journal_base("x_y") == "x_y"
+    assert all(len(b.encode()) <= 64 for b in bases)

@@ -10,6 +10,7 @@ is delegated to :mod:`gait_runtime.runpack`; no runpack bytes are produced here.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Sequence
 from pathlib import Path
@@ -37,6 +38,7 @@ __all__ = [
     "build_checkpoint_runpack",
     "checkpoint_file_name",
     "checkpoint_run_id",
+    "go_journal_base",
     "journal_base",
 ]
 
@@ -49,10 +51,30 @@ def checkpoint_run_id(run_id: str, index: int) -> str:
     return f"{run_id}_cp_{index:04d}"
 
 
-def journal_base(session_id: str) -> str:
-    """File base for a session id (``spec/service.md`` §3.3)."""
+_BASE_MAX_BYTES: Final = 64
+
+
+def go_journal_base(session_id: str) -> str:
+    """The Go service's file base for a session id: ``/ \\ space :`` → ``_``, then leading
+    and trailing ``.`` and ``_`` stripped (``session`` if empty)."""
     base = _BASE_UNSAFE.sub("_", session_id).strip("._")
     return base or "session"
+
+
+def journal_base(session_id: str) -> str:
+    """File base for a session id: Go's name when it is the id itself, else collision-free.
+
+    Go's rule maps ``x/y``, ``x:y``, ``x y`` and ``x\\y`` all to ``x_y``, so one of them
+    would own the journal and the others be refused for good. When the rule changed the
+    id (or the id is longer than 64 bytes), the base is Go's (cut to 48 bytes) plus ``-``
+    and the first 12 hex of the id's sha256: distinct ids never share a journal, and ids
+    that are already safe keep exactly the name the Go implementation gives them.
+    """
+    base = go_journal_base(session_id)
+    if base == session_id and len(base.encode()) <= _BASE_MAX_BYTES:
+        return base
+    short = base.encode()[:48].decode(errors="ignore")
+    return f"{short}-{hashlib.sha256(session_id.encode()).hexdigest()[:12]}"
 
 
 def checkpoint_file_name(base: str, sequence_end: int) -> str:

@@ -192,6 +192,8 @@ class ServiceConfig:
         lock_lease_s: how long a busy session keeps its Go lock between releases
             (see :class:`~.config.SessionConfig`).
         mailbox_size: bounded mailbox per session actor.
+        max_sessions: bound on sessions open at once (0 = derived from the descriptor
+            limit; see :class:`~.config.SessionConfig`).
         batch_limit: group-commit batch limit per session actor.
         checkpoint_every_events: automatic checkpoint cadence (0 = only on drain / request).
         policy_poll_s: how often the policy file is checked for changes (0 = never).
@@ -229,6 +231,7 @@ class ServiceConfig:
     journal_io: JournalIo = "auto"
     lock_lease_s: float = 0.05
     mailbox_size: int = 1024
+    max_sessions: int = 0
     batch_limit: int = 256
     checkpoint_every_events: int = 0
     policy_poll_s: float = 1.0
@@ -255,6 +258,8 @@ class ServiceConfig:
             raise UsageError("--lock-lease must not be negative")
         if self.mailbox_size <= 0 or self.batch_limit <= 0:
             raise UsageError("--mailbox-size and --batch-limit must be > 0")
+        if self.max_sessions < 0:
+            raise UsageError("--max-sessions must not be negative (0 = from the descriptor limit)")
 
     @property
     def strict_status(self) -> bool:

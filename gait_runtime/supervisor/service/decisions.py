@@ -40,6 +40,7 @@ from ...errors import (
     GaitError,
     InvalidInputError,
     MailboxFull,
+    SessionLimitReached,
     verdict_exit_code,
 )
 from ...gate.evaluate import evaluate
@@ -58,7 +59,7 @@ from ..journal.scan import chain_path_for
 from ..sessions.manager import SessionManager
 from ..transport.adapters import FALLBACK_WARNING, decode_call
 from .config import ServiceConfig
-from .evidence import decision_runpack, file_stamp, trace_file_bytes
+from .evidence import decision_runpack, default_run_id, file_stamp, trace_file_bytes
 from .evidence import normalize_run_id as normalize_run_id
 from .trace_writer import TraceWriter
 
@@ -141,14 +142,82 @@ def error_reply(status: int, message: str, *headers: tuple[bytes, bytes]) -> Dec
     return DecisionReply(status, {"error": message, "ok": False}, tuple(headers))
 
 
+MAX_ID_BYTES: Final = 128
+"""Longest ``session_id`` / ``run_id`` accepted, in UTF-8 bytes (file names stay < 255)."""
+MAX_NESTING: Final = 64
+"""Deepest nesting of objects and arrays accepted in ``request.call``."""
+_ID_FORBIDDEN: Final = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+_CONTEXT_STRINGS: Final = (
+    "identity",
+    "workspace",
+    "risk_class",
+    "phase",
+    "agent_id",
+    "run_id",
+    "workflow_id",
+    "repo",
+    "environment",
+    "job_id",
+    "session_id",
+    "request_id",
+    "environment_fingerprint",
+)
+
+
 def _decode(body: bytes) -> _Request:
+    """Decode and validate a request body; every input fault is a 400, before any artifact."""
     try:
         request = _DECODER.decode(body)
     except msgspec.DecodeError as exc:
         raise _RequestError(400, _decode_message(body, str(exc))) from None
+    except UnicodeDecodeError:
+        raise _RequestError(400, "decode request: body is not valid UTF-8") from None
+    except RecursionError:
+        raise _RequestError(
+            400, f"request.call is nested deeper than {MAX_NESTING} levels"
+        ) from None
     if not request.call:
         raise _RequestError(400, "request.call is required")
+    _check_depth(request.call)
+    _check_id("request.session_id", request.session_id)
+    _check_id("request.run_id", request.run_id)
+    context = request.call.get("context")
+    if isinstance(context, dict):
+        for key in _CONTEXT_STRINGS:
+            value = context.get(key)
+            if value is None:
+                continue
+            if not isinstance(value, str):
+                raise _RequestError(400, f"call.context.{key} must be a string")
+            if key in ("session_id", "run_id"):
+                _check_id(f"call.context.{key}", value)
+    elif context is not None:
+        raise _RequestError(400, "call.context must be an object")
     return request
+
+
+def _check_id(name: str, value: str) -> None:
+    """Identifiers name files: bounded length, no control or line-breaking characters."""
+    if len(value) > MAX_ID_BYTES or len(value.encode()) > MAX_ID_BYTES:
+        raise _RequestError(400, f"{name} is longer than {MAX_ID_BYTES} bytes")
+    if _ID_FORBIDDEN.search(value):
+        raise _RequestError(400, f"{name} contains a control character")
+
+
+def _check_depth(value: object) -> None:
+    """Refuse containers nested deeper than :data:`MAX_NESTING` (no recursion: any depth)."""
+    stack: list[tuple[object, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children: Any = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        if depth > MAX_NESTING:
+            raise _RequestError(400, f"request.call is nested deeper than {MAX_NESTING} levels")
+        stack.extend((child, depth + 1) for child in children)
 
 
 def _decode_message(body: bytes, detail: str) -> str:
@@ -236,7 +305,8 @@ class DecisionService:
         except MailboxFull as exc:
             self.stats.mailbox_full += 1
             retry = str(exc.details.get("retry_after_s", 1)).encode()
-            return error_reply(503, "session mailbox full", (b"retry-after", retry))
+            message = exc.message if isinstance(exc, SessionLimitReached) else "session mailbox full"
+            return error_reply(503, message, (b"retry-after", retry))
         except InvalidInputError as exc:
             self.stats.errors += 1
             return error_reply(400, exc.message)
@@ -341,10 +411,12 @@ class DecisionService:
         intent = normalize_intent(decoded.intent, strip_context_claims=True)
         policy = self._policy()
         result = evaluate(policy, intent)
+        context = intent.context
+        session_id = request.session_id.strip() or str(context.get("session_id") or "")
         run_id = (
             normalize_run_id(request.run_id)
             or normalize_run_id(decoded.run_id_hint)
-            or "run_mcp_" + intent.intent_digest[:12]
+            or default_run_id(session_id, intent.intent_digest)
         )
         stamp_ns = self._stamp_ns()
         verdict = result.verdict
@@ -379,8 +451,6 @@ class DecisionService:
                 )
             trace_path = self._trace_path(request, stamp_ns)
             await self._traces.write(trace_path, trace_file_bytes(trace))
-        context = intent.context
-        session_id = request.session_id.strip() or str(context.get("session_id") or "")
         trace_id = str(trace["trace_id"])
         event_id = str(trace.get("event_id", ""))
         ids.enter_context(bind_ids(session_id=session_id, trace_id=trace_id, event_id=event_id))
@@ -427,7 +497,7 @@ class DecisionService:
         latency_ms = (time.perf_counter_ns() - started_ns) // 1_000_000
         attrs = DecisionAttributes(
             run_id=run_id,
-            session_id=str(context.get("session_id") or ""),
+            session_id=session_id,
             trace_path=str(trace_path),
             verdict=verdict,
             reason_codes=tuple(reason_codes),

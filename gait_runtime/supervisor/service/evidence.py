@@ -1,6 +1,7 @@
 """The files one decision leaves: names, trace bytes and the one-decision runpack (§3.3).
 
 Owns: :func:`normalize_run_id` (the run id rule of ``spec/service.md`` §3.3),
+:func:`default_run_id` (the run id of a request that names none),
 :func:`file_stamp` (the ``yyyymmddThhmmss.nnnnnnnnn`` part of file names),
 :func:`trace_file_bytes` (pretty Go JSON of a signed trace) and
 :func:`decision_runpack` (the runpack the Go service writes for
@@ -9,6 +10,7 @@ Owns: :func:`normalize_run_id` (the run id rule of ``spec/service.md`` §3.3),
 
 from __future__ import annotations
 
+import hashlib
 import re
 from typing import Any, Final
 
@@ -18,7 +20,13 @@ from ...artifacts.timefmt import format_ns
 from ...gate.intent import NormalizedIntent
 from ...runpack.record import Runpack, build_runpack
 
-__all__ = ["decision_runpack", "file_stamp", "normalize_run_id", "trace_file_bytes"]
+__all__ = [
+    "decision_runpack",
+    "default_run_id",
+    "file_stamp",
+    "normalize_run_id",
+    "trace_file_bytes",
+]
 
 _RUN_ID_JUNK: Final = re.compile(r"[^A-Za-z0-9_-]+")
 
@@ -29,6 +37,18 @@ def normalize_run_id(text: str) -> str:
     if not cleaned:
         return ""
     return cleaned if cleaned.startswith("run_") else "run_" + cleaned
+
+
+def default_run_id(session_id: str, intent_digest: str) -> str:
+    """The run id of a decision whose request names none.
+
+    Without a session it is Go's ``run_mcp_`` + 12 hex of the intent digest. With a
+    session it is stable for the session (``run_session_`` + 12 hex of the session
+    id's sha256): one journal per session, not one per distinct intent.
+    """
+    if session_id:
+        return "run_session_" + hashlib.sha256(session_id.encode()).hexdigest()[:12]
+    return "run_mcp_" + intent_digest[:12]
 
 
 def file_stamp(stamp_ns: int) -> str:

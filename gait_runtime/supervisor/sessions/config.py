@@ -86,6 +86,13 @@ class SessionConfig:
             actor's thread; ``uring`` requires the ring (the manager fails to
             start without it); ``thread`` never uses one. Lock and state files,
             checkpoints and recovery always use the thread.
+        max_sessions: the bound on sessions open at once (each holds a journal
+            descriptor and a thread). ``0`` derives it at start-up from the
+            process's descriptor limit (``RLIMIT_NOFILE``), keeping a quarter of
+            it (at least 64) for connections, traces, health and metrics. At the
+            bound, opening a session first closes the least recently used one
+            with an empty mailbox; when every open session is busy the new one
+            is refused with :class:`~gait_runtime.errors.SessionLimitReached`.
         offload_io: run journal I/O in each actor's own worker thread (default,
             see :mod:`.iothread`). ``False`` runs
             it on the event loop: for virtual-time tests (a task waiting on a
@@ -114,6 +121,7 @@ class SessionConfig:
     trust_state_on_start: bool = True
     offload_io: bool = True
     journal_io: JournalIo = "auto"
+    max_sessions: int = 0
 
     def __post_init__(self) -> None:
         if self.fsync not in FSYNC_POLICIES:
@@ -131,8 +139,16 @@ class SessionConfig:
             raise UsageError("lock_lease_s must not be negative")
         if self.journal_io not in JOURNAL_IO_MODES:
             raise UsageError(f"journal_io: unsupported value {self.journal_io!r}")
+        if self.max_sessions < 0:
+            raise UsageError("max_sessions must not be negative (0 derives it)")
         if self.idle_timeout_s < 0 or self.drain_timeout_s <= 0:
             raise UsageError("idle_timeout_s must be >= 0 and drain_timeout_s > 0")
+
+    def session_bound(self) -> int:
+        """:attr:`max_sessions`, or the bound the descriptor limit allows when it is 0."""
+        if self.max_sessions:
+            return self.max_sessions
+        return sessions_for_descriptor_limit()
 
     def journal_opener(self) -> FileOpener:
         """:attr:`opener`, or real files (``O_DSYNC`` under ``fsync=always``) when None."""
@@ -142,3 +158,22 @@ class SessionConfig:
     def checkpoints_enabled(self) -> bool:
         """True when a checkpoint cadence is configured."""
         return self.checkpoint_every_events > 0 or self.checkpoint_every_s > 0
+
+
+def sessions_for_descriptor_limit() -> int:
+    """Open sessions the soft ``RLIMIT_NOFILE`` leaves room for (2 descriptors each).
+
+    A quarter of the limit (at least 64) stays free for the listener, connections,
+    trace and checkpoint writes, health and metrics; the bound is at least 1 and at
+    most 100,000.
+    """
+    try:
+        import resource
+
+        soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    except (ImportError, OSError, ValueError):
+        return 1024
+    if soft == resource.RLIM_INFINITY or soft <= 0:
+        return 100_000
+    reserve = max(64, soft // 4)
+    return max(1, min(100_000, (soft - reserve) // 2))

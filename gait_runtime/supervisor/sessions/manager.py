@@ -26,7 +26,14 @@ import structlog
 from anyio.abc import TaskGroup, TaskStatus
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
-from ...errors import GaitError, InternalError, MailboxFull, SessionFailedError, SessionInputError
+from ...errors import (
+    GaitError,
+    InternalError,
+    MailboxFull,
+    SessionFailedError,
+    SessionInputError,
+    SessionLimitReached,
+)
 from .._journal_io.loop import OneShot, loop_primitives
 from .._journal_io.uring import JournalRing, RingUnavailable
 from ..journal.checkpoint import journal_base
@@ -97,6 +104,8 @@ class _Session:
     restart_count: int = 0
     failed: str = ""
     routable: bool = True
+    last_used: int = 0
+    in_flight: int = 0
 
 
 class SessionManager:
@@ -128,6 +137,9 @@ class SessionManager:
         self._new_event: Callable[[], OneShot] = anyio.Event
         self._ring: JournalRing | None = None
         self._ring_tg: TaskGroup | None = None
+        self._bound = config.session_bound()
+        self._use = 0
+        self._evictions = 0
 
     # ------------------------------------------------------------- lifecycle
 
@@ -273,6 +285,7 @@ class SessionManager:
         stopping = self._stopping.get(path)
         if stopping is not None:
             await stopping.wait()
+        await self._make_room(session_id)
         send, receive = anyio.create_memory_object_stream[Message](self.config.mailbox_size)
         s = _Session(key, path, send, receive)
         try:
@@ -284,6 +297,30 @@ class SessionManager:
         self._sessions[key] = s
         self._by_id[key[0]] = key
         return s
+
+    async def _make_room(self, session_id: str) -> None:
+        """Keep open sessions under the bound: close the least recently used idle one.
+
+        An actor closed here stops like on an idle timeout (its journal is closed)
+        and reopens transparently on its next message. A session with a call in
+        flight is never closed for room; when every open session has one, the new
+        session is refused (503 at the HTTP edge).
+        """
+        while len(self._sessions) >= self._bound:
+            idle = [s for s in self._sessions.values() if s.routable and not s.in_flight]
+            if not idle:
+                raise SessionLimitReached(
+                    f"session {session_id}: {len(self._sessions)} sessions are open and "
+                    f"busy (max_sessions {self._bound})",
+                    details={"retry_after_s": 1},
+                )
+            victim = min(idle, key=lambda s: s.last_used)
+            victim.routable = False
+            self._stopping[victim.journal_path] = victim.done
+            victim.send.close()
+            self._evictions += 1
+            with anyio.move_on_after(self.config.drain_timeout_s, shield=True):
+                await victim.done.wait()
 
     def _key(self, session_id: str, run_id: str | None) -> tuple[str, str] | None:
         sid = session_id.strip()
@@ -429,9 +466,15 @@ class SessionManager:
             s = self._sessions.get((session_id, run_id))
             if s is None or not s.routable:
                 s = await self._session(session_id, run_id)
+            self._use += 1
+            s.last_used = self._use
             reply: Reply[AppendAck] = Reply(self._new_event())
-            if await self._deliver(s, AppendRequest(fields, created, reply), wait):
-                return await self._await_reply(reply)
+            s.in_flight += 1
+            try:
+                if await self._deliver(s, AppendRequest(fields, created, reply), wait):
+                    return await self._await_reply(reply)
+            finally:
+                s.in_flight -= 1
         raise InternalError(
             f"session {session_id} kept stopping while appending", code="session_unavailable"
         )
@@ -475,8 +518,12 @@ class SessionManager:
         for _ in range(3):
             s = await self._session(session_id, None)
             reply: Reply[object] = Reply(self._new_event())
-            if await self._deliver(s, CallRequest(op, reply), True):
-                return await self._await_reply(reply)
+            s.in_flight += 1
+            try:
+                if await self._deliver(s, CallRequest(op, reply), True):
+                    return await self._await_reply(reply)
+            finally:
+                s.in_flight -= 1
         raise InternalError(
             f"session {session_id} kept stopping during {op}", code="session_unavailable"
         )
@@ -510,6 +557,9 @@ class SessionManager:
         st = self._stats
         return {
             "sessions_active": sum(1 for s in self._sessions.values() if s.routable),
+            "sessions_open": len(self._sessions),
+            "max_sessions": self._bound,
+            "session_evictions": self._evictions,
             "mailbox_depths": {
                 s.key[0]: s.send.statistics().current_buffer_used
                 for s in self._sessions.values()
