@@ -546,21 +546,23 @@ async def test_distinct_sessions_under_a_descriptor_limit_never_exhaust_it(
     the limit closes idle sessions early: every decision is answered 200 and journaled,
     health answers throughout, open sessions stay under the bound."""
     answers: list[int] = []
-    async with serving(tmp_path, fd_limit=256) as server:
-        async with httpx.AsyncClient(base_url=server.url, timeout=20) as client:
+    async with (
+        serving(tmp_path, fd_limit=256) as server,
+        httpx.AsyncClient(base_url=server.url, timeout=20) as client,
+    ):
 
-            async def worker(index: int) -> None:
-                for n in range(75):
-                    body = _decision(f"fd-{index}-{n}", n)
-                    answers.append((await client.post("/v1/evaluate", json=body)).status_code)
-                    if n % 25 == 0:
-                        assert (await client.get("/v1/health")).status_code == 200
+        async def worker(index: int) -> None:
+            for n in range(75):
+                body = _decision(f"fd-{index}-{n}", n)
+                answers.append((await client.post("/v1/evaluate", json=body)).status_code)
+                if n % 25 == 0:
+                    assert (await client.get("/v1/health")).status_code == 200
 
-            with anyio.fail_after(120):
-                async with anyio.create_task_group() as tg:
-                    for index in range(8):
-                        tg.start_soon(worker, index)
-            health = (await client.get("/v1/health")).json()
+        with anyio.fail_after(120):
+            async with anyio.create_task_group() as tg:
+                for index in range(8):
+                    tg.start_soon(worker, index)
+        health = (await client.get("/v1/health")).json()
     assert answers.count(200) == 600, sorted(set(answers))
     sessions = health["sessions"]
     assert sessions["max_sessions"] == (256 - 64) // 2

@@ -21,7 +21,9 @@ pytestmark = pytest.mark.anyio
 def _call(context: dict[str, Any] | None = None, **extra: Any) -> dict[str, Any]:
     ctx: dict[str, Any] = {"identity": "agent-1", "workspace": "/srv", "risk_class": "low"}
     ctx.update(context or {})
-    body: dict[str, Any] = {"call": {"name": "tool.read", "args": {"path": "/srv/a"}, "context": ctx}}
+    body: dict[str, Any] = {
+        "call": {"name": "tool.read", "args": {"path": "/srv/a"}, "context": ctx}
+    }
     body.update(extra)
     return body
 
@@ -29,7 +31,7 @@ def _call(context: dict[str, Any] | None = None, **extra: Any) -> dict[str, Any]
 def _nested(depth: int) -> bytes:
     args = "[" * depth + "]" * depth
     return (
-        b'{"call":{"name":"tool.read","args":{"x":' + args.encode() + b'},'
+        b'{"call":{"name":"tool.read","args":{"x":' + args.encode() + b"},"
         b'"context":{"identity":"a","workspace":"/srv","risk_class":"low","session_id":"s"}}}'
     )
 
@@ -114,3 +116,43 @@ async def test_the_largest_accepted_identifiers_are_journaled(tmp_path: Path) ->
     assert response.status_code == 200, response.text
     assert response.json()["verdict"] == "allow"
     assert len(list((tmp_path / "sessions").glob("*.journal.jsonl"))) == 1
+
+
+async def test_one_session_without_a_run_id_keeps_one_journal(tmp_path: Path) -> None:
+    """Issue 13.2: the default run id was one per distinct intent (one session made 1,105
+    journals); now it is stable per session: one journal, gap-free sequences."""
+    async with running(tmp_path) as run:
+        bodies = []
+        for n in range(5):
+            call = _call({"session_id": "one"})
+            call["call"]["args"] = {"path": f"/srv/{n}"}
+            response = await run.client.post("/v1/evaluate", json=call)
+            assert response.status_code == 200, response.text
+            bodies.append(response.json())
+    assert len({b["run_id"] for b in bodies}) == 1
+    assert bodies[0]["run_id"].startswith("run_session_")
+    journals = list((tmp_path / "sessions").glob("*.journal.jsonl"))
+    assert [j.name for j in journals] == ["one.journal.jsonl"]
+    events = [json.loads(line) for line in journals[0].read_text().splitlines()]
+    assert [e["event"]["sequence"] for e in events if e["record_type"] == "event"] == [
+        1,
+        2,
+        3,
+        4,
+        5,
+    ]
+
+
+async def test_session_ids_that_normalise_alike_each_keep_their_journal(tmp_path: Path) -> None:
+    """Issue 13.5: x/y, x:y, x y, x\\y and x_y all mapped to x_y; all but one were refused
+    for good. Now each is its own session with its own journal."""
+    ids = ["x/y", "x:y", "x y", "x\\y", "x_y"]
+    async with running(tmp_path) as run:
+        for round_ in range(2):
+            for sid in ids:
+                response = await run.client.post("/v1/evaluate", json=_call({"session_id": sid}))
+                assert response.status_code == 200, (sid, response.text)
+                assert f"sequence={round_ + 1}" in response.json()["warnings"][-1]
+    names = sorted(p.name for p in (tmp_path / "sessions").glob("*.journal.jsonl"))
+    assert len(names) == 5
+    assert "x_y.journal.jsonl" in names  # the id that is its own name keeps Go's name

@@ -305,7 +305,9 @@ class DecisionService:
         except MailboxFull as exc:
             self.stats.mailbox_full += 1
             retry = str(exc.details.get("retry_after_s", 1)).encode()
-            message = exc.message if isinstance(exc, SessionLimitReached) else "session mailbox full"
+            message = (
+                exc.message if isinstance(exc, SessionLimitReached) else "session mailbox full"
+            )
             return error_reply(503, message, (b"retry-after", retry))
         except InvalidInputError as exc:
             self.stats.errors += 1
