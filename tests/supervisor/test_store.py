@@ -120,6 +120,30 @@ def test_torn_tail_is_quarantined_and_reported(tmp_path: Path) -> None:
     again.close()
 
 
+def test_two_garbage_lines_are_refused_once_and_for_all(tmp_path: Path) -> None:
+    """Issue 13.4: two garbage lines at the end were peeled one per open (the first open
+    quarantined the last line and failed, the second quarantined the next and worked).
+    Only a torn final line is repaired: here every open fails the same way, and the
+    journal and the directory stay exactly as they were."""
+    path = tmp_path / "j.jsonl"
+    store = _store(path)
+    store.open("s", "r")
+    store.append(_items(3))
+    store.close()
+    with open(path, "ab") as fh:
+        fh.write(b"garbage one\ngarbage two\n")
+    before = path.read_bytes()
+    listing = sorted(p.name for p in tmp_path.iterdir())
+    messages = []
+    for _ in range(3):
+        with pytest.raises(SessionInputError) as refused:
+            _store(path).open("s", "r")
+        messages.append(refused.value.message)
+    assert len(set(messages)) == 1 and "line 5" in messages[0]
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == listing  # no quarantine file
+
+
 def test_hand_edited_gap_is_not_repaired(tmp_path: Path) -> None:
     """A sequence gap fails the open with line, got and expected; the file is untouched."""
     path = tmp_path / "j.jsonl"

@@ -259,10 +259,12 @@ class JournalStore:
     def _full_scan(self) -> None:
         data = self.disk.read_all()
         good, torn = split_torn_tail(data)
+        # Judge what stays before moving anything: only a torn *final* line is
+        # repaired. When the rest is invalid too, nothing is quarantined and every
+        # start refuses the journal with the same error (never one line per try).
+        scan = scan_journal(data[:good] if torn else data)
         if torn:
             self.disk.quarantine(torn, good)
-            data = data[:good]
-        scan = scan_journal(data)
         self.position.adopt_scan(scan)
         self.disk.size = scan.size
 
