@@ -290,8 +290,13 @@ def _acquire(
             raise IOFailure(f"create session lock {lock_path}: {exc.strerror or exc}") from exc
         try:
             os.write(fd, _lock_body(wall_ns()))
-        finally:
+        except OSError as exc:
+            # ENOSPC/EIO: never leave an empty lock behind (a Go CLI would wait on it).
             os.close(fd)
+            with contextlib.suppress(OSError):
+                os.unlink(lock_path)
+            raise IOFailure(f"write session lock {lock_path}: {exc.strerror or exc}") from exc
+        os.close(fd)
         return
 
 

@@ -168,6 +168,7 @@ class JournalStore:
             self.path, self.options.lock, before_release=self._write_stale_state
         )
         self._state_stale = False
+        self.state_write_failures = 0
 
     # ----------------------------------------------------------------- locking
 
@@ -282,10 +283,19 @@ class JournalStore:
             size=self.disk.size,
         )
         data = state_bytes(state)
-        if durable:
-            write_atomic(self.state_path, data)
-        else:
-            write_state_fast(self.state_path, data)
+        try:
+            if durable:
+                write_atomic(self.state_path, data)
+            else:
+                write_state_fast(self.state_path, data)
+        except IOFailure as exc:
+            # The state file is a size-checked cache: a stale or torn copy is rebuilt
+            # from the journal by every reader. A full disk or EIO here must not fail
+            # a batch that is already durable, nor a session's (re)start.
+            self.state_write_failures += 1
+            self._state_stale = True
+            _log.warning("session_state_write_failed", path=str(self.state_path), error=exc.message)
+            return
         self._state_stale = False
 
     def prepare(self, items: Sequence[tuple[EventFields, int]]) -> PreparedBatch:
