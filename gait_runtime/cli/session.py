@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import re
+import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, Final, TypeVar
@@ -171,23 +172,37 @@ def build_checkpoint(parser: Parser) -> Handler:
             raise UsageError("missing required --out <runpack.zip>")
         reject_parent_traversal(out, "checkpoint output path")
         chain_out = Path(ns.chain_out.strip()) if ns.chain_out.strip() else None
-        record, chain_path = _call(
+        show = not ns.json and sys.stderr.isatty()
+
+        def progress(done: int, total: int) -> None:
+            if show:
+                print(f"\rcheckpointing: {done}/{total} events", end="", file=sys.stderr)
+
+        records, chain_path = _call(
             journal,
             "checkpoint",
-            lambda: session_checkpoint(Path(journal), Path(out), chain_out=chain_out),
+            lambda: session_checkpoint(
+                Path(journal), Path(out), chain_out=chain_out, progress=progress
+            ),
         )
-        payload = {
+        if show and len(records) > 1:
+            print(file=sys.stderr)
+        record = records[-1]
+        payload: dict[str, Any] = {
             "ok": True,
             "operation": "checkpoint",
             "journal": journal,
             "chain_path": str(chain_path),
             "checkpoint": record.to_dict(),
         }
+        if len(records) > 1:
+            payload["checkpoints"] = [r.to_dict() for r in records]
         text = [
-            f"session checkpoint: index={record.checkpoint_index} runpack=redacted "
-            f"range={record.sequence_start}..{record.sequence_end}",
-            f"session chain: {_clean(chain_path)}",
+            f"session checkpoint: index={r.checkpoint_index} runpack=redacted "
+            f"range={r.sequence_start}..{r.sequence_end}"
+            for r in records
         ]
+        text.append(f"session chain: {_clean(chain_path)}")
         return Result(payload, text)
 
     return handle

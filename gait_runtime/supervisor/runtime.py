@@ -298,7 +298,9 @@ class Supervisor:
                     missing_logged = True
                 continue
             missing_logged = False
-            self.policy.reload()
+            # Compiling a large policy takes seconds: off the loop, so decisions go on
+            # with the old policy until the new one is swapped in (one attribute write).
+            await anyio.to_thread.run_sync(self.policy.reload)
 
     async def _janitor(self) -> None:
         config = self.config

@@ -328,7 +328,7 @@ class TracingHandle:
             return False
         return bool(self.provider.force_flush(timeout_millis=int(timeout_s * 1000)))
 
-    def shutdown(self, timeout_s: float = 5.0) -> bool:
+    def shutdown(self, timeout_s: float = 1.0) -> bool:
         """Flush and stop the pipeline, waiting at most ``timeout_s`` seconds.
 
         Returns:

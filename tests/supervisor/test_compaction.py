@@ -118,8 +118,11 @@ def test_compaction_refuses_when_a_covering_checkpoint_fails_verification(
     assert info.value.error_code == "checkpoint_unverified"
     assert "checkpoint 1 runpack" in info.value.message
     assert path.read_bytes() == before
-    dry = store.compact(dry_run=True)
-    assert dry.compacted and path.read_bytes() == before
+    # issue 13.6: the dry run answers what the real run would do, so it refuses too
+    with pytest.raises(VerificationError) as dry:
+        store.compact(dry_run=True)
+    assert dry.value.error_code == "checkpoint_unverified"
+    assert path.read_bytes() == before
     store.close()
 
 

@@ -28,6 +28,7 @@ from .store import JournalStore, StoreOptions
 __all__ = [
     "session_append",
     "session_checkpoint",
+    "split_checkpoint_path",
     "session_compact",
     "session_start",
     "session_status",
@@ -115,6 +116,12 @@ async def session_status(
     return await _run(journal, clock, lock, work)
 
 
+def split_checkpoint_path(out: Path, part: int) -> Path:
+    """Where part ``part`` (1-based) of a split checkpoint goes: ``out`` itself for the
+    first, then ``<stem>.<part><suffix>`` beside it (``cp.zip``, ``cp.2.zip``, ...)."""
+    return out if part == 1 else out.with_name(f"{out.stem}.{part}{out.suffix}")
+
+
 async def session_checkpoint(
     journal: Path,
     out: Path,
@@ -122,12 +129,31 @@ async def session_checkpoint(
     chain_out: Path | None = None,
     clock: Clock | None = None,
     lock: LockSettings | None = None,
-) -> tuple[CheckpointRecord, Path]:
-    """Checkpoint every event since the last checkpoint into the runpack ``out``."""
+    progress: Callable[[int, int], None] | None = None,
+) -> tuple[list[CheckpointRecord], Path]:
+    """Checkpoint every event since the last checkpoint, starting with the runpack ``out``.
 
-    def work(store: JournalStore) -> tuple[CheckpointRecord, Path]:
+    More than :data:`~.store.CHECKPOINT_MAX_EVENTS` pending events are split into
+    consecutive checkpoints (see :func:`split_checkpoint_path`), so no runpack is
+    ever larger than a reader accepts. ``progress(done, total)`` is called after
+    each one with the events covered so far.
+    """
+
+    def work(store: JournalStore) -> tuple[list[CheckpointRecord], Path]:
         store.open(create=False, full=False)
-        return store.checkpoint(out, chain_out=chain_out)
+        total = store.position.pending_events()
+        records: list[CheckpointRecord] = []
+        record, chain = store.checkpoint(out, chain_out=chain_out)
+        records.append(record)
+        while store.position.pending_events() > 0:
+            if progress is not None:
+                progress(total - store.position.pending_events(), total)
+            target = split_checkpoint_path(out, len(records) + 1)
+            record, chain = store.checkpoint(target, chain_out=chain_out)
+            records.append(record)
+        if progress is not None and len(records) > 1:
+            progress(total, total)
+        return records, chain
 
     return await _run(journal, clock, lock, work)
 

@@ -110,6 +110,10 @@ class JournalPosition:
         """Events appended since the last checkpoint."""
         return max(0, self.last_sequence - self.last_checkpoint_sequence)
 
+    def next_checkpoint_end(self, limit: int) -> int:
+        """The last sequence the next checkpoint covers, at most ``limit`` events on."""
+        return min(self.last_sequence, self.last_checkpoint_sequence + limit)
+
     def state(self, *, updated_at: str, producer_version: str, size: int) -> SessionState:
         """The ``J.state.json`` index for this position."""
         assert self.header is not None

@@ -24,7 +24,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Final, Literal
 
 import msgspec
 import structlog
@@ -67,6 +67,7 @@ from .scan import (
 )
 
 __all__ = [
+    "CHECKPOINT_MAX_EVENTS",
     "DirectJournalFile",
     "FileOpener",
     "JournalFile",
@@ -79,6 +80,12 @@ __all__ = [
 ]
 
 _log = structlog.get_logger("gait_runtime.supervisor.journal.store")
+
+CHECKPOINT_MAX_EVENTS: Final = 10_000
+"""Events one checkpoint covers at most: its ``run.json`` stays near 9 MB (about 850
+bytes an event), far below the 100 MiB a runpack reader accepts per entry, and the
+memory a checkpoint needs stays bounded however long the journal grew. More pending
+events are covered by consecutive checkpoints, one call each."""
 _TAIL_DECODER = msgspec.json.Decoder(Envelope)
 StateUpdates = Literal["batch", "durable", "rest"]
 
@@ -124,18 +131,36 @@ class StoreOptions:
     env: dict[str, str] | None = None
 
 
-def _tail_events(disk: JournalDisk, position: JournalPosition) -> list[EventRecord]:
-    """The events after the last checkpoint, read from the uncheckpointed tail."""
+def _tail_events(
+    disk: JournalDisk, position: JournalPosition, limit: int
+) -> tuple[list[EventRecord], int]:
+    """Up to ``limit`` events after the last checkpoint, read line by line.
+
+    Returns:
+        The events and the journal offset just past the last one returned (where
+        the events of the next checkpoint start; the journal size once all are in).
+    """
     assert position.tail_offset is not None
     covered = position.last_checkpoint_sequence
     events: list[EventRecord] = []
-    for raw in disk.read_from(position.tail_offset).split(b"\n"):
-        if not raw.strip():
-            continue
-        env = _TAIL_DECODER.decode(raw)
-        if env.event is not None and env.event.sequence > covered:
-            events.append(env.event)
-    return events
+    offset = end = position.tail_offset
+    try:
+        with open(disk.path, "rb") as fh:
+            fh.seek(offset)
+            while offset < disk.size and len(events) < limit:
+                raw = fh.readline()
+                if not raw:
+                    break
+                offset += len(raw)
+                if not raw.strip():
+                    continue
+                env = _TAIL_DECODER.decode(raw)
+                if env.event is not None and env.event.sequence > covered:
+                    events.append(env.event)
+                    end = offset
+    except OSError as exc:
+        raise io_error("read session journal", disk.path, exc) from exc
+    return events, (disk.size if offset >= disk.size else end)
 
 
 class JournalStore:
@@ -404,7 +429,8 @@ class JournalStore:
         *,
         chain_out: Path | None = None,
     ) -> tuple[CheckpointRecord, Path]:
-        """Emit a checkpoint covering every event since the last one (§4.1).
+        """Emit a checkpoint covering the events since the last one (§4.1), at most
+        :data:`CHECKPOINT_MAX_EVENTS` of them: call again while events are pending.
 
         Args:
             runpack_path: where the checkpoint runpack goes; recorded as given.
@@ -424,7 +450,7 @@ class JournalStore:
                 self._full_scan()
             header, checkpoints = pos.header, pos.checkpoints
             assert header is not None and checkpoints is not None
-            events = _tail_events(self.disk, pos)
+            events, covered_to = _tail_events(self.disk, pos, CHECKPOINT_MAX_EVENTS)
             if not events:
                 raise SessionInputError(
                     "no new session events available for checkpoint", code="checkpoint_empty"
@@ -460,6 +486,10 @@ class JournalStore:
             self.disk.append(encode_line(Envelope("checkpoint", checkpoint=record)), fsync=True)
             self.disk.dirty = False
             pos.add_checkpoint(record, self.disk.size)
+            if pos.pending_events():
+                # a bounded checkpoint: the events not covered yet start at covered_to
+                # (the checkpoint line itself, appended at the end, holds no event)
+                pos.tail_offset = covered_to
             self._write_state(durable=True)
             chain = chain_bytes(header, header.producer_version, checkpoints)
             write_chain(self.chain_path, chain)
@@ -500,10 +530,12 @@ class JournalStore:
                 bytes_before=len(data),
                 bytes_after=len(result.data),
             )
+            # A dry run answers what the real run would do: it too refuses to drop
+            # history whose covering checkpoint is missing or does not verify.
+            if compacted and result.events_after < result.events_before:
+                verify_covering_checkpoints(result.scan)
             if dry_run or not compacted:
                 return report
-            if result.events_after < result.events_before:
-                verify_covering_checkpoints(result.scan)
             write_atomic(target, result.data)
             if in_place:
                 self.disk.reopen()

@@ -25,7 +25,7 @@ from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final
+from typing import Annotated, Any, Final
 
 import anyio
 import anyio.to_thread
@@ -88,7 +88,7 @@ class _Request(msgspec.Struct, forbid_unknown_fields=True):
     run_id: str = ""
     session_id: str = ""
     session_journal: str = ""
-    checkpoint_interval: int = 0
+    checkpoint_interval: Annotated[int, msgspec.Meta(ge=-(2**63), le=2**63 - 1)] = 0
     trace_path: str = ""
     runpack_out: str = ""
     emit_runpack: bool = False

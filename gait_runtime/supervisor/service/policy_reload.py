@@ -40,6 +40,15 @@ def _signature(path: Path) -> _FileSignature | None:
     return _FileSignature(st.st_mtime_ns, st.st_size, st.st_ino)
 
 
+def _is_empty_document(path: Path) -> bool:
+    """True when the policy file holds nothing but blank lines and comments."""
+    try:
+        text = path.read_text(errors="replace")
+    except OSError:
+        return False
+    return not any(line.strip() and not line.lstrip().startswith("#") for line in text.splitlines())
+
+
 class PolicyHolder:
     """Holds the current compiled policy; swaps it atomically on a good reload.
 
@@ -62,6 +71,19 @@ class PolicyHolder:
 
     def _compile(self) -> CompiledPolicy:
         policy = load_policy(self._path)
+        if _is_empty_document(self._path):
+            if self._profile == "oss-prod":
+                raise PolicyError(
+                    f"policy file {self._path} is empty: the oss-prod profile refuses a policy "
+                    "without rules (it would answer require_approval to every call)",
+                    code="policy_empty",
+                    hint="write the rules, or at least default_verdict, into the policy file",
+                )
+            _log.warning(
+                "policy_empty",
+                path=str(self._path),
+                effect="every call answers require_approval (the default verdict)",
+            )
         if self._profile == "oss-prod":
             check_oss_prod(policy)
         return policy

@@ -57,9 +57,11 @@ def _write_one(job: _Job) -> None:
             os.fsync(fd)
         finally:
             os.close(fd)
-        os.replace(tmp, job.path)
+        # Exclusive: a name that exists already is an error, never overwritten.
+        os.link(tmp, job.path)
     except OSError as exc:
         job.error = f"write trace {job.path}: {exc.strerror or exc}"
+    finally:
         try:
             tmp.unlink()
         except OSError:

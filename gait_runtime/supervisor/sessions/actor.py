@@ -43,7 +43,7 @@ from .._journal_io.uring import JournalRing, RingBusy
 from ..journal.checkpoint import checkpoint_file_name, journal_base
 from ..journal.compaction import CompactionReport
 from ..journal.records import CheckpointRecord, EventFields, EventRecord
-from ..journal.store import JournalStore, PreparedBatch, StoreOptions
+from ..journal.store import CHECKPOINT_MAX_EVENTS, JournalStore, PreparedBatch, StoreOptions
 from .config import SessionConfig
 
 __all__ = [
@@ -461,13 +461,18 @@ class SessionActor:
 
     # ------------------------------------------------------------- checkpoints
 
-    def _runpack_path(self) -> Path:
+    def _runpack_path(self, sequence_end: int) -> Path:
         directory = self.config.checkpoint_dir or self.config.session_dir
-        return directory / checkpoint_file_name(self._base, self.store.position.last_sequence)
+        return directory / checkpoint_file_name(self._base, sequence_end)
 
     def _checkpoint(self) -> CheckpointRecord:
-        record, _ = self.store.checkpoint(self._runpack_path())
-        return record
+        """Cover every pending event, in bounded checkpoints; the last one is returned."""
+        position = self.store.position
+        while True:
+            path = self._runpack_path(position.next_checkpoint_end(CHECKPOINT_MAX_EVENTS))
+            record, _ = self.store.checkpoint(path)
+            if position.pending_events() == 0:
+                return record
 
     async def _auto_checkpoint(self) -> None:
         try:
