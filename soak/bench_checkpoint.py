@@ -53,17 +53,29 @@ def main() -> None:
         _pid, status, usage = os.wait4(process.pid, 0)
         wall_s = time.perf_counter() - started
         out = process.stdout.read() if process.stdout else b""
-        assert os.waitstatus_to_exitcode(status) == 0, process.stderr.read() if process.stderr else ""
+        assert os.waitstatus_to_exitcode(status) == 0, (
+            process.stderr.read() if process.stderr else ""
+        )
         payload = json.loads(out)
-        packs = [Path(c["runpack_path"]) for c in payload.get("checkpoints", [payload["checkpoint"]])]
+        packs = [
+            Path(c["runpack_path"]) for c in payload.get("checkpoints", [payload["checkpoint"]])
+        ]
         largest = 0
         for pack in packs:
             assert verify_runpack(pack).ok, pack
             with zipfile.ZipFile(pack) as z:
                 largest = max(largest, z.getinfo("run.json").file_size)
         chain = subprocess.run(
-            [sys.executable, "-m", "gait_runtime", "verify", "session-chain", "--chain",
-             str(root / "bench.journal_chain.json"), "--json"],  # fmt: skip
+            [
+                sys.executable,
+                "-m",
+                "gait_runtime",
+                "verify",
+                "session-chain",
+                "--chain",
+                str(root / "bench.journal_chain.json"),
+                "--json",
+            ],
             capture_output=True,
             check=False,
             cwd=root,

@@ -48,9 +48,7 @@ def small_bound(monkeypatch: pytest.MonkeyPatch) -> int:
     return 100
 
 
-def test_a_long_journal_is_split_into_verifying_checkpoints(
-    in_tmp: Path, small_bound: int
-) -> None:
+def test_a_long_journal_is_split_into_verifying_checkpoints(in_tmp: Path, small_bound: int) -> None:
     """250 pending events with a bound of 100: cp.zip, cp.2.zip, cp.3.zip covering
     1..100, 101..200, 201..250; each verifies, the chain verifies, later appends go on."""
     _journal_with(Path("j.jsonl"), 250)
