@@ -22,8 +22,8 @@ from pathlib import Path
 
 from gait_runtime.clock import FakeClock
 from gait_runtime.runpack import verify_runpack
-from gait_runtime.supervisor.records import EventFields
-from gait_runtime.supervisor.store import JournalStore, StoreOptions
+from gait_runtime.supervisor.journal.records import EventFields
+from gait_runtime.supervisor.journal.store import JournalStore, StoreOptions
 
 
 def _journal(path: Path, events: int) -> None:

@@ -21,9 +21,9 @@ from gait_runtime.cli import main
 from gait_runtime.clock import FakeClock
 from gait_runtime.runpack import verify_runpack
 from gait_runtime.supervisor import EventFields, SessionConfig, SessionManager
-from gait_runtime.supervisor import store as store_module
-from gait_runtime.supervisor.records import EventFields as Fields
-from gait_runtime.supervisor.store import JournalStore, StoreOptions
+from gait_runtime.supervisor.journal import store as store_module
+from gait_runtime.supervisor.journal.records import EventFields as Fields
+from gait_runtime.supervisor.journal.store import JournalStore, StoreOptions
 
 
 def _json(*argv: str) -> tuple[int, dict[str, Any]]:

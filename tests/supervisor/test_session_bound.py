@@ -18,8 +18,8 @@ import pytest
 from gait_runtime.clock import FakeClock
 from gait_runtime.errors import MailboxFull, SessionLimitReached
 from gait_runtime.supervisor import EventFields, SessionConfig, SessionManager
-from gait_runtime.supervisor.config import sessions_for_descriptor_limit
-from gait_runtime.supervisor.store import OsJournalFile
+from gait_runtime.supervisor.journal.store import OsJournalFile
+from gait_runtime.supervisor.sessions.config import sessions_for_descriptor_limit
 
 pytestmark = pytest.mark.anyio
 

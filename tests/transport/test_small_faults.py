@@ -18,9 +18,10 @@ import anyio.to_thread
 import pytest
 
 from gait_runtime.errors import PolicyError
+from gait_runtime.gate.policy import load_policy
 from gait_runtime.supervisor import runtime as runtime_module
 from gait_runtime.supervisor.runtime import PolicyHolder
-from gait_runtime.supervisor.trace_writer import _Job, _write_one
+from gait_runtime.supervisor.service.trace_writer import _Job, _write_one
 from gait_runtime.telemetry.otel import setup_tracing
 
 from .harness import SERVICE, running
@@ -35,13 +36,12 @@ async def test_a_slow_policy_compile_never_stalls_decisions(
     """A reload whose compile is held (as a 20,000-rule policy takes seconds) runs off the
     loop: a decision is answered, with the old policy, while the compile is still held."""
     held, entered = threading.Event(), threading.Event()
-    real = runtime_module.load_policy
 
     def slow_load(path: Path) -> object:
         if threading.current_thread() is not threading.main_thread():
             entered.set()
             held.wait(20)
-        return real(path)
+        return load_policy(path)
 
     async with running(tmp_path) as run:
         old = (await run.client.get("/v1/health")).json()["policy"]["digest"]

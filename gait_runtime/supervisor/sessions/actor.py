@@ -40,10 +40,11 @@ from ...errors import GaitError, InternalError
 from .._journal_io.iothread import IoThread
 from .._journal_io.loop import OneShot, loop_primitives
 from .._journal_io.uring import JournalRing, RingBusy
+from ..journal import store as journal_store
 from ..journal.checkpoint import checkpoint_file_name, journal_base
 from ..journal.compaction import CompactionReport
 from ..journal.records import CheckpointRecord, EventFields, EventRecord
-from ..journal.store import CHECKPOINT_MAX_EVENTS, JournalStore, PreparedBatch, StoreOptions
+from ..journal.store import JournalStore, PreparedBatch, StoreOptions
 from .config import SessionConfig
 
 __all__ = [
@@ -469,7 +470,8 @@ class SessionActor:
         """Cover every pending event, in bounded checkpoints; the last one is returned."""
         position = self.store.position
         while True:
-            path = self._runpack_path(position.next_checkpoint_end(CHECKPOINT_MAX_EVENTS))
+            end = position.next_checkpoint_end(journal_store.CHECKPOINT_MAX_EVENTS)
+            path = self._runpack_path(end)
             record, _ = self.store.checkpoint(path)
             if position.pending_events() == 0:
                 return record
