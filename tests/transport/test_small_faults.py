@@ -19,8 +19,8 @@ import pytest
 
 from gait_runtime.errors import PolicyError
 from gait_runtime.gate.policy import load_policy
-from gait_runtime.supervisor import runtime as runtime_module
-from gait_runtime.supervisor.runtime import PolicyHolder
+from gait_runtime.supervisor.service import policy_reload as reload_module
+from gait_runtime.supervisor.service.policy_reload import PolicyHolder
 from gait_runtime.supervisor.service.trace_writer import _Job, _write_one
 from gait_runtime.telemetry.otel import setup_tracing
 
@@ -45,7 +45,7 @@ async def test_a_slow_policy_compile_never_stalls_decisions(
 
     async with running(tmp_path) as run:
         old = (await run.client.get("/v1/health")).json()["policy"]["digest"]
-        monkeypatch.setattr(runtime_module, "load_policy", slow_load)
+        monkeypatch.setattr(reload_module, "load_policy", slow_load)
         run.supervisor.request_reload()
         try:
             await anyio.to_thread.run_sync(entered.wait, 10)
