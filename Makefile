@@ -12,13 +12,14 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "gait-runtime needs Python 3.11+"'
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[test]'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[test,mcp]'
 	touch $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/gait demo
 	$(BIN)/gait verify run_demo
 	$(BIN)/gait demo swarm
+	$(BIN)/gait demo mcp
 
 lint: $(STAMP)
 	$(BIN)/ruff check gait_runtime tests soak plugins

@@ -79,6 +79,14 @@ COMMANDS: Final[dict[tuple[str, ...], tuple[str, str]]] = {
         "gait_runtime.cli.serve:build_mcp_serve",
         "run the decision server (Go command name)",
     ),
+    ("mcp", "proxy"): (
+        "gait_runtime.cli.mcp:build_proxy",
+        "MCP gateway: gate, journal and sign every tools/call to upstream MCP servers",
+    ),
+    ("demo", "mcp"): (
+        "gait_runtime.cli.mcp:build_demo_mcp",
+        "an MCP client through gait mcp proxy: one allowed call, one blocked",
+    ),
     ("guard", "retain"): (
         "gait_runtime.cli.serve:build_guard_retain",
         "prune old trace/pack files with a report",

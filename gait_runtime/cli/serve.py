@@ -28,10 +28,12 @@ from ..supervisor.sessions.config import FSYNC_POLICIES, STATE_UPDATE_MODES
 from ._frame import Handler, Parser, Result, add_common, correlation_id, dump_json_line
 
 __all__ = [
+    "add_server_flags",
     "build_guard_retain",
     "build_mcp_serve",
     "build_serve",
     "config_from_args",
+    "serve_command",
     "tracing_choice",
 ]
 
@@ -283,8 +285,28 @@ def tracing_choice(otel: str | None, endpoint: str, environ: Mapping[str, str]) 
     return None, None
 
 
+add_server_flags = _add_server_flags
+
+
 def _serve(ns: argparse.Namespace, command: str) -> Result:
-    from ..supervisor import serve
+    gateway = None
+    if getattr(ns, "upstream", None):
+        from .mcp import gateway_from_args, require_sdk
+
+        require_sdk()
+        gateway = gateway_from_args(ns)
+    return serve_command(ns, command, gateway=gateway)
+
+
+def serve_command(
+    ns: argparse.Namespace, command: str, *, gateway: Any = None, stdio: bool = False
+) -> Result:
+    """Run the server until it drained; with ``gateway`` also the MCP gateway.
+
+    ``stdio`` serves the gateway on this process's stdin/stdout instead of HTTP (the
+    start-up line then goes to stderr, and the server stops when stdin closes).
+    """
+    from ..supervisor.entry import serve
     from ..supervisor.entry import ServeReady
     from ..telemetry.logging import LogFormat, configure_logging, reset_logging, resolve_level
     from ..telemetry.otel import TracingHandle, setup_tracing
@@ -311,6 +333,12 @@ def _serve(ns: argparse.Namespace, command: str) -> Result:
             service_version=__version__,
         )
     argv = sys.argv[1:]
+    mcp_gateway = None
+    if gateway is not None:
+        from ..supervisor.transport.mcp_gateway.gateway import McpGateway
+
+        mcp_gateway = McpGateway(gateway)
+    startup = sys.stderr if stdio else sys.stdout
 
     def announce(ready: ServeReady) -> None:
         if ns.json:
@@ -326,16 +354,27 @@ def _serve(ns: argparse.Namespace, command: str) -> Result:
                 "policy_digest": ready.policy_digest,
                 "profile": config.profile,
             }
-            sys.stdout.write(dump_json_line(line) + "\n")
+            if mcp_gateway is not None:
+                line["mcp"] = "stdio" if stdio else "/mcp"
+                line["upstreams"] = sorted(mcp_gateway.upstreams)
+            startup.write(dump_json_line(line) + "\n")
         else:
-            sys.stdout.write(
-                f"{command}: listening on {ready.listen} "
+            where = "stdio" if stdio else f"listening on {ready.listen}"
+            startup.write(
+                f"{command}: {where} "
                 f"(policy {config.policy_path}, backend {config.backend}, pid {os.getpid()})\n"
             )
-        sys.stdout.flush()
+        startup.flush()
 
     try:
-        listen = serve(config, tracing=tracing, use_uvloop=not ns.no_uvloop, on_ready=announce)
+        listen = serve(
+            config,
+            tracing=tracing,
+            use_uvloop=not ns.no_uvloop,
+            on_ready=announce,
+            mcp=mcp_gateway.attach if mcp_gateway is not None else None,
+            stdio=mcp_gateway.serve_stdio if stdio and mcp_gateway is not None else None,
+        )
     except InternalError as exc:
         if exc.__cause__ is not None:
             traceback.print_exception(exc.__cause__, file=sys.stderr)
@@ -344,6 +383,9 @@ def _serve(ns: argparse.Namespace, command: str) -> Result:
         tracing.shutdown()
         reset_logging()
     payload = {"ok": True, "event": "stopped", "drained": True, "listen": listen}
+    if stdio:
+        sys.stderr.write(f"{command}: stopped (drained)\n")
+        return Result(payload, [])
     return Result(payload, [f"{command}: stopped (drained)"])
 
 
@@ -371,6 +413,9 @@ def apply_posture(parser: Parser, ns: argparse.Namespace, command: str) -> argpa
 def _build(parser: Parser, command: str, explain: str) -> Handler:
     add_common(parser, explain)
     _add_server_flags(parser)
+    from .mcp import add_gateway_flags
+
+    add_gateway_flags(parser, upstream_flag="--mcp-upstream")
     parser.add_argument(
         "--posture",
         default="",

@@ -12,7 +12,7 @@ set-up, or any output (``cli/serve.py``).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +22,7 @@ from ..errors import GaitError, InternalError, IOFailure
 from ..telemetry.otel import TracingHandle
 from .runtime import Supervisor
 from .service.config import ServiceConfig
+from .transport.mcp_gateway.host import Mount
 
 __all__ = ["ServeReady", "serve"]
 
@@ -69,6 +70,8 @@ def serve(
     handle_signals: bool = True,
     use_uvloop: bool = True,
     on_ready: Callable[[ServeReady], None] | None = None,
+    mcp: Mount | None = None,
+    stdio: Callable[[], Awaitable[None]] | None = None,
 ) -> str:
     """Run the decision server until SIGTERM/SIGINT (or a fatal error) and it has drained.
 
@@ -78,6 +81,9 @@ def serve(
         handle_signals: install the SIGTERM/SIGINT/SIGHUP handlers.
         use_uvloop: allow uvloop on the asyncio backend.
         on_ready: called once, on the event loop, when the server listens.
+        mcp: the MCP gateway's hook (``Supervisor(mcp=...)``), or None.
+        stdio: serve this instead of HTTP once ready (the gateway on stdin/stdout);
+            when it returns (stdin closed) the server drains and stops.
 
     Returns:
         The address the server listened on.
@@ -88,7 +94,13 @@ def serve(
             anything unexpected (chained to it).
         KeyboardInterrupt: interrupted outside the signal handlers.
     """
-    supervisor = Supervisor(config, handle_signals=handle_signals, tracing=tracing)
+    supervisor = Supervisor(
+        config,
+        handle_signals=handle_signals,
+        tracing=tracing,
+        mcp=mcp,
+        serve_http=stdio is None,
+    )
     loop, options = loop_choice(config.backend, use_uvloop=use_uvloop)
 
     async def main() -> None:
@@ -97,6 +109,9 @@ def serve(
             if on_ready is not None:
                 digest = supervisor.policy.current.digest if supervisor.policy else ""
                 on_ready(ServeReady(bound.display(), loop, digest))
+            if stdio is not None:
+                await stdio()
+                supervisor.request_shutdown()
 
     try:
         anyio.run(main, backend=config.backend, backend_options=options)

@@ -24,6 +24,7 @@ import os
 import signal
 import time
 from collections.abc import Callable
+from contextlib import AsyncExitStack
 from dataclasses import replace
 from functools import partial
 from pathlib import Path
@@ -52,6 +53,7 @@ from .service.policy_reload import PolicyHolder
 from .service.retention import ClassSweep, sweep_class, sweep_report
 from .service.server import BoundAddress, HTTPServerSettings, serve_http
 from .service.trace_writer import TraceWriter
+from .transport.mcp_gateway.host import Mount, MountHost
 from .sessions.config import SessionConfig
 from .sessions.manager import SessionManager
 
@@ -79,6 +81,10 @@ class Supervisor:
             seam (tests use it to hold a commit mid-fsync), ``None`` for real files.
         tracing: the OpenTelemetry pipeline the CLI installed (its loss counters go to
             ``/v1/health`` and ``/metrics``), or ``None``.
+        mcp: the MCP gateway's hook, entered once the decision path runs (its ASGI app
+            is served under ``/mcp``) and exited after HTTP drained; ``None`` for none.
+        serve_http: ``False`` runs every service but HTTP (``gait mcp proxy`` on stdio);
+            ``run`` then reports an empty address and waits for the shutdown request.
     """
 
     def __init__(
@@ -90,8 +96,13 @@ class Supervisor:
         environ: dict[str, str] | None = None,
         journal_opener: FileOpener | None = None,
         tracing: TracingHandle | None = None,
+        mcp: Mount | None = None,
+        serve_http: bool = True,
     ) -> None:
         self.config = config
+        self._mcp = mcp
+        self._serve_http = serve_http
+        self._signalled = False
         self._journal_opener = journal_opener
         self._tracing = tracing
         self._handle_signals = handle_signals
@@ -225,28 +236,47 @@ class Supervisor:
                         approval_key=self._approval_key,
                     )
                     self.metrics.on_scrape(self._refresh_metrics)
+                    mounts = AsyncExitStack()
+                    mcp_app = None
+                    if self._mcp is not None:
+                        mcp_app = await mounts.enter_async_context(
+                            self._mcp(
+                                MountHost(
+                                    self._service,
+                                    sessions,
+                                    lambda: policy.current,
+                                    config,
+                                    self._serve_http,
+                                )
+                            )
+                        )
                     self._app = GaitApp(
                         self._service,
                         max_request_bytes=config.max_request_bytes,
                         auth=TokenAuth(config.auth_token) if config.auth_token else None,
                         health=self.health,
                         metrics=self.metrics.render,
+                        mcp=mcp_app,
                     )
                     settings = HTTPServerSettings(
                         header_timeout_s=config.header_timeout_s,
                         read_timeout_s=config.read_timeout_s,
                         drain_timeout_s=config.drain_timeout_s,
                     )
-                    async with anyio.create_task_group() as http:
-                        self.bound = await http.start(
-                            partial(
-                                serve_http,
-                                self._app,
-                                config.listen,
-                                settings=settings,
-                                shutdown=self._shutdown,
+                    async with mounts, anyio.create_task_group() as http:
+                        if self._serve_http:
+                            self.bound = await http.start(
+                                partial(
+                                    serve_http,
+                                    self._app,
+                                    config.listen,
+                                    settings=settings,
+                                    shutdown=self._shutdown,
+                                )
                             )
-                        )
+                        else:
+                            self.bound = BoundAddress()
+                            http.start_soon(self._shutdown.wait)
                         background.start_soon(self._watch_policy)
                         background.start_soon(self._janitor)
                         if self._handle_signals:
@@ -269,10 +299,11 @@ class Supervisor:
             async for signum in received:
                 if signum == signal.SIGHUP:
                     self.request_reload()
-                elif self.draining:
+                elif self._signalled:
                     _log.warning("second_signal_exit", signal=int(signum))
                     os._exit(128 + int(signum))
                 else:
+                    self._signalled = True
                     self.request_shutdown()
 
     async def _watch_policy(self) -> None:

@@ -26,7 +26,7 @@ from ...artifacts.gojson import go_json
 from .auth import TokenAuth
 from .decisions import DecisionReply, DecisionService, error_reply
 
-__all__ = ["REQUEST_ID_HEADER", "GaitApp", "Receive", "Scope", "Send", "new_request_id"]
+__all__ = ["MCP_PATH", "REQUEST_ID_HEADER", "GaitApp", "Receive", "Scope", "Send", "new_request_id"]
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -49,6 +49,8 @@ _GET_ROUTES: Final = ("/healthz", "/v1/health", "/metrics")
 _TOO_LARGE: Final = "request body exceeds max-request-bytes"
 _DRAINING: Final = "server is draining"
 _DRAINING_HEADERS: Final = ((b"retry-after", b"1"), (b"connection", b"close"))
+MCP_PATH: Final = "/mcp"
+"""Where the MCP gateway's streamable HTTP endpoint is served (when configured)."""
 REQUEST_ID_HEADER: Final = b"x-request-id"
 """Response header carrying the id bound as ``request_id`` to the request's log lines."""
 
@@ -96,6 +98,8 @@ class GaitApp:
         auth: bearer-token checker, or ``None`` when auth is off.
         health: builds the ``/v1/health`` document.
         metrics: renders the Prometheus text exposition for ``/metrics``.
+        mcp: the MCP gateway's streamable HTTP app, served under ``/mcp`` behind the
+            same auth, drain rule and body limit as the decision routes; ``None``: 404.
     """
 
     def __init__(
@@ -106,8 +110,10 @@ class GaitApp:
         auth: TokenAuth | None,
         health: Callable[[], dict[str, Any]],
         metrics: Callable[[], tuple[bytes, str]],
+        mcp: Callable[[Scope, Receive, Send], Awaitable[None]] | None = None,
     ) -> None:
         self._service = service
+        self._mcp = mcp
         self._max = max_request_bytes
         self._auth = auth
         self._health = health
@@ -154,6 +160,9 @@ class GaitApp:
         path: str = scope["path"]
         method: str = scope["method"]
         headers = _headers(scope)
+        if path == MCP_PATH and self._mcp is not None:
+            await self._mcp_route(scope, receive, send, headers)
+            return
         route = _EVALUATE_ROUTES.get(path)
         if route is None:
             if path not in _GET_ROUTES:
@@ -212,6 +221,25 @@ class GaitApp:
         else:
             data = go_json(reply.body) + b"\n"
             await _send(send, reply.status, data, [(b"content-type", b"application/x-ndjson")])
+
+    async def _mcp_route(
+        self, scope: Scope, receive: Receive, send: Send, headers: dict[str, str]
+    ) -> None:
+        """``/mcp``: drain rule, auth and the declared body size, then the SDK's transport."""
+        assert self._mcp is not None
+        if not self.accepting:
+            await _send_reply(send, error_reply(503, _DRAINING, *_DRAINING_HEADERS))
+            return
+        if self._auth is not None:
+            failure = self._auth.check(headers.get("authorization"))
+            if failure is not None:
+                await _send_reply(send, error_reply(401, failure))
+                return
+        declared = headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > self._max:
+            await _send_reply(send, error_reply(413, _TOO_LARGE, (b"connection", b"close")))
+            return
+        await self._mcp(scope, receive, send)
 
     async def _get(self, path: str, headers: dict[str, str], send: Send) -> None:
         if path == "/healthz":
