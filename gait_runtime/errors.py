@@ -55,6 +55,7 @@ __all__ = [
     "InvalidInputError",
     "KeyMaterialError",
     "MailboxFull",
+    "McpConfigError",
     "PolicyError",
     "RegressFailedError",
     "SessionFailedError",
@@ -235,6 +236,17 @@ class StateDirLockedError(InvalidInputError):
     """
 
     code = "state_dir_locked"
+    exit_override = EXIT_INVALID_INPUT
+
+
+class McpConfigError(UsageError):
+    """Bad MCP gateway flags (``--upstream``, ``--call-timeout``, ...). Exit 6.
+
+    Messages name flags such as ``--call-timeout``; the override keeps them at exit 6
+    despite the "timeout" exit-code quirk (they are usage problems).
+    """
+
+    code = "mcp_config_invalid"
     exit_override = EXIT_INVALID_INPUT
 
 

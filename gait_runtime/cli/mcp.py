@@ -18,7 +18,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from ..errors import DependencyMissingError, UsageError
+from ..errors import DependencyMissingError, McpConfigError
 from ._frame import Handler, Parser, Result, add_common
 
 __all__ = ["add_gateway_flags", "build_demo_mcp", "build_proxy", "gateway_from_args", "require_sdk"]
@@ -49,7 +49,7 @@ def add_gateway_flags(parser: Parser, *, upstream_flag: str) -> None:
         "http(s):// URL (streamable HTTP); repeat as NAME=… for several",
     )
     add("--call-timeout", default="30s", help="an upstream call unanswered after this is an error")
-    add("--connect-timeout", default="10s", help="spawn + handshake deadline of an upstream")
+    add("--connect-timeout", default="30s", help="spawn + handshake deadline of an upstream")
     add("--restart-max", type=int, default=3, help="restarts of a lost upstream allowed …")
     add("--restart-window", default="10s", help="… within this window, then it is marked failed")
     add("--identity", default="mcp-proxy", help="context.identity of every intent")
@@ -73,7 +73,8 @@ def gateway_from_args(ns: argparse.Namespace) -> Any:
     """The gateway configuration from parsed flags.
 
     Raises:
-        UsageError: bad upstream, duration or environment entry.
+        McpConfigError: bad upstream or environment entry.
+        UsageError: a duration that does not parse.
     """
     from ..supervisor.service.config import parse_duration_flag as parse_go_duration
     from ..supervisor.transport.mcp_gateway.config import GatewayConfig, parse_upstreams
@@ -82,7 +83,7 @@ def gateway_from_args(ns: argparse.Namespace) -> Any:
     for item in ns.upstream_env:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
-            raise UsageError(f"invalid --upstream-env {item!r} (expected KEY=VALUE)")
+            raise McpConfigError(f"invalid --upstream-env {item!r} (expected KEY=VALUE)")
         env[key.strip()] = value
     return GatewayConfig(
         upstreams=parse_upstreams(ns.upstream),

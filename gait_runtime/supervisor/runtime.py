@@ -109,6 +109,7 @@ class Supervisor:
         self._clock_ns = clock_ns
         self._environ = environ
         self._shutdown: anyio.Event | None = None
+        self._signalled = False
         self._reload_requested: anyio.Event | None = None
         self.policy: PolicyHolder | None = None
         self.metrics = Metrics()

@@ -3,8 +3,8 @@
 Every tool call it receives is appended, as one JSON line, to the file named by
 ``--record`` *before* the tool runs, so a test can prove that a blocked call
 never arrived. Tools: ``echo`` (read-only), ``delete_file`` (destructive),
-``deploy`` (needs approval under the test policy), ``slow`` (waits on a file
-to appear, i.e. hangs until the test says otherwise), ``crash`` (the process
+``deploy`` (needs approval under the test policy), ``slow`` (answers after
+a given delay, a hang past a short call timeout), ``crash`` (the process
 exits mid-call), ``garbage`` (writes a non-JSON-RPC line instead of answering).
 
 ``--http`` serves streamable HTTP on an ephemeral loopback port and prints
@@ -17,12 +17,11 @@ import argparse
 import json
 import os
 import socket
-import sys
-import time
 from pathlib import Path
 
 import anyio
 from mcp.server import MCPServer
+from mcp.server import stdio as sdk_stdio
 from mcp.types import ToolAnnotations
 
 
@@ -55,13 +54,11 @@ def build(record: Path) -> MCPServer:
         return f"deployed {target}"
 
     @server.tool()
-    async def slow(release: str) -> str:
-        """Wait until the file ``release`` exists (bounded to 60 s)."""
-        note("slow", {"release": release})
-        deadline = time.monotonic() + 60
-        while not Path(release).exists() and time.monotonic() < deadline:
-            await anyio.sleep(0.02)
-        return "released"
+    async def slow(seconds: float) -> str:
+        """Answer after ``seconds`` (a hang, as far as a short call timeout is concerned)."""
+        note("slow", {"seconds": seconds})
+        await anyio.sleep(seconds)
+        return "slept"
 
     @server.tool()
     def crash(code: int = 1) -> str:
@@ -70,11 +67,15 @@ def build(record: Path) -> MCPServer:
         os._exit(code)
 
     @server.tool()
-    def garbage() -> str:
-        """Write a line that is not JSON-RPC to stdout, then never answer."""
+    async def garbage() -> str:
+        """Write a line that is not JSON-RPC onto the wire, then never answer."""
         note("garbage", {})
-        os.write(sys.__stdout__.fileno() if sys.__stdout__ else 1, b"this is not json-rpc\n")
-        time.sleep(60)
+        # While serving, the SDK points fd 1 at stderr and writes the wire through a
+        # private duplicate; a misbehaving server writes there (test-only reach-in).
+        claim = sdk_stdio._claims.get(1)
+        wire = claim.private_fd if claim is not None and claim.private_fd is not None else 1
+        os.write(wire, b"this is not json-rpc\n")
+        await anyio.sleep(60)
         return "unreachable"
 
     return server

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Final
 
-from ....errors import UsageError
+from ....errors import McpConfigError
 
 __all__ = [
     "DEFAULT_UPSTREAM_NAME",
@@ -60,7 +60,7 @@ def parse_upstream(text: str) -> UpstreamSpec:
     """Parse one ``--upstream`` value (the name may still be empty).
 
     Raises:
-        UsageError: empty value, an invalid name, or a command a shell could not split.
+        McpConfigError: empty value, an invalid name, or a command a shell could not split.
     """
     raw = text.strip()
     name = ""
@@ -68,26 +68,30 @@ def parse_upstream(text: str) -> UpstreamSpec:
     if named and not raw.lower().startswith(("http://", "https://")):
         name, raw = named.group(1), named.group(2).strip()
         if not _NAME.match(name):
-            raise UsageError(
+            raise McpConfigError(
                 f"invalid --upstream name {name!r}: use letters, digits, '-' and single '_'",
                 code="mcp_upstream_invalid",
             )
     if not raw:
-        raise UsageError("--upstream needs a command or an http(s):// URL", code="mcp_upstream_invalid")
+        raise McpConfigError(
+            "--upstream needs a command or an http(s):// URL", code="mcp_upstream_invalid"
+        )
     if raw.lower().startswith(("http://", "https://")):
         if any(c.isspace() for c in raw):
-            raise UsageError(
+            raise McpConfigError(
                 f"invalid --upstream URL {raw!r}: no spaces allowed", code="mcp_upstream_invalid"
             )
         return UpstreamSpec(name=name, url=raw)
     try:
         argv = tuple(shlex.split(raw))
     except ValueError as exc:
-        raise UsageError(
+        raise McpConfigError(
             f"invalid --upstream command {raw!r}: {exc}", code="mcp_upstream_invalid"
         ) from None
     if not argv:
-        raise UsageError("--upstream needs a command or an http(s):// URL", code="mcp_upstream_invalid")
+        raise McpConfigError(
+            "--upstream needs a command or an http(s):// URL", code="mcp_upstream_invalid"
+        )
     return UpstreamSpec(name=name, command=argv)
 
 
@@ -95,22 +99,24 @@ def parse_upstreams(values: Sequence[str]) -> tuple[UpstreamSpec, ...]:
     """Parse every ``--upstream`` and apply the naming rule.
 
     Raises:
-        UsageError: none given, an unnamed upstream among several, or a name used twice.
+        McpConfigError: none given, an unnamed upstream among several, or a name used twice.
     """
     specs = [parse_upstream(v) for v in values]
     if not specs:
-        raise UsageError("expected at least one --upstream", code="mcp_upstream_missing")
+        raise McpConfigError("expected at least one --upstream", code="mcp_upstream_missing")
     if len(specs) == 1 and not specs[0].name:
         return (UpstreamSpec(DEFAULT_UPSTREAM_NAME, specs[0].command, specs[0].url),)
     seen: set[str] = set()
     for spec in specs:
         if not spec.name:
-            raise UsageError(
+            raise McpConfigError(
                 f"name every upstream when several are configured (NAME=…): {spec.describe()}",
                 code="mcp_upstream_invalid",
             )
         if spec.name.lower() in seen:
-            raise UsageError(f"upstream name {spec.name!r} is used twice", code="mcp_upstream_invalid")
+            raise McpConfigError(
+                f"upstream name {spec.name!r} is used twice", code="mcp_upstream_invalid"
+            )
         seen.add(spec.name.lower())
     return tuple(specs)
 
@@ -137,7 +143,7 @@ class GatewayConfig:
     call_timeout_s: float = 30.0
     restart_max: int = 3
     restart_window_s: float = 10.0
-    connect_timeout_s: float = 10.0
+    connect_timeout_s: float = 30.0
     identity: str = "mcp-proxy"
     workspace: str = "."
     risk_class: str = "high"
@@ -146,15 +152,15 @@ class GatewayConfig:
 
     def __post_init__(self) -> None:
         if not self.upstreams:
-            raise UsageError("expected at least one --upstream", code="mcp_upstream_missing")
+            raise McpConfigError("expected at least one --upstream", code="mcp_upstream_missing")
         if self.call_timeout_s <= 0 or self.connect_timeout_s <= 0:
-            raise UsageError("--call-timeout must be > 0", code="mcp_timeout_invalid")
+            raise McpConfigError("--call-timeout must be > 0", code="mcp_timeout_invalid")
         if self.restart_max < 0 or self.restart_window_s <= 0:
-            raise UsageError(
+            raise McpConfigError(
                 "--restart-max must be >= 0 and --restart-window > 0", code="mcp_restart_invalid"
             )
         if not self.identity.strip():
-            raise UsageError("--identity must not be empty", code="mcp_identity_invalid")
+            raise McpConfigError("--identity must not be empty", code="mcp_identity_invalid")
 
     @property
     def prefixed(self) -> bool:

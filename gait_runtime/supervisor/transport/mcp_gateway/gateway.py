@@ -107,9 +107,7 @@ class _Static:
 
 def _error_result(text: str, decision: dict[str, Any] | None = None) -> types.CallToolResult:
     meta = {DECISION_META_KEY: decision} if decision is not None else None
-    return types.CallToolResult(
-        content=[types.TextContent(text=text)], is_error=True, _meta=meta
-    )
+    return types.CallToolResult(content=[types.TextContent(text=text)], is_error=True, _meta=meta)
 
 
 def _tokens(meta: Mapping[str, Any] | None) -> list[dict[str, Any]]:
@@ -214,9 +212,7 @@ class McpGateway:
                 return session
         return self.config.stateless_session
 
-    def _mcp_call(
-        self, route: _Route, arguments: dict[str, Any], session: str
-    ) -> dict[str, Any]:
+    def _mcp_call(self, route: _Route, arguments: dict[str, Any], session: str) -> dict[str, Any]:
         call: dict[str, Any] = {
             "name": f"{route.upstream}.{route.tool}",
             "args": arguments,
@@ -464,4 +460,3 @@ def _security(host: MountHost) -> TransportSecuritySettings | None:
         allowed_hosts=["127.0.0.1:*", "localhost:*", "[::1]:*"],
         allowed_origins=["http://127.0.0.1:*", "http://localhost:*", "http://[::1]:*"],
     )
-

@@ -141,12 +141,16 @@ class Upstream:
                 yield _WatchedStream(read, self), write
             return
         params = StdioServerParameters(
-            command=spec.command[0], args=list(spec.command[1:]), env=self._config.upstream_env or None
+            command=spec.command[0],
+            args=list(spec.command[1:]),
+            env=self._config.upstream_env or None,
         )
         async with stdio_client(params) as (read, write):
             yield _WatchedStream(read, self), write
 
-    async def run(self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+    async def run(
+        self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED
+    ) -> None:
         """Connect, serve until the connection is lost, reconnect within the intensity."""
         reported = False
         attempt = 0
@@ -180,12 +184,8 @@ class Upstream:
             self._client = None
             self._ready = anyio.Event()
             if scope.cancelled_caught and not connected:
-                self.last_error = (
-                    f"no connection within {self._config.connect_timeout_s:g}s"
-                )
-            _log.warning(
-                "mcp_upstream_lost", upstream=self.spec.name, error=self.last_error
-            )
+                self.last_error = f"no connection within {self._config.connect_timeout_s:g}s"
+            _log.warning("mcp_upstream_lost", upstream=self.spec.name, error=self.last_error)
             if not self._may_restart():
                 self.failed = (
                     f"upstream {self.spec.name} failed: more than {self._config.restart_max} "
