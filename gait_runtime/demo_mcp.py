@@ -88,7 +88,8 @@ class McpDemoReport:
             f"the demo server received: {', '.join(self.server_received)} (never delete_note)",
             f"journal {_SESSION}: "
             + "; ".join(
-                f"#{e.get('sequence')} {e.get('tool_name')} {e.get('verdict')}"
+                f"#{e.get('sequence')} {e.get('tool_name')} "
+                + ("result" if "mcp_tool_result" in e.get("reason_codes", []) else e["verdict"])
                 for e in self.journal_events
             ),
             f"artifacts: {self.out_dir}",
@@ -97,11 +98,14 @@ class McpDemoReport:
 
 
 async def _drive(proxy: list[str], cwd: Path, report: McpDemoReport) -> None:
-    from mcp import Client, StdioServerParameters
+    from mcp import Client, StdioServerParameters, stdio_client
 
     params = StdioServerParameters(command=proxy[0], args=proxy[1:], cwd=str(cwd))
-    with anyio.fail_after(60):
-        async with Client(params) as client:
+    with (
+        (cwd / "proxy.log").open("w", encoding="utf-8") as log,
+        anyio.fail_after(120),
+    ):
+        async with Client(stdio_client(params, errlog=log)) as client:
             report.protocol_version = client.protocol_version
             listed = await client.list_tools()
             for tool in listed.tools:

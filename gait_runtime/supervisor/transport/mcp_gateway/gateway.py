@@ -134,6 +134,7 @@ class McpGateway:
             spec.name: Upstream(spec, config) for spec in config.upstreams
         }
         self._routes: dict[str, _Route] = {}
+        self._schemas: dict[str, dict[str, Any]] = {}
         self._static: dict[tuple[str, str, tuple[tuple[str, bool], ...]], _Static] = {}
         self._host: MountHost | None = None
         self.calls = 0
@@ -147,6 +148,7 @@ class McpGateway:
             ),
             on_list_tools=self._on_list_tools,
             on_call_tool=self._on_call_tool,
+            get_tool_input_schema=self._input_schema,
         )
 
     # ---------------------------------------------------------------- lifecycle
@@ -239,6 +241,7 @@ class McpGateway:
     async def _list_all(self) -> list[tuple[str, types.Tool]]:
         out: list[tuple[str, types.Tool]] = []
         routes: dict[str, _Route] = {}
+        schemas: dict[str, dict[str, Any]] = {}
         for name, upstream in self.upstreams.items():
             try:
                 tools = await upstream.list_tools()
@@ -256,9 +259,15 @@ class McpGateway:
                     )
                 route = _Route(name, tool.name, annotations)
                 routes[self._downstream_name(name, tool.name)] = route
+                schemas[self._downstream_name(name, tool.name)] = tool.input_schema
                 out.append((name, tool))
         self._routes = routes
+        self._schemas = schemas
         return out
+
+    def _input_schema(self, name: str) -> dict[str, Any] | None:
+        """The SDK's per-call schema lookup (``Mcp-Param-*`` checks): the last listing's."""
+        return self._schemas.get(name)
 
     def _static_decision(self, route: _Route) -> _Static | None:
         host = self._host
