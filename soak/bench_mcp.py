@@ -164,7 +164,7 @@ def main() -> None:
             "--json",
         ],
         cwd=work,
-        stderr=subprocess.DEVNULL,
+        stderr=(work / "gait.log").open("w"),
     )
     proxy_url = f"http://{json.loads(line)['listen']}/mcp"
     urls = {"direct": upstream_url, "proxied": proxy_url}

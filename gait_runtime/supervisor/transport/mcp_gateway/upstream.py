@@ -13,7 +13,8 @@ connects and calls (``call_timeout_s``); and the tool listing walk.
 Framing, JSON-RPC and the MCP session are the SDK's. The only thing added to
 the SDK's transport is an observer on its read stream: when the stream ends
 (the upstream died or hung up) the loop restarts the connection at once rather
-than on the next call, and lines that are not JSON-RPC are counted.
+than on the next call, and lines that are not JSON-RPC are counted. A single
+failed call never restarts a connection other calls may be using.
 """
 
 from __future__ import annotations
@@ -263,7 +264,6 @@ class Upstream:
                 f"{self._config.call_timeout_s:g}s"
             ) from None
         except MCPError as exc:
-            self._note(exc)
             raise UpstreamError(f"upstream {self.spec.name}: tools/list failed: {exc}") from None
         return tools
 
@@ -285,7 +285,6 @@ class Upstream:
                 f"upstream {self.spec.name} did not answer tools/call {name} within {timeout:g}s"
             ) from None
         except MCPError as exc:
-            self._note(exc)
             if exc.error.code == CONNECTION_CLOSED:
                 raise UpstreamError(
                     f"upstream {self.spec.name} closed the connection during tools/call {name}"
@@ -299,11 +298,6 @@ class Upstream:
                 f"{exc.error_count()} validation error(s)"
             ) from None
         except (OSError, anyio.BrokenResourceError, anyio.ClosedResourceError) as exc:
-            self._connection_lost(f"{type(exc).__name__}: {exc}")
             raise UpstreamError(
                 f"upstream {self.spec.name} is unreachable: {type(exc).__name__}: {exc}"
             ) from None
-
-    def _note(self, exc: MCPError) -> None:
-        if exc.error.code == CONNECTION_CLOSED:
-            self._connection_lost("connection closed")
