@@ -306,8 +306,7 @@ def serve_command(
     ``stdio`` serves the gateway on this process's stdin/stdout instead of HTTP (the
     start-up line then goes to stderr, and the server stops when stdin closes).
     """
-    from ..supervisor.entry import serve
-    from ..supervisor.entry import ServeReady
+    from ..supervisor.entry import ServeReady, serve
     from ..telemetry.logging import LogFormat, configure_logging, reset_logging, resolve_level
     from ..telemetry.otel import TracingHandle, setup_tracing
 

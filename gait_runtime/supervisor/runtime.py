@@ -53,9 +53,9 @@ from .service.policy_reload import PolicyHolder
 from .service.retention import ClassSweep, sweep_class, sweep_report
 from .service.server import BoundAddress, HTTPServerSettings, serve_http
 from .service.trace_writer import TraceWriter
-from .transport.mcp_gateway.host import Mount, MountHost
 from .sessions.config import SessionConfig
 from .sessions.manager import SessionManager
+from .transport.mcp_gateway.host import Mount, MountHost
 
 __all__ = ["Supervisor"]
 

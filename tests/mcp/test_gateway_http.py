@@ -20,7 +20,7 @@ from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
 from gait_runtime.supervisor.runtime import Supervisor
-from gait_runtime.supervisor.service_config import ListenAddress, ServiceConfig
+from gait_runtime.supervisor.service.config import ListenAddress, ServiceConfig
 from gait_runtime.supervisor.transport.mcp_gateway.config import GatewayConfig, parse_upstreams
 from gait_runtime.supervisor.transport.mcp_gateway.gateway import McpGateway
 
