@@ -291,7 +291,7 @@ add_server_flags = _add_server_flags
 def _serve(ns: argparse.Namespace, command: str) -> Result:
     gateway = None
     if getattr(ns, "upstream", None):
-        from .mcp import gateway_from_args, require_sdk
+        from ._mcp_flags import gateway_from_args, require_sdk
 
         require_sdk()
         gateway = gateway_from_args(ns)
@@ -412,7 +412,7 @@ def apply_posture(parser: Parser, ns: argparse.Namespace, command: str) -> argpa
 def _build(parser: Parser, command: str, explain: str) -> Handler:
     add_common(parser, explain)
     _add_server_flags(parser)
-    from .mcp import add_gateway_flags
+    from ._mcp_flags import add_gateway_flags
 
     add_gateway_flags(parser, upstream_flag="--mcp-upstream")
     parser.add_argument(

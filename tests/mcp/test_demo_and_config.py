@@ -87,7 +87,7 @@ def test_proxy_flag_errors_exit_6_with_the_envelope(tmp_path: Path) -> None:
 
 def test_missing_sdk_exits_7(monkeypatch: pytest.MonkeyPatch) -> None:
     """Without the optional ``mcp`` extra the gateway refuses with dependency_missing."""
-    from gait_runtime.cli.mcp import require_sdk
+    from gait_runtime.cli._mcp_flags import require_sdk
 
     monkeypatch.setitem(sys.modules, "mcp", None)
     with pytest.raises(DependencyMissingError) as caught:
