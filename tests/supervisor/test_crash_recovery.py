@@ -37,6 +37,7 @@ def _child(session_dir: Path, journal_io: str) -> subprocess.Popen[str]:
     )
 
 
+@pytest.mark.timeout(600)  # 50 child processes: each start costs seconds on a loaded machine
 @pytest.mark.parametrize("journal_io", JOURNAL_IO_PATHS)
 def test_sigkill_at_random_points_never_loses_an_acknowledged_record(
     tmp_path: Path, journal_io: str
