@@ -17,6 +17,7 @@ Third-party exceptions are translated at the boundary with ``raise ... from exc`
     │   ├── PolicyError              invalid policy YAML (gate)
     │   ├── IntentError              invalid IntentRequest (gate)
     │   ├── SessionInputError        bad journal input, unreadable journal
+    │   ├── RegressInputError        bad regress config/fixture/grader/output path (always exit 6)
     │   └── StateDirLockedError      another supervisor holds the state directory (always exit 6)
     ├── VerificationError            verification_failed    exit 2
     ├── InternalError                internal_failure       exit 1
@@ -58,6 +59,7 @@ __all__ = [
     "McpConfigError",
     "PolicyError",
     "RegressFailedError",
+    "RegressInputError",
     "SessionFailedError",
     "SessionInputError",
     "StateDirLockedError",
@@ -226,6 +228,18 @@ class SessionInputError(InvalidInputError):
     """A session command got bad input or a journal that does not read."""
 
     code = "session_invalid"
+
+
+class RegressInputError(InvalidInputError):
+    """A regress workspace, fixture, grader name or output path cannot be used.
+
+    Always exit 6: a fixture named ``lock-check`` must not turn a config error
+    into exit 1 through the "lock" text quirk (CI reads 5 as regression, 6 as
+    broken input).
+    """
+
+    code = "regress_invalid"
+    exit_override = EXIT_INVALID_INPUT
 
 
 class StateDirLockedError(InvalidInputError):

@@ -121,6 +121,18 @@ COMMANDS: Final[dict[tuple[str, ...], tuple[str, str]]] = {
         "gait_runtime.cli.soak:build_verify",
         "re-verify a soak run's journals and acknowledged decisions",
     ),
+    ("regress", "init"): (
+        "gait_runtime.cli.regress:build_init",
+        "turn a runpack or session checkpoint into a regress fixture",
+    ),
+    ("regress", "run"): (
+        "gait_runtime.cli.regress:build_run",
+        "grade every regress fixture; exit 5 on a regression",
+    ),
+    ("regress", "bootstrap"): (
+        "gait_runtime.cli.regress:build_bootstrap",
+        "regress init + run in one step",
+    ),
 }
 
 
