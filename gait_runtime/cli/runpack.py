@@ -28,6 +28,7 @@ __all__ = [
 ]
 
 _DEMO_BUNDLE: Final = "./gait-out/runpack_run_demo.zip"
+_DEMO_REGRESS: Final = "gait regress bootstrap --from run_demo --json --junit ./gait-out/junit.xml"
 _NOTES: Final = {
     ("missing", False): (
         "unsigned local/dev artifacts are expected by default; "
@@ -95,7 +96,11 @@ def build_demo(parser: Parser) -> Handler:
         if not report.ok:
             raise VerificationError(f"verification failed: {path}")
         footer = ticket_footer(DEMO_RUN_ID, report.manifest_digest)
-        next_commands = [f"gait verify {DEMO_RUN_ID} --json", *_next_commands(DEMO_RUN_ID)]
+        next_commands = [
+            f"gait verify {DEMO_RUN_ID} --json",
+            _DEMO_REGRESS,
+            *_next_commands(DEMO_RUN_ID),
+        ]
         payload: dict[str, Any] = {
             "ok": True,
             "mode": "standard",
@@ -357,13 +362,45 @@ def build_replay(parser: Parser) -> Handler:
     return handle
 
 
+_DIFF_LIST_LIMIT: Final = 10
+
+
+def _bounded(items: list[str]) -> str:
+    """At most ``_DIFF_LIST_LIMIT`` items, then ``(+N more)``: a summary stays one screen."""
+    shown = ", ".join(items[:_DIFF_LIST_LIMIT])
+    rest = len(items) - _DIFF_LIST_LIMIT
+    return f"{shown} (+{rest} more)" if rest > 0 else shown
+
+
+def _diff_text(summary: dict[str, Any], privacy: str) -> list[str]:
+    """The lines after the header: files, then what changed, then one-sided records."""
+    lines = []
+    if summary.get("files_changed"):
+        lines.append(f"files changed: {_bounded(summary['files_changed'])}")
+    parts = [
+        name
+        for name in ("manifest", "intents", "results", "refs")
+        if summary.get(f"{name}_changed")
+    ]
+    if parts:
+        drift = summary.get("context_drift_classification", "none")
+        suffix = f" (context drift: {drift})" if "refs" in parts and drift != "none" else ""
+        lines.append(f"changed: {', '.join(parts)}{suffix} [privacy={privacy}]")
+    for key in ("left_only_intents", "right_only_intents", "left_only_results", "right_only_results"):
+        if summary.get(key):
+            lines.append(f"{key.replace('_', ' ')}: {_bounded(summary[key])}")
+    return lines
+
+
 def build_diff(parser: Parser) -> Handler:
     """``gait run diff <left> <right>`` (§12.3): runpacks, or two session chain files."""
     add_common(parser, "compares two runpacks (or two session chains); exit 2 when they differ")
     parser.add_argument("left", nargs="?", default="", help="run id or path")
     parser.add_argument("right", nargs="?", default="", help="run id or path")
     parser.add_argument("--privacy", default="full", help="full or metadata")
-    parser.add_argument("--output", default="", help="also write the summary JSON here")
+    parser.add_argument(
+        "--output", "--out", dest="output", default="", help="also write the summary JSON here"
+    )
 
     def handle(ns: argparse.Namespace) -> Result:
         from ..artifacts.fsutil import reject_parent_traversal, write_atomic
@@ -392,8 +429,9 @@ def build_diff(parser: Parser) -> Handler:
             write_atomic(Path(ns.output), document.encode("utf-8"))
             payload["output"] = ns.output
         text = [f"diff {'changed' if changed else 'ok'}: {ns.left} vs {ns.right}"]
-        if summary.get("files_changed"):
-            text.append(f"files changed: {', '.join(summary['files_changed'])}")
+        text += _diff_text(summary, privacy)
+        if ns.output:
+            text.append(f"output: {ns.output}")
         return Result(payload, text, EXIT_VERIFICATION_FAILED if changed else EXIT_OK)
 
     return handle
