@@ -34,6 +34,8 @@ RULES: dict[str, tuple[set[str], set[str]]] = {
     "telemetry": (set(), {"gate", "runpack", "supervisor", "cli", "commands", "harness"}),
     "commands": (ASYNC_OR_NET, {"supervisor", "cli", "harness"}),
     "supervisor": (set(), {"cli", "harness", "commands", "demo_swarm"}),
+    # regress is synchronous and builds only on artifacts, gate and runpack
+    "regress": (ASYNC_OR_NET, {"supervisor", "cli", "harness", "telemetry", "commands"}),
     # the soak harness drives a supervisor *subprocess*; it never imports the CLI
     "harness": (set(), {"cli"}),
 }

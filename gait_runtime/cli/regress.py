@@ -103,8 +103,8 @@ def _progress(as_json: bool) -> Iterator[Any]:
         if total < PROGRESS_MIN_FIXTURES:
             return
         if task is None:
-            bar.start()
             task = bar.add_task("", total=total)
+            bar.start()
         bar.update(task, completed=done, description=name)
 
     try:
@@ -162,9 +162,7 @@ def build_bootstrap(parser: Parser) -> Handler:
         init = _init(ns)
         outcome = _run(ns)
         run_json = outcome.to_json()
-        payload = {
-            k: v for k, v in init.to_json().items() if k not in ("next_commands", "ok")
-        }
+        payload = {k: v for k, v in init.to_json().items() if k not in ("next_commands", "ok")}
         payload.update({k: v for k, v in run_json.items() if k not in ("fixture_set", "graders")})
         ident = f"run_id={init.run_id} fixture={init.fixture_name}"
         if outcome.failures:

@@ -386,7 +386,12 @@ def _diff_text(summary: dict[str, Any], privacy: str) -> list[str]:
         drift = summary.get("context_drift_classification", "none")
         suffix = f" (context drift: {drift})" if "refs" in parts and drift != "none" else ""
         lines.append(f"changed: {', '.join(parts)}{suffix} [privacy={privacy}]")
-    for key in ("left_only_intents", "right_only_intents", "left_only_results", "right_only_results"):
+    for key in (
+        "left_only_intents",
+        "right_only_intents",
+        "left_only_results",
+        "right_only_results",
+    ):
         if summary.get(key):
             lines.append(f"{key.replace('_', ' ')}: {_bounded(summary[key])}")
     return lines

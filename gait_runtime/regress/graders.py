@@ -270,7 +270,10 @@ class TrajectoryGrader:
             return GraderResult(self.name, FAIL, reasons, details)
         required = fixture.expected_tool_sequence or fixture.expected_verdict_sequence
         return GraderResult(
-            self.name, PASS, ["trajectory_match" if required else "trajectory_not_required"], details
+            self.name,
+            PASS,
+            ["trajectory_match" if required else "trajectory_not_required"],
+            details,
         )
 
 

@@ -20,8 +20,8 @@ from ..artifacts.fsutil import ensure_dir, write_atomic
 from ..errors import GaitError, RegressInputError
 from ..runpack import read_runpack, resolve_runpack_path
 from ..runpack.inspect import load_chain
-from ..runpack.verify import verify_entries
 from ..runpack.store import load_entries
+from ..runpack.verify import verify_entries
 from .sequences import tool_sequence, verdict_sequence
 from .workspace import (
     CONFIG_PATH,

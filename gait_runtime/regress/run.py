@@ -25,13 +25,20 @@ from ..runpack import read_runpack
 from .graders import (
     BUILTIN_ORDER,
     FAIL,
+    Grader,
     GraderContext,
     GraderResult,
-    Grader,
     load_grader,
 )
 from .junit import junit_document
-from .workspace import CONFIG_PATH, DEFAULT_OUTPUT, ConfigEntry, go_indent, load_config, load_fixture
+from .workspace import (
+    CONFIG_PATH,
+    DEFAULT_OUTPUT,
+    ConfigEntry,
+    go_indent,
+    load_config,
+    load_fixture,
+)
 
 __all__ = ["MAX_SUMMARY_FAILURES", "Progress", "RunOutcome", "describe_failure", "run_regress"]
 
@@ -134,14 +141,18 @@ class RunOutcome:
         lines = [f"FAIL {g.name}: {describe_failure(g)}" for g in self.failures]
         if len(lines) > MAX_SUMMARY_FAILURES:
             rest = len(lines) - MAX_SUMMARY_FAILURES
-            lines = [*lines[:MAX_SUMMARY_FAILURES], f"... {rest} more failing graders in {self.output}"]
+            lines = [
+                *lines[:MAX_SUMMARY_FAILURES],
+                f"... {rest} more failing graders in {self.output}",
+            ]
         return lines
 
     def text(self, header: str | None = None) -> list[str]:
         """The Go text lines, then the failing graders with expected vs got."""
         if not self.failures:
             lines = [
-                header or f"regress run ok: fixture_set={self.fixture_set} graders={len(self.graders)}",
+                header
+                or f"regress run ok: fixture_set={self.fixture_set} graders={len(self.graders)}",
                 f"output: {self.output}",
             ]
         else:
@@ -171,7 +182,9 @@ def describe_failure(result: GraderResult) -> str:
     if "error" in d:
         facts.append(str(d["error"]))
     elif grader == "expected_exit_code":
-        facts.append(f"expected replay exit {d.get('expected_exit_code')}, got {d.get('actual_exit_code')}")
+        facts.append(
+            f"expected replay exit {d.get('expected_exit_code')}, got {d.get('actual_exit_code')}"
+        )
         if d.get("missing_results"):
             facts.append(f"missing results {_seq(d['missing_results'])}")
     elif grader == "trajectory":
@@ -247,9 +260,7 @@ def _load(entry: ConfigEntry, root: Path) -> _Loaded:
     return _Loaded(entry, context)
 
 
-def _graders(
-    extra: Sequence[str], context: bool, allow_nondeterministic: bool
-) -> list[Grader]:
+def _graders(extra: Sequence[str], context: bool, allow_nondeterministic: bool) -> list[Grader]:
     names = list(BUILTIN_ORDER)
     if context:
         names.append("context_conformance")
@@ -271,7 +282,9 @@ def _grade(grader: Grader, loaded: _Loaded) -> GraderResult:
         if not isinstance(result, GraderResult):
             raise TypeError(f"grade() returned {type(result).__name__}, not GraderResult")
     except Exception as exc:  # a grader bug is that grader's failure, not the run's
-        result = GraderResult(grader.name, FAIL, ["grader_error"], {"error": f"{type(exc).__name__}: {exc}"})
+        result = GraderResult(
+            grader.name, FAIL, ["grader_error"], {"error": f"{type(exc).__name__}: {exc}"}
+        )
     entry = loaded.entry
     details = {**result.details, "fixture": entry.name, "run_id": loaded.context.contents.run_id}
     return GraderResult(

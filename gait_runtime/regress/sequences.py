@@ -36,7 +36,9 @@ _VERDICTS: Final = {
 _STATUSES: Final = {
     **dict.fromkeys(("ok", "pass", "passed", "success"), "allow"),
     **dict.fromkeys(("block", "blocked", "deny", "denied"), "block"),
-    **dict.fromkeys(("require_approval", "approval_required", "needs_approval"), "require_approval"),
+    **dict.fromkeys(
+        ("require_approval", "approval_required", "needs_approval"), "require_approval"
+    ),
     **dict.fromkeys(("dry_run", "dry-run", "dryrun", "simulate", "simulated"), "dry_run"),
 }
 

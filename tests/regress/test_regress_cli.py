@@ -133,7 +133,9 @@ def test_forced_failure_exits_5_naming_fixture_and_reason(workspace: Path) -> No
     assert run_json("regress", "init", "--from", "run_demo", "--json")[0] == 0
     fixture = workspace / "fixtures/run_demo/fixture.json"
     fixture.write_text(
-        fixture.read_text().replace('"expected_replay_exit_code": 0', '"expected_replay_exit_code": 2')
+        fixture.read_text().replace(
+            '"expected_replay_exit_code": 0', '"expected_replay_exit_code": 2'
+        )
     )
     code, payload = run_json("regress", "run", "--json", "--junit", "junit.xml")
     assert code == 5
@@ -173,7 +175,9 @@ def test_trajectory_failure_from_our_recorded_candidate(workspace: Path) -> None
         REGRESS / "fail_trajectory/junit.xml"
     ).read_bytes()
     code, text = run("regress", "run")
-    assert "FAIL run_demo/trajectory: unexpected_tool_sequence,unexpected_verdict_sequence: " in text
+    assert (
+        "FAIL run_demo/trajectory: unexpected_tool_sequence,unexpected_verdict_sequence: " in text
+    )
     assert "tool #1: expected tool.fetch, got tool.delete" in text
     assert "FAIL run_demo/diff: unexpected_diff: changed intents.jsonl,results.jsonl" in text
 
@@ -193,7 +197,9 @@ def test_go_made_workspace_runs_unchanged(go_case: Path, exit_code: int) -> None
         k: v for k, v in expected.items() if k != "correlation_id"
     }
     assert (go_case / "regress_result.json").read_text() == go_result(go_case.name)
-    assert (go_case / "junit.xml").read_bytes() == (REGRESS / go_case.name / "junit.xml").read_bytes()
+    assert (go_case / "junit.xml").read_bytes() == (
+        REGRESS / go_case.name / "junit.xml"
+    ).read_bytes()
     after = {k: v for k, v in snapshot(go_case).items() if k.startswith(("fixtures", "gait"))}
     assert after == before
 
@@ -277,7 +283,10 @@ def test_replay_is_byte_stable(workspace: Path) -> None:
     outputs = set()
     for _ in range(3):
         assert run_json("regress", "run", "--json", "--junit", "junit.xml")[0] == 0
-        outputs.add((workspace / "regress_result.json").read_bytes() + (workspace / "junit.xml").read_bytes())
+        outputs.add(
+            (workspace / "regress_result.json").read_bytes()
+            + (workspace / "junit.xml").read_bytes()
+        )
     assert len(outputs) == 1
 
 
