@@ -10,7 +10,6 @@ uses (2-space indent, ``<>&`` escaped, trailing newline). Reading never writes.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from dataclasses import dataclass, field
@@ -49,15 +48,15 @@ FIXTURE_SCHEMA: Final = "gait.regress.fixture"
 SCHEMA_VERSION: Final = "1.0.0"
 NAME_PATTERN: Final = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 _NAME_JUNK: Final = re.compile(r"[^a-z0-9._-]+")
-_GO_ESCAPES: Final = (("&", "\\u0026"), ("<", "\\u003c"), (">", "\\u003e"))
+_GO_ESCAPES: Final = ((b"&", b"\\u0026"), (b"<", b"\\u003c"), (b">", b"\\u003e"))
 
 
 def go_indent(value: object) -> bytes:
     """Go ``json.MarshalIndent(v, "", "  ")`` + ``\\n``: key order kept, HTML escaped."""
-    text = json.dumps(value, indent=2, ensure_ascii=False)
+    data = msgspec.json.format(msgspec.json.encode(value), indent=2)
     for raw, escaped in _GO_ESCAPES:
-        text = text.replace(raw, escaped)  # these characters only occur inside strings
-    return (text + "\n").encode("utf-8")
+        data = data.replace(raw, escaped)  # these characters only occur inside strings
+    return data + b"\n"
 
 
 def sanitize_name(run_id: str) -> str:
