@@ -314,3 +314,22 @@ def test_fixture_name_pattern(workspace: Path, name: str, accepted: bool) -> Non
     assert code == 6
     assert "must match" in payload["error"] and payload["error_code"] == "invalid_input"
     assert not (workspace / "fixtures").exists() and not (workspace / "gait.yaml").exists()
+
+
+def test_context_digest_source_adds_the_context_grader(in_tmp: Path) -> None:
+    """regress.md §1.2/§3.1: a source with context_set_digest pins it; run adds the 5th grader."""
+    from gait_runtime.runpack import build_runpack, write_runpack
+    from gait_runtime.runpack.demo import demo_inputs
+
+    run_doc, intents, results, refs = demo_inputs()
+    refs["context_set_digest"] = "c" * 64
+    write_runpack(in_tmp / "ctx.zip", build_runpack(run_doc, intents, results, refs))
+    assert run_json("regress", "init", "--from", "ctx.zip", "--name", "ctx", "--json")[0] == 0
+    fixture = json.loads((in_tmp / "fixtures/ctx/fixture.json").read_text())
+    assert fixture["context_conformance"] == "required"
+    assert fixture["expected_context_set_digest"] == "c" * 64
+    code, payload = run_json("regress", "run", "--json")
+    assert (code, payload["graders"]) == (0, 5)
+    result = json.loads((in_tmp / "regress_result.json").read_text())
+    context = next(g for g in result["graders"] if g["name"] == "ctx/context_conformance")
+    assert (context["status"], context["context_conformance"]) == ("pass", "required")
