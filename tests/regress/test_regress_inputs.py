@@ -55,7 +55,10 @@ def _tamper_runpack(root: Path) -> None:
 
 
 def _config(text: str) -> Callable[[Path], None]:
-    return lambda root: (root / "gait.yaml").write_text(text)
+    def apply(root: Path) -> None:
+        (root / "gait.yaml").write_text(text)
+
+    return apply
 
 
 def _config_edit(edit: Callable[[dict[str, Any]], None]) -> Callable[[Path], None]:
