@@ -117,3 +117,30 @@ def test_context_conformance_digest_rules(
     assert result.reason_codes == reasons
     assert result.status == ("fail" if reasons else "pass")
     assert result.context_conformance == mode
+
+
+def test_failure_summary_is_bounded() -> None:
+    """Text mode lists at most ten failing graders, then points at the result file."""
+    from gait_runtime.regress.run import MAX_SUMMARY_FAILURES, RunOutcome
+
+    failing = [
+        GraderResult(
+            f"f{i:02d}/expected_exit_code",
+            "fail",
+            ["unexpected_exit_code"],
+            {
+                "expected_exit_code": 2,
+                "actual_exit_code": 0,
+            },
+        )
+        for i in range(25)
+    ]
+    outcome = RunOutcome("default", failing, "regress_result.json")
+    lines = outcome.failure_lines()
+    assert len(lines) == MAX_SUMMARY_FAILURES + 1
+    assert lines[0] == (
+        "FAIL f00/expected_exit_code: unexpected_exit_code: expected replay exit 2, got 0"
+    )
+    assert lines[-1] == "... 15 more failing graders in regress_result.json"
+    assert outcome.text()[0] == "regress run failed: fixture_set=default failed=25"
+    assert (outcome.exit_code, outcome.top_failure_reason) == (5, "unexpected_exit_code")
