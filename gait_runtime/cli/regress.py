@@ -65,7 +65,7 @@ def _run_flags(parser: Parser) -> None:
 
 
 def _verify_chain(path: Path) -> list[str]:
-    from ..supervisor.chain import verify_chain
+    from ..supervisor.journal import verify_chain
 
     report = verify_chain(path)
     return [*report.linkage_errors, *report.checkpoint_errors]

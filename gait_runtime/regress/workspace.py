@@ -18,6 +18,7 @@ from typing import Any, Final
 
 import msgspec
 
+from ..artifacts.gojson import go_json_indent
 from ..errors import RegressInputError
 
 __all__ = [
@@ -48,15 +49,11 @@ FIXTURE_SCHEMA: Final = "gait.regress.fixture"
 SCHEMA_VERSION: Final = "1.0.0"
 NAME_PATTERN: Final = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 _NAME_JUNK: Final = re.compile(r"[^a-z0-9._-]+")
-_GO_ESCAPES: Final = ((b"&", b"\\u0026"), (b"<", b"\\u003c"), (b">", b"\\u003e"))
 
 
 def go_indent(value: object) -> bytes:
-    """Go ``json.MarshalIndent(v, "", "  ")`` + ``\\n``: key order kept, HTML escaped."""
-    data = msgspec.json.format(msgspec.json.encode(value), indent=2)
-    for raw, escaped in _GO_ESCAPES:
-        data = data.replace(raw, escaped)  # these characters only occur inside strings
-    return data + b"\n"
+    """Go ``json.MarshalIndent(v, "", "  ")`` + ``\\n``, as Go writes regress documents."""
+    return go_json_indent(value) + b"\n"
 
 
 def sanitize_name(run_id: str) -> str:
