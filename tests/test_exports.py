@@ -74,6 +74,7 @@ PUBLIC: dict[str, set[str]] = {
         "InvalidInputError",
         "KeyMaterialError",
         "MailboxFull",
+        "McpConfigError",
         "PolicyError",
         "RegressFailedError",
         "RegressInputError",
