@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import cast
 
 import anyio
 import pytest
 from mcp import Client, StdioServerParameters
+from mcp.types import RequestParamsMeta
 
 from gait_runtime.artifacts.keys import init_key_pair
 from gait_runtime.cli import main
@@ -56,11 +58,15 @@ async def test_allow_block_and_approval_over_stdio(root: Path, anyio_backend: st
             decision = (first.meta or {})["gait.dev/decision"]
             token = _approve(root, decision, private)
             second = await client.call_tool(
-                "deploy", {"target": "prod"}, meta={"gait.dev/approval_token": token}
+                "deploy",
+                {"target": "prod"},
+                meta=cast("RequestParamsMeta", {"gait.dev/approval_token": token}),
             )
             forged = dict(token, approver_identity="mallory")
             third = await client.call_tool(
-                "deploy", {"target": "prod"}, meta={"gait.dev/approval_token": forged}
+                "deploy",
+                {"target": "prod"},
+                meta=cast("RequestParamsMeta", {"gait.dev/approval_token": forged}),
             )
     verdicts = {t.name: (t.meta or {})["gait.dev/policy"]["verdict"] for t in listed.tools}
     assert verdicts["echo"] == "allow"
@@ -142,8 +148,10 @@ async def test_upstream_failures_are_error_results_over_stdio(
             crashed = await client.call_tool("crash", {"code": 9})
             after_crash = await client.call_tool("echo", {"text": "still here"})
             async with anyio.create_task_group() as tg:
-                tg.start_soon(call, client, "slow", "slow", {"seconds": 30})
-                tg.start_soon(call, client, "echo", "echo", {"text": "meanwhile"})
+                slow_args: dict[str, object] = {"seconds": 30}
+                meanwhile: dict[str, object] = {"text": "meanwhile"}
+                tg.start_soon(call, client, "slow", "slow", slow_args)
+                tg.start_soon(call, client, "echo", "echo", meanwhile)
             garbage = await client.call_tool("garbage", {})
             after = await client.call_tool("echo", {"text": "after"})
     assert crashed.is_error and "closed the connection" in text_of(crashed)
