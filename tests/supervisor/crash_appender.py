@@ -7,15 +7,16 @@ record is durable; the parent kills this process at random points.
 
 from __future__ import annotations
 
+import logging
 import sys
 from pathlib import Path
 from typing import cast
 
 import anyio
+import structlog
 
 from gait_runtime.supervisor import EventFields, SessionConfig, SessionManager
 from gait_runtime.supervisor.sessions.config import JournalIo
-from gait_runtime.telemetry.logging import configure_logging
 
 
 async def main(session_dir: Path, appenders: int, journal_io: JournalIo) -> None:
@@ -40,5 +41,9 @@ async def main(session_dir: Path, appenders: int, journal_io: JournalIo) -> None
 
 
 if __name__ == "__main__":
-    configure_logging(level="warning")  # stdout carries the acknowledged sequences only
+    # stdout carries the acknowledged sequences only; warnings go to stderr
+    structlog.configure(
+        wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING),
+        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+    )
     anyio.run(main, Path(sys.argv[1]), int(sys.argv[2]), cast(JournalIo, sys.argv[3]))
