@@ -4,18 +4,17 @@ Owns: the expected values of ``docs/contracts/`` that a consumer relies on
 (required intent fields, the digest fields of a gate decision and their values
 for the documented example, the ticket footer, the receipt structure of
 ``refs.json``) and the checks that compare them with the real outputs of
-``gait gate eval``, ``gait demo`` and ``gait run receipt``, run as child
-processes in a temporary directory. Any difference is drift: the command exits 2
+``gait gate eval``, the demo runpack and ``gait run receipt``, run through
+the CLI entry point on files in a temporary directory. Any difference is drift: the command exits 2
 naming the check. Each check is a pure function of the documents it is given,
 so a test can feed it a drifted document.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import re
-import subprocess
-import sys
 import tempfile
 import zipfile
 from collections.abc import Callable, Sequence
@@ -24,6 +23,8 @@ from pathlib import Path
 from typing import Any, Final
 
 from ..artifacts.schemas import schema_root as installed_schema_root
+from ..runpack import write_runpack
+from ..runpack.demo import demo_runpack
 
 __all__ = [
     "EXAMPLE_INTENT",
@@ -259,19 +260,16 @@ def check_refs(refs: Any, schema: Any) -> Check:
     return _result("refs_json.receipts", problems, f"{len(receipts)} receipts as documented")
 
 
-Runner = Callable[[Sequence[str], Path], tuple[int, str]]
+Runner = Callable[[Sequence[str]], tuple[int, str]]
 
 
-def _child(args: Sequence[str], cwd: Path) -> tuple[int, str]:
-    proc = subprocess.run(
-        [sys.executable, "-m", "gait_runtime", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    return proc.returncode, proc.stdout
+def _in_process(args: Sequence[str]) -> tuple[int, str]:
+    """Run one ``gait`` command through the real CLI entry point, capturing stdout."""
+    from ..cli import main
+
+    out = io.StringIO()
+    code = main(list(args), out=out)
+    return code, out.getvalue()
 
 
 def _json_line(stdout: str) -> Any:
@@ -288,12 +286,17 @@ def _load(path: Path) -> Any:
         return None
 
 
-def run_conformance(*, schema_root: Path | None = None, runner: Runner = _child) -> list[Check]:
-    """Run every check in a fresh temporary directory and return them in a fixed order."""
+def run_conformance(
+    *, schema_root: Path | None = None, runner: Runner = _in_process
+) -> list[Check]:
+    """Run every check on files in a fresh temporary directory, in a fixed order.
+
+    Every command gets absolute paths (nothing is written to the working directory).
+    """
     root = schema_root if schema_root is not None else installed_schema_root()
     checks = [check_intent_schema(_load(root / "v1" / "gate" / "intent_request.schema.json"))]
     with tempfile.TemporaryDirectory(prefix="gait-conformance-") as tmp:
-        work = Path(tmp)
+        work = Path(tmp).resolve()
         (work / "policy.yaml").write_text(EXAMPLE_POLICY, encoding="utf-8")
         (work / "intent.json").write_text(json.dumps(EXAMPLE_INTENT), encoding="utf-8")
         code, stdout = runner(
@@ -301,24 +304,28 @@ def run_conformance(*, schema_root: Path | None = None, runner: Runner = _child)
                 "gate",
                 "eval",
                 "--policy",
-                "policy.yaml",
+                str(work / "policy.yaml"),
                 "--intent",
-                "intent.json",
+                str(work / "intent.json"),
                 "--trace-out",
-                "trace.json",
+                str(work / "trace.json"),
+                "--approval-audit-out",
+                str(work / "approval_audit.json"),
+                "--rate-limit-state",
+                str(work / "rate_limits.json"),
                 "--no-config",
                 "--json",
-            ],
-            work,
+            ]
         )
         checks.append(check_gate_eval(code, _json_line(stdout), _load(work / "trace.json")))
-        runner(["demo", "--json"], work)
-        _, text = runner(["run", "receipt", "--from", "run_demo"], work)
-        _, as_json = runner(["run", "receipt", "--from", "run_demo", "--json"], work)
+        pack = work / "gait-out" / "runpack_run_demo.zip"
+        write_runpack(pack, demo_runpack())  # exactly what `gait demo` writes
+        _, text = runner(["run", "receipt", "--from", str(pack)])
+        _, as_json = runner(["run", "receipt", "--from", str(pack), "--json"])
         manifest: Any = None
         refs: Any = None
         try:
-            with zipfile.ZipFile(work / "gait-out" / "runpack_run_demo.zip") as zf:
+            with zipfile.ZipFile(pack) as zf:
                 manifest = json.loads(zf.read("manifest.json"))
                 refs = json.loads(zf.read("refs.json"))
         except (OSError, KeyError, ValueError, zipfile.BadZipFile):
