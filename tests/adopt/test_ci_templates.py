@@ -37,7 +37,13 @@ def _load(path: Path) -> dict[str, Any]:
 
 
 def _contract_lines(text: str) -> list[str]:
-    return [line.strip() for line in text.splitlines() if CONTRACT in line and not line.strip().startswith(("#", "//"))]
+    """Lines that invoke the contract (``gait ci regress --...``), comments excluded."""
+    call = re.compile(r"(^|[\s'\"/-])" + re.escape(CONTRACT) + " --")
+    return [
+        line.strip()
+        for line in text.splitlines()
+        if call.search(line) and not line.strip().startswith(("#", "//"))
+    ]
 
 
 @pytest.mark.parametrize(
