@@ -37,6 +37,7 @@ def test_extras_keep_the_default_install_small() -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(900)  # one build and one install of ~50 wheels; seconds of CPU, more on a busy machine
 def test_wheel_installs_into_a_clean_venv_and_runs_the_demo(tmp_path: Path) -> None:
     dist = tmp_path / "dist"
     _run([sys.executable, "-m", "build", "--no-isolation", "--outdir", str(dist), str(REPO)], REPO)
@@ -68,6 +69,7 @@ def test_wheel_installs_into_a_clean_venv_and_runs_the_demo(tmp_path: Path) -> N
             str(py),
             "install",
             "--quiet",
+            "--no-compile",
             "--disable-pip-version-check",
             "-c",
             str(REPO / "constraints.txt"),
