@@ -38,7 +38,9 @@ def gait(*args: str, cwd: Path, check: bool = True) -> subprocess.CompletedProce
         check=False,
     )
     if check and proc.returncode != 0:
-        raise AssertionError(f"gait {' '.join(args)} exited {proc.returncode}: {proc.stdout}{proc.stderr}")
+        raise AssertionError(
+            f"gait {' '.join(args)} exited {proc.returncode}: {proc.stdout}{proc.stderr}"
+        )
     return proc
 
 

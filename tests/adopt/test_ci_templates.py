@@ -31,7 +31,7 @@ JENKINS = REPO / "ci" / "jenkins" / "Jenkinsfile"
 
 def _load(path: Path) -> dict[str, Any]:
     # BaseLoader keeps every scalar a string and `on:` a key (YAML 1.1 reads it as true).
-    doc = yaml.load(path.read_text(encoding="utf-8"), Loader=yaml.BaseLoader)  # noqa: S506
+    doc = yaml.load(path.read_text(encoding="utf-8"), Loader=yaml.BaseLoader)
     assert isinstance(doc, dict), path
     return doc
 
@@ -54,7 +54,9 @@ def test_yaml_templates_parse_with_a_real_parser(path: Path) -> None:
     _load(path)
 
 
-@pytest.mark.parametrize("path", [ACTION, REUSABLE, GITLAB, CIRCLECI, JENKINS], ids=lambda p: p.name)
+@pytest.mark.parametrize(
+    "path", [ACTION, REUSABLE, GITLAB, CIRCLECI, JENKINS], ids=lambda p: p.name
+)
 def test_every_gate_template_calls_the_one_contract(path: Path) -> None:
     lines = _contract_lines(path.read_text(encoding="utf-8"))
     assert len(lines) == 1, lines
@@ -66,10 +68,15 @@ def test_composite_action_inputs_outputs_and_steps() -> None:
     assert action["runs"]["using"] == "composite"
     assert set(action["outputs"]) == {"exit_code", "summary_path", "artifact_path"}
     for name in ("exit_code", "summary_path", "artifact_path"):
-        assert action["outputs"][name]["value"] == "${{ steps.contract.outputs.%s }}" % name
-    assert {"workdir", "config", "artifact-root", "gait-install", "python-version", "upload"} <= set(
-        action["inputs"]
-    )
+        assert action["outputs"][name]["value"] == f"${{{{ steps.contract.outputs.{name} }}}}"
+    assert {
+        "workdir",
+        "config",
+        "artifact-root",
+        "gait-install",
+        "python-version",
+        "upload",
+    } <= set(action["inputs"])
     steps = action["runs"]["steps"]
     uses = [s["uses"].split("@")[0] for s in steps if "uses" in s]
     assert uses == ["actions/setup-python", "actions/upload-artifact"]
@@ -151,7 +158,14 @@ def test_gitlab_and_circleci_scripts_give_the_contracts_exit_codes(tmp_path: Pat
         if expected == 5:
             break_fixture(repo)
         assert _shell("\n".join(gitlab["script"]), repo, gitlab["variables"]) == expected
-        assert _shell(circle_script.replace("/tmp/gait-exit-code", str(tmp_path / "code")), repo, circle["environment"]) == expected
+        assert (
+            _shell(
+                circle_script.replace("/tmp/gait-exit-code", str(tmp_path / "code")),
+                repo,
+                circle["environment"],
+            )
+            == expected
+        )
         assert (repo / "gait-out" / "adoption_regress" / "junit.xml").is_file()
 
 
@@ -190,7 +204,9 @@ def test_a_repository_adopts_the_gate_with_one_workflow_file(tmp_path: Path) -> 
     inputs = {**input_defaults(action["inputs"]), **step.get("with", {})}
 
     (tmp_path / "run1").mkdir()
-    run = run_steps(action["runs"]["steps"], inputs=inputs, workspace=repo, scratch=tmp_path / "run1")
+    run = run_steps(
+        action["runs"]["steps"], inputs=inputs, workspace=repo, scratch=tmp_path / "run1"
+    )
     assert run.exit_code == 0, run.logs
     out = run.outputs["contract"]
     assert out["exit_code"] == "0"
@@ -201,7 +217,9 @@ def test_a_repository_adopts_the_gate_with_one_workflow_file(tmp_path: Path) -> 
     break_fixture(repo)
     _git(repo, "commit", "-q", "-am", "a change the fixture catches")
     (tmp_path / "run2").mkdir()
-    run = run_steps(action["runs"]["steps"], inputs=inputs, workspace=repo, scratch=tmp_path / "run2")
+    run = run_steps(
+        action["runs"]["steps"], inputs=inputs, workspace=repo, scratch=tmp_path / "run2"
+    )
     assert run.exit_code == 5, run.logs
     assert run.failed_step == "Pass the exit code through"
     assert run.outputs["contract"]["exit_code"] == "5"

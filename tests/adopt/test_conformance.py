@@ -66,7 +66,9 @@ def test_gate_eval_check_catches_digest_and_exit_drift() -> None:
     assert not conf.check_gate_eval(4, {**good_out, "intent_digest": "f" * 64}, good_trace).ok
     drifted = conf.check_gate_eval(4, good_out, {**good_trace, "args_digest": "a" * 64})
     assert not drifted.ok and "args_digest" in drifted.detail
-    assert not conf.check_gate_eval(4, good_out, {k: v for k, v in good_trace.items() if k != "signature"}).ok
+    assert not conf.check_gate_eval(
+        4, good_out, {k: v for k, v in good_trace.items() if k != "signature"}
+    ).ok
 
 
 def test_footer_check_catches_format_and_digest_drift() -> None:
@@ -109,7 +111,9 @@ def test_refs_check_catches_receipt_structure_drift() -> None:
     missing = {k: v for k, v in receipt.items() if k != "immutability"}
     assert not conf.check_refs({**refs, "receipts": [missing]}, schema).ok
     assert not conf.check_refs({**refs, "receipts": list(reversed(refs["receipts"]))}, schema).ok
-    assert not conf.check_refs({**refs, "receipts": [{**receipt, "query_digest": "A" * 64}]}, schema).ok
+    assert not conf.check_refs(
+        {**refs, "receipts": [{**receipt, "query_digest": "A" * 64}]}, schema
+    ).ok
     assert not conf.check_refs({**refs, "context_ref_count": 5}, schema).ok
     loose = json.loads(json.dumps(schema))
     loose["$defs"]["receipt"]["required"].remove("immutability")

@@ -25,8 +25,12 @@ from gait_runtime.cli._frame import Parser
 from .runner import BIN, REPO
 
 DOCS = sorted(
-    [REPO / "README.md", REPO / "CHANGELOG.md", *(REPO / "docs").rglob("*.md")]
-    + list((REPO / "skills").rglob("*.md"))
+    [
+        REPO / "README.md",
+        REPO / "CHANGELOG.md",
+        *(REPO / "docs").rglob("*.md"),
+        *(REPO / "skills").rglob("*.md"),
+    ]
 )
 _SH = re.compile(r"```sh\n(.*?)```", re.S)
 _MARKED = re.compile(

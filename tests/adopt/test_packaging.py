@@ -17,7 +17,9 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def _run(cmd: list[str], cwd: Path, timeout: float = 600) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout, check=False)
+    proc = subprocess.run(
+        cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout, check=False
+    )
     assert proc.returncode == 0, f"{cmd} exited {proc.returncode}\n{proc.stdout}\n{proc.stderr}"
     return proc
 
@@ -37,7 +39,9 @@ def test_extras_keep_the_default_install_small() -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(900)  # one build and one install of ~50 wheels; seconds of CPU, more on a busy machine
+@pytest.mark.timeout(
+    900
+)  # one build and one install of ~50 wheels; seconds of CPU, more on a busy machine
 def test_wheel_installs_into_a_clean_venv_and_runs_the_demo(tmp_path: Path) -> None:
     dist = tmp_path / "dist"
     _run([sys.executable, "-m", "build", "--no-isolation", "--outdir", str(dist), str(REPO)], REPO)
@@ -53,7 +57,12 @@ def test_wheel_installs_into_a_clean_venv_and_runs_the_demo(tmp_path: Path) -> N
         assert data in names
     with tarfile.open(sdists[0]) as tf:
         members = {m.name.split("/", 1)[1] for m in tf.getmembers() if "/" in m.name}
-    for path in ("action.yml", "CHANGELOG.md", "ci/jenkins/Jenkinsfile", "docs/contracts/README.md"):
+    for path in (
+        "action.yml",
+        "CHANGELOG.md",
+        "ci/jenkins/Jenkinsfile",
+        "docs/contracts/README.md",
+    ):
         assert path in members
 
     venv = tmp_path / "venv"

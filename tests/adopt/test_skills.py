@@ -55,13 +55,17 @@ def test_install_is_idempotent_and_check_detects_drift(tmp_path: Path) -> None:
         assert installed.read_bytes() == (skills_root() / name / "SKILL.md").read_bytes()
     again = json_line(gait("skills", "install", "--dest", dest, "--json", cwd=tmp_path))
     assert [s["status"] for s in again["skills"]] == ["unchanged"] * 3 and again["changed"] == 0
-    assert json_line(gait("skills", "install", "--dest", dest, "--check", "--json", cwd=tmp_path))["ok"]
+    assert json_line(gait("skills", "install", "--dest", dest, "--check", "--json", cwd=tmp_path))[
+        "ok"
+    ]
 
     stale = tmp_path / dest / NAMES[0] / "SKILL.md"
     stale.write_text("edited\n")
     mine = tmp_path / dest / NAMES[0] / "notes.md"
     mine.write_text("not ours\n")
-    check = gait("skills", "install", "--dest", dest, "--check", "--json", cwd=tmp_path, check=False)
+    check = gait(
+        "skills", "install", "--dest", dest, "--check", "--json", cwd=tmp_path, check=False
+    )
     assert check.returncode == 2
     assert [s["status"] for s in json_line(check)["skills"]] == ["stale", "unchanged", "unchanged"]
     assert stale.read_text() == "edited\n"  # --check writes nothing

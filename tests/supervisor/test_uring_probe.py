@@ -18,7 +18,9 @@ def test_a_binding_that_kills_its_process_is_reported_not_fatal(
         reason = uring._binding_dies_here()
     finally:
         uring._binding_dies_here.cache_clear()
-    assert reason == "the io_uring binding dies with SIGILL on this machine (a build for another CPU)"
+    assert (
+        reason == "the io_uring binding dies with SIGILL on this machine (a build for another CPU)"
+    )
 
 
 def test_a_probe_that_exits_normally_leaves_the_decision_to_the_process(
@@ -40,5 +42,5 @@ def test_open_refuses_the_ring_when_the_probe_saw_the_binding_die(
 
     monkeypatch.setitem(sys.modules, "liburing", types.ModuleType("liburing"))  # never called
     monkeypatch.setattr(uring, "_binding_dies_here", lambda: "dies with SIGILL")
-    with pytest.raises(uring.RingUnavailable, match="^dies with SIGILL$"):
+    with pytest.raises(uring.RingUnavailable, match=r"^dies with SIGILL$"):
         uring.JournalRing.open()
