@@ -36,6 +36,8 @@ RULES: dict[str, tuple[set[str], set[str]]] = {
     "supervisor": (set(), {"cli", "harness", "commands", "demo_swarm"}),
     # the soak harness drives a supervisor *subprocess*; it never imports the CLI
     "harness": (set(), {"cli"}),
+    # the adoption kit drives the CLI (child processes or its entry point), never the runtime
+    "adopt": (ASYNC_OR_NET, {"supervisor", "harness"}),
 }
 
 SUPERVISOR_ORDER = ("_journal_io", "journal", "sessions", "service")
