@@ -133,3 +133,12 @@ def test_github_flag_writes_step_outputs_and_the_job_summary(tmp_path: Path) -> 
     assert got["artifact_path"] == str((repo / ROOT).resolve())
     assert got["summary_path"] == str((repo / ROOT / "summary.md").resolve())
     assert page.read_text() == (repo / ROOT / "summary.md").read_text()
+
+
+def test_a_missing_work_directory_is_invalid_input(tmp_path: Path) -> None:
+    proc = gait("ci", "regress", "--workdir", "absent", "--json", cwd=tmp_path, check=False)
+    assert proc.returncode == 6
+    out = json_line(proc)
+    assert out["status"] == "error" and out["error"] == "work directory not found: absent"
+    assert out["error_code"] == "invalid_input"
+    assert list(tmp_path.iterdir()) == []  # nothing created
