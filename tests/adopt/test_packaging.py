@@ -100,7 +100,7 @@ def test_wheel_installs_into_a_clean_venv_and_runs_the_demo(tmp_path: Path) -> N
     assert _run([str(py), "-c", probe], work).stdout.strip() == "[]"
     # without the uring extra the journal path is the thread one, and says why
     ring = (
-        "from gait_runtime.supervisor.uring import JournalRing, RingUnavailable\n"
+        "from gait_runtime.supervisor._journal_io import JournalRing, RingUnavailable\n"
         "try:\n    JournalRing.open()\nexcept RingUnavailable as e:\n    print(e)\n"
     )
     assert "pip install 'gait-runtime[uring]'" in _run([str(py), "-c", ring], work).stdout
