@@ -38,7 +38,6 @@ def test_extras_keep_the_default_install_small() -> None:
     assert "-e '.[all,test]'" in (REPO / "Makefile").read_text()  # make demo/test get every extra
 
 
-@pytest.mark.slow
 @pytest.mark.timeout(
     900
 )  # one build and one install of ~50 wheels; seconds of CPU, more on a busy machine
