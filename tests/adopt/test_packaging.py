@@ -105,7 +105,7 @@ def test_wheel_installs_into_a_clean_venv_and_runs_the_demo(tmp_path: Path) -> N
     assert "pip install 'gait-runtime[uring]'" in _run([str(py), "-c", ring], work).stdout
     plot = (
         "from pathlib import Path\nfrom gait_runtime.errors import DependencyMissingError\n"
-        "from gait_runtime.soak.plot import write_plot\n"
+        "from gait_runtime.harness.plot import write_plot\n"
         "try:\n    write_plot({}, Path('p.png'))\nexcept DependencyMissingError as e:\n"
         "    print(e.error_code, e)\n"
     )
