@@ -133,8 +133,8 @@ def build_skills_install(parser: Parser) -> Handler:
 
     add_common(
         parser,
-        "copies the gait agent skills (capture a runpack, policy test rollout) into a skills "
-        "directory; re-running changes nothing",
+        "copies the gait agent skills (capture a runpack, incident to regression, policy test "
+        "rollout) into a skills directory; re-running changes nothing",
     )
     parser.add_argument(
         "--dest", default=DEFAULT_DEST, help=f"skills directory (default {DEFAULT_DEST})"

@@ -12,14 +12,14 @@ from gait_runtime.cli import COMMANDS
 
 from .runner import gait, json_line
 
-NAMES = ["gait-capture-runpack", "gait-policy-test-rollout"]
+NAMES = ["gait-capture-runpack", "gait-incident-to-regression", "gait-policy-test-rollout"]
 
 
 def _blocks(text: str) -> list[str]:
     return re.findall(r"```sh\n(.*?)```", text, flags=re.S)
 
 
-def test_the_skills_each_with_frontmatter_naming_it() -> None:
+def test_three_skills_each_with_frontmatter_naming_it() -> None:
     assert skill_names() == NAMES
     for name in NAMES:
         text = (skills_root() / name / "SKILL.md").read_text(encoding="utf-8")
@@ -48,13 +48,13 @@ def test_skills_only_run_existing_gait_commands_with_json() -> None:
 def test_install_is_idempotent_and_check_detects_drift(tmp_path: Path) -> None:
     dest = "skills-dir"
     first = json_line(gait("skills", "install", "--dest", dest, "--json", cwd=tmp_path))
-    assert [s["status"] for s in first["skills"]] == ["installed"] * 2
-    assert first["changed"] == 2
+    assert [s["status"] for s in first["skills"]] == ["installed"] * 3
+    assert first["changed"] == 3
     for name in NAMES:
         installed = tmp_path / dest / name / "SKILL.md"
         assert installed.read_bytes() == (skills_root() / name / "SKILL.md").read_bytes()
     again = json_line(gait("skills", "install", "--dest", dest, "--json", cwd=tmp_path))
-    assert [s["status"] for s in again["skills"]] == ["unchanged"] * 2 and again["changed"] == 0
+    assert [s["status"] for s in again["skills"]] == ["unchanged"] * 3 and again["changed"] == 0
     assert json_line(gait("skills", "install", "--dest", dest, "--check", "--json", cwd=tmp_path))[
         "ok"
     ]
@@ -67,10 +67,10 @@ def test_install_is_idempotent_and_check_detects_drift(tmp_path: Path) -> None:
         "skills", "install", "--dest", dest, "--check", "--json", cwd=tmp_path, check=False
     )
     assert check.returncode == 2
-    assert [s["status"] for s in json_line(check)["skills"]] == ["stale", "unchanged"]
+    assert [s["status"] for s in json_line(check)["skills"]] == ["stale", "unchanged", "unchanged"]
     assert stale.read_text() == "edited\n"  # --check writes nothing
     fixed = json_line(gait("skills", "install", "--dest", dest, "--json", cwd=tmp_path))
-    assert [s["status"] for s in fixed["skills"]] == ["updated", "unchanged"]
+    assert [s["status"] for s in fixed["skills"]] == ["updated", "unchanged", "unchanged"]
     assert mine.read_text() == "not ours\n"
 
 
