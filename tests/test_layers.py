@@ -38,6 +38,8 @@ RULES: dict[str, tuple[set[str], set[str]]] = {
     "regress": (ASYNC_OR_NET, {"supervisor", "cli", "harness", "telemetry", "commands"}),
     # the soak harness drives a supervisor *subprocess*; it never imports the CLI
     "harness": (set(), {"cli"}),
+    # the adoption kit drives the CLI (child processes or its entry point), never the runtime
+    "adopt": (ASYNC_OR_NET, {"supervisor", "harness"}),
 }
 
 SUPERVISOR_ORDER = ("_journal_io", "journal", "sessions", "service")

@@ -133,6 +133,18 @@ COMMANDS: Final[dict[tuple[str, ...], tuple[str, str]]] = {
         "gait_runtime.cli.regress:build_bootstrap",
         "regress init + run in one step",
     ),
+    ("ci", "regress"): (
+        "gait_runtime.cli.adopt:build_ci_regress",
+        "the CI contract: restore fixtures, regress run --junit, summary, exit code through",
+    ),
+    ("conformance",): (
+        "gait_runtime.cli.adopt:build_conformance",
+        "check the published contracts against this install (exit 2 on drift)",
+    ),
+    ("skills", "install"): (
+        "gait_runtime.cli.adopt:build_skills_install",
+        "install the gait agent skills into a skills directory (idempotent)",
+    ),
 }
 
 

@@ -30,7 +30,7 @@ def write_plot(report: Mapping[str, Any], path: Path) -> Path:
         import matplotlib.pyplot as plt
     except ImportError as exc:
         raise DependencyMissingError(
-            "plotting needs matplotlib (pip install matplotlib), or pass --no-plot",
+            "plotting needs the plot extra (pip install 'gait-runtime[plot]'), or pass --no-plot",
             code="plot_dependency_missing",
         ) from exc
     series = report["timeseries"]

@@ -167,7 +167,9 @@ class JournalRing:
         try:
             import liburing  # type: ignore[import-untyped]  # optional, Linux only
         except ImportError as exc:
-            raise RingUnavailable(f"the io_uring binding is not installed ({exc})") from exc
+            raise RingUnavailable(
+                f"the io_uring binding is not installed ({exc}; pip install 'gait-runtime[uring]')"
+            ) from exc
         reason = binding_probe()
         if reason:
             raise RingUnavailable(reason)
