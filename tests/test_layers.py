@@ -36,6 +36,9 @@ RULES: dict[str, tuple[set[str], set[str]]] = {
     "supervisor": (set(), {"cli", "harness", "commands", "demo_swarm"}),
     # the soak harness drives a supervisor *subprocess*; it never imports the CLI
     "harness": (set(), {"cli"}),
+    # consumers of artifacts: synchronous and offline, beside the supervisor, never above it
+    "scout": (ASYNC_OR_NET, {"supervisor", "cli", "harness", "commands", "doctor", "telemetry"}),
+    "doctor": (ASYNC_OR_NET, {"supervisor", "cli", "harness", "commands", "scout", "telemetry"}),
 }
 
 SUPERVISOR_ORDER = ("_journal_io", "journal", "sessions", "service")
