@@ -40,6 +40,9 @@ RULES: dict[str, tuple[set[str], set[str]]] = {
     "harness": (set(), {"cli"}),
     # the adoption kit drives the CLI (child processes or its entry point), never the runtime
     "adopt": (ASYNC_OR_NET, {"supervisor", "harness"}),
+    # consumers of artifacts: synchronous and offline, beside the supervisor, never above it
+    "scout": (ASYNC_OR_NET, {"supervisor", "cli", "harness", "commands", "doctor", "telemetry"}),
+    "doctor": (ASYNC_OR_NET, {"supervisor", "cli", "harness", "commands", "scout", "telemetry"}),
 }
 
 SUPERVISOR_ORDER = ("_journal_io", "journal", "sessions", "service")

@@ -13,6 +13,7 @@ import importlib
 import logging
 import os
 import sys
+import time
 from collections.abc import Sequence
 from typing import IO, Final
 
@@ -145,6 +146,16 @@ COMMANDS: Final[dict[tuple[str, ...], tuple[str, str]]] = {
         "gait_runtime.cli.adopt:build_skills_install",
         "install the gait agent skills into a skills directory (idempotent)",
     ),
+    ("scout", "signal"): (
+        "gait_runtime.cli.scout:build_signal",
+        "incident families, drift and top issues over many runpacks",
+    ),
+    ("doctor",): ("gait_runtime.cli.doctor:build_doctor", "diagnose the environment with fixes"),
+    ("doctor", "adoption"): (
+        "gait_runtime.cli.doctor:build_adoption",
+        "activation milestones from an adoption log",
+    ),
+    ("init",): ("gait_runtime.cli.doctor:build_init", "write a starter .gait.yaml policy"),
 }
 
 
@@ -190,9 +201,23 @@ def _default_logging() -> bool:
 
 
 def main(argv: Sequence[str] | None = None, *, out: IO[str] | None = None) -> int:
-    """Run one ``gait`` command and return its exit code (never raises for user errors)."""
+    """Run one ``gait`` command and return its exit code (never raises for user errors).
+
+    When ``GAIT_ADOPTION_LOG`` is set, one adoption event is appended after the
+    command finishes (success or failure); a failed write never changes the exit code.
+    """
     args = list(sys.argv[1:] if argv is None else argv)
-    stream = out if out is not None else sys.stdout
+    started = time.monotonic()
+    code = _dispatch(args, out if out is not None else sys.stdout)
+    if os.environ.get("GAIT_ADOPTION_LOG", "").strip():
+        from ..usage import record_invocation
+
+        elapsed_ms = int((time.monotonic() - started) * 1000)
+        record_invocation(args, code, elapsed_ms, producer_version=__version__, stderr=sys.stderr)
+    return code
+
+
+def _dispatch(args: list[str], stream: IO[str]) -> int:
     as_json = "--json" in args
     if not args:
         stream.write(f"gait {__version__}\n")
