@@ -27,6 +27,7 @@ from ..errors import (
     default_envelope_fields,
     exit_code_for,
 )
+from ._hints import hint_for
 
 __all__ = [
     "PROGRAM",
@@ -101,6 +102,8 @@ def render_result(result: Result, *, as_json: bool, argv: Sequence[str], out: IO
         payload.setdefault(
             "ok", result.exit_code in (EXIT_OK, EXIT_BLOCKED, EXIT_APPROVAL_REQUIRED)
         )
+        if payload.get("error") and payload["ok"] is False:
+            _fill_envelope(payload, result.exit_code)
         payload.setdefault("correlation_id", correlation_id(argv))
         out.write(dump_json_line(payload) + "\n")
     else:
@@ -110,13 +113,26 @@ def render_result(result: Result, *, as_json: bool, argv: Sequence[str], out: IO
     return result.exit_code
 
 
+def _fill_envelope(payload: dict[str, Any], exit_code: int) -> None:
+    """The error envelope fields a failed result lacks (``spec/exit-codes.md`` §3)."""
+    from ._hints import HINTS
+
+    default_code, default_category, default_hint = default_envelope_fields(exit_code)
+    payload.setdefault("error_code", default_code)
+    payload.setdefault("error_category", default_category)
+    payload.setdefault("retryable", False)
+    detail = payload.get("error_detail")
+    specific = HINTS.get(detail) if isinstance(detail, str) else None
+    payload.setdefault("hint", specific or default_hint)
+
+
 def render_error(
     error: GaitError, *, command: str, as_json: bool, argv: Sequence[str], out: IO[str]
 ) -> int:
     """Print an error (text line or JSON envelope) and return its exit code."""
     code = exit_code_for(error)
     if as_json:
-        default_code, default_category, default_hint = default_envelope_fields(code)
+        default_code, default_category, _ = default_envelope_fields(code)
         payload: dict[str, Any] = dict(error.details)
         payload.update(
             {
@@ -126,7 +142,7 @@ def render_error(
                 "error_category": default_category,
                 "error_detail": error.error_code,
                 "retryable": error.retryable,
-                "hint": error.hint or default_hint,
+                "hint": hint_for(error),
                 "correlation_id": correlation_id(argv),
             }
         )
@@ -134,6 +150,7 @@ def render_error(
     else:
         prefix = f"{command} error: " if command else "error: "
         out.write(prefix + error.message.replace("\n", " ") + "\n")
+        out.write("hint: " + hint_for(error) + "\n")
     out.flush()
     return code
 

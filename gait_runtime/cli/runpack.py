@@ -125,13 +125,34 @@ def _verify_text(payload: dict[str, Any]) -> list[str]:
         if payload.get("missing_files"):
             lines.append(f"missing files: {', '.join(payload['missing_files'])}")
         if payload.get("hash_mismatches"):
-            lines.append(f"hash mismatches: {len(payload['hash_mismatches'])}")
+            names = ", ".join(m["path"] for m in payload["hash_mismatches"])
+            lines.append(f"hash mismatches: {len(payload['hash_mismatches'])} ({names})")
     lines.append(f"signature status: {payload.get('signature_status', '')}")
     if payload.get("signature_errors"):
         lines.append(f"signature errors: {', '.join(payload['signature_errors'])}")
     lines.append(f"signature note: {payload['signature_note']}")
+    if not payload["ok"]:
+        lines.append(f"hint: {payload['hint']}")
     lines.append(f"next: {' | '.join(payload['next_commands'])}")
     return lines
+
+
+def _verify_failure(payload: dict[str, Any]) -> None:
+    """Name why verification failed: ``error``, its specific code and hint (exit 2)."""
+    from ._hints import HINTS
+
+    if payload.get("hash_mismatches"):
+        detail = "runpack_hash_mismatch"
+        what = "hash mismatch: " + ", ".join(m["path"] for m in payload["hash_mismatches"])
+    elif payload.get("missing_files"):
+        detail = "runpack_entry_missing"
+        what = "missing entries: " + ", ".join(payload["missing_files"])
+    else:
+        detail = "runpack_signature_invalid"
+        what = "signature " + str(payload.get("signature_status") or "missing")
+    payload["error"] = f"runpack verification failed ({what}): {payload['path']}"
+    payload["error_detail"] = detail
+    payload["hint"] = HINTS[detail]
 
 
 def build_verify(parser: Parser) -> Handler:
@@ -168,6 +189,8 @@ def build_verify(parser: Parser) -> Handler:
         note_key = (report.signature_status, require and report.signature_status == "missing")
         payload["signature_note"] = _NOTES[note_key]
         payload["next_commands"] = _next_commands(report.run_id)
+        if not report.ok:
+            _verify_failure(payload)
         return Result(
             payload, _verify_text(payload), EXIT_OK if report.ok else EXIT_VERIFICATION_FAILED
         )
