@@ -26,6 +26,10 @@ __all__ = ["COMMANDS", "main", "run"]
 
 COMMANDS: Final[dict[tuple[str, ...], tuple[str, str]]] = {
     ("version",): ("gait_runtime.cli.misc:build_version", "print the gait version"),
+    ("completion",): (
+        "gait_runtime.cli.completion:build_completion",
+        "print a shell completion script (bash, zsh, tcsh)",
+    ),
     ("demo",): ("gait_runtime.cli.runpack:build_demo", "record and verify a demo runpack offline"),
     ("verify",): (
         "gait_runtime.cli.runpack:build_verify",
@@ -152,16 +156,16 @@ def _longest_group(argv: Sequence[str]) -> tuple[str, ...]:
     """The longest prefix of ``argv`` that starts one or more longer commands."""
     for length in (2, 1):
         words = tuple(argv[:length])
-        if len(words) == length and any(
-            len(k) > length and k[:length] == words for k in COMMANDS
-        ):
+        if len(words) == length and any(len(k) > length and k[:length] == words for k in COMMANDS):
             return words
     return ()
 
 
 def _group_members(group: tuple[str, ...]) -> list[str]:
     """The next command words under ``group`` (``run`` → ``diff, inspect, ..., session``)."""
-    return sorted({k[len(group)] for k in COMMANDS if len(k) > len(group) and k[: len(group)] == group})
+    return sorted(
+        {k[len(group)] for k in COMMANDS if len(k) > len(group) and k[: len(group)] == group}
+    )
 
 
 def _group_usage(group: tuple[str, ...]) -> str:
@@ -214,9 +218,14 @@ def main(argv: Sequence[str] | None = None, *, out: IO[str] | None = None) -> in
     if args[0] in ("--version", "-V"):
         args = ["version", *args[1:]]
     group = _longest_group(args)
-    if group and tuple(args[: len(group)]) not in COMMANDS and args[len(group) :][:1] in (
-        ["-h"],
-        ["--help"],
+    if (
+        group
+        and tuple(args[: len(group)]) not in COMMANDS
+        and args[len(group) :][:1]
+        in (
+            ["-h"],
+            ["--help"],
+        )
     ):
         stream.write(_group_usage(group) + "\n")
         return 0

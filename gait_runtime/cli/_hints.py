@@ -22,6 +22,7 @@ HINTS: Final[dict[str, str]] = {
     # input schema"): it is the right advice for a bad flag.
     "config_invalid": "fix the named key in the config file, or pass --no-config",
     "config_missing": "create the config file or drop the --config flag",
+    "shell_unsupported": "use gait completion bash, zsh or tcsh",
     "log_level_invalid": "use one of debug, info, warning, error or critical",
     "otel_exporter_unsupported": "set OTEL_TRACES_EXPORTER to otlp, console or none",
     "otel_protocol_unsupported": "set OTEL_EXPORTER_OTLP_PROTOCOL to grpc or http/protobuf",

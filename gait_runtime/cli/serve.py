@@ -25,7 +25,15 @@ from typing import Any
 from .. import __version__
 from ..errors import GaitError, InternalError, UsageError
 from ..supervisor.sessions.config import FSYNC_POLICIES, STATE_UPDATE_MODES
-from ._frame import Handler, Parser, Result, add_common, correlation_id, dump_json_line
+from ._frame import (
+    Handler,
+    Parser,
+    Result,
+    add_choice,
+    add_common,
+    correlation_id,
+    dump_json_line,
+)
 
 __all__ = [
     "add_server_flags",
@@ -38,6 +46,9 @@ __all__ = [
 ]
 
 
+_NOT_EXECUTED: dict[str, object] = {"executed": False}
+
+
 def _add_server_flags(parser: Parser) -> None:
     add = parser.add_argument
     add("policy_arg", nargs="?", default="", help="policy file (same as --policy)")
@@ -47,16 +58,44 @@ def _add_server_flags(parser: Parser) -> None:
     add(
         "--listen", default="127.0.0.1:8787", help="host:port or unix:/path (port 0: any free port)"
     )
-    add(
+    add_choice(
+        parser,
         "--adapter",
+        ("mcp", "openai", "anthropic", "langchain", "claude_code"),
         default="mcp",
-        help="default adapter: mcp|openai|anthropic|langchain|claude_code",
+        help="adapter of request calls that name none",
+        details=_NOT_EXECUTED,
+        error="unsupported --adapter value: {value}",
     )
-    add("--profile", default="standard", help="standard|oss-prod")
-    add("--auth-mode", default="off", help="off|token")
+    add_choice(
+        parser,
+        "--profile",
+        ("standard", "oss-prod"),
+        default="standard",
+        help="context rules: oss-prod requires identity, workspace, session and prod keys",
+        details=_NOT_EXECUTED,
+        error="unsupported --profile value (expected standard or oss-prod)",
+    )
+    add_choice(
+        parser,
+        "--auth-mode",
+        ("off", "token"),
+        default="off",
+        help="bearer-token authentication of callers",
+        details=_NOT_EXECUTED,
+        error="unsupported --auth-mode value (expected off or token)",
+    )
     add("--auth-token-env", default="", help="environment variable holding the bearer token")
     add("--max-request-bytes", type=int, default=1 << 20, help="largest accepted request body")
-    add("--http-verdict-status", default="compat", help="compat|strict (403/409 for non-allow)")
+    add_choice(
+        parser,
+        "--http-verdict-status",
+        ("compat", "strict"),
+        default="compat",
+        help="HTTP status of decisions: compat (always 200) or strict (403/409 for non-allow)",
+        details=_NOT_EXECUTED,
+        error="unsupported --http-verdict-status value (expected compat or strict)",
+    )
     add(
         "--allow-client-artifact-paths",
         action="store_true",
@@ -96,13 +135,21 @@ def _add_server_flags(parser: Parser) -> None:
         choices=("json", "kv", "auto"),
         help="log lines on stderr: json, kv (key=value) or auto (kv on a TTY, else json)",
     )
-    add("--key-mode", default="dev", help="dev (one ephemeral key per process) | prod")
+    add_choice(
+        parser,
+        "--key-mode",
+        ("dev", "prod"),
+        default="dev",
+        help="signing keys: dev (one ephemeral key per process) or prod (--private-key)",
+        details=_NOT_EXECUTED,
+        error='unsupported key mode: "{value}"',
+    )
     add("--private-key", default="", help="private key file (prod)")
     add("--private-key-env", default="", help="environment variable holding the private key (prod)")
     add(
         "--approval-public-key",
         default="",
-        help="public key that verifies approval_tokens sent with a request (our addition)",
+        help="public key that verifies approval_tokens sent with a request",
     )
     add("--backend", default="asyncio", choices=("asyncio", "trio"), help="event loop")
     add(

@@ -20,7 +20,7 @@ from typing import Any, Final, Literal
 import yaml
 
 from ..artifacts.schemas import validate
-from ..errors import ArtifactInputError, UsageError
+from ..errors import EXIT_INVALID_INPUT, ArtifactInputError, UsageError
 from ..profiles import profiles_root
 from ..supervisor.service.config import parse_duration_flag
 from ..supervisor.sessions.config import FsyncPolicy
@@ -451,6 +451,7 @@ def apply_overrides(
                 raise UsageError(
                     f"unknown budget: {name} (one of: {', '.join(BUDGET_NAMES)})",
                     code="soak_budget_unknown",
+                    exit_code=EXIT_INVALID_INPUT,  # the names list "contention": no quirk
                 )
             merged[name] = float(value)
         out = replace(out, budgets=Budgets(merged))

@@ -901,8 +901,9 @@ def test_receipt_of_tampered_runpack_exits_2(tree: Path) -> None:
     code, text = run("run", "receipt", "tampered/run_json_edited.zip")
     assert code == 2
     assert text == (
-        "run receipt error: runpack verification failed: tampered/run_json_edited.zip\n"
-        "hint: re-run verify after checking artifact integrity\n"
+        "run receipt error: runpack verification failed (hash mismatch: run.json): "
+        "tampered/run_json_edited.zip\n"
+        f"hint: {HINTS['runpack_hash_mismatch']}\n"
     )
 
 
