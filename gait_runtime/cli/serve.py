@@ -133,7 +133,8 @@ def _add_server_flags(parser: Parser) -> None:
         "--log-format",
         default="auto",
         choices=("json", "kv", "auto"),
-        help="log lines on stderr: json, kv (key=value) or auto (kv on a TTY, else json)",
+        help="log lines on stderr: json, kv (logfmt key=value) or auto (aligned text on a "
+        "TTY, else json)",
     )
     add_choice(
         parser,
@@ -204,6 +205,23 @@ def _add_server_flags(parser: Parser) -> None:
     add("--read-timeout", default="30s", help="per-read body deadline")
     add("--policy-poll", default="1s", help="policy file change check interval (0: only SIGHUP)")
     add("--retention-interval", default="60s", help="retention janitor interval")
+    add("--certfile", default="", help="PEM certificate chain: serve HTTPS (with --keyfile)")
+    add("--keyfile", default="", help="PEM private key of --certfile")
+    add(
+        "--metrics-listen",
+        default="",
+        help="also serve /metrics, /livez and /readyz on this host:port, without the token",
+    )
+    add_choice(
+        parser,
+        "--metrics-auth",
+        ("token", "loopback"),
+        default="token",
+        help="/metrics on the main port: token (the API token when auth is on) or "
+        "loopback (no token from loopback clients)",
+        details=_NOT_EXECUTED,
+        error="unsupported --metrics-auth value (expected token or loopback)",
+    )
     add(
         "--retention-report",
         default="",
@@ -285,6 +303,10 @@ def config_from_args(ns: argparse.Namespace, environ: Mapping[str, str]) -> Any:
         batch_limit=ns.batch_limit,
         checkpoint_every_events=ns.checkpoint_every,
         policy_poll_s=parse_duration_flag(ns.policy_poll, flag="--policy-poll"),
+        certfile=Path(ns.certfile) if ns.certfile.strip() else None,
+        keyfile=Path(ns.keyfile) if ns.keyfile.strip() else None,
+        metrics_listen=parse_listen(ns.metrics_listen) if ns.metrics_listen.strip() else None,
+        metrics_access=ns.metrics_auth,
     )
 
 
@@ -368,7 +390,7 @@ def serve_command(
     if ns.log_format == "json":
         fmt = "json"
     elif ns.log_format == "kv":
-        fmt = "console"
+        fmt = "logfmt"
     configure_logging(level=level if ns.log_level is not None else None, fmt=fmt)
     if kind is None:
         tracing = TracingHandle()

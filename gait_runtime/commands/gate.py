@@ -183,7 +183,9 @@ def run_gate_eval(opts: GateEvalOptions, *, now_ns: int) -> GateEvalOutcome:
         payload["trace_written"] = False
         if signer.warnings:
             payload["warnings"] = list(signer.warnings)
-        return GateEvalOutcome(payload, policy, intent, result, decision, "", tuple(signer.warnings))
+        return GateEvalOutcome(
+            payload, policy, intent, result, decision, "", tuple(signer.warnings)
+        )
     trace_path = opts.trace_out or str(default_trace_path(out_dir, decision.trace))
     write_json_artifact(trace_path, decision.trace)
     payload["trace_path"] = trace_path

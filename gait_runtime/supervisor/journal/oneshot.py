@@ -23,9 +23,9 @@ from ... import __version__
 from ...clock import Clock, SystemClock
 from ...errors import SessionInputError
 from .compaction import CompactionReport
-from .scan import load_state, scan_journal, split_torn_tail
 from .lock import HeldSessionLock, LockSettings, lock_settings_from_env
 from .records import CheckpointRecord, EventFields, EventRecord, normalize_fields
+from .scan import load_state, scan_journal, split_torn_tail
 from .store import JournalStore, StoreOptions
 
 __all__ = [
