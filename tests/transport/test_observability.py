@@ -49,7 +49,7 @@ from gait_runtime.telemetry.otel import (
 )
 
 from .harness import PRIVATE_KEY, SERVICE, Running, comparable, service_config
-from .otlp_receiver import ReceivedSpan, closed_port, receiving
+from .otlp_receiver import ReceivedSpan, closed_port, grpc_receiving, receiving
 
 REQUESTS = SERVICE / "requests"
 EXPORT_VECTORS = SERVICE / "exports"
@@ -675,3 +675,73 @@ def test_gait_serve_refuses_an_unknown_log_level(tmp_path: Path) -> None:
     )
     assert done.returncode == 6
     assert b"log level" in done.stdout + done.stderr
+
+
+@pytest.mark.parametrize("protocol", ["http/protobuf", "grpc"])
+def test_standard_otel_variables_name_the_service_and_pick_the_protocol(
+    tmp_path: Path, protocol: str
+) -> None:
+    """No ``--otel`` flag: ``OTEL_TRACES_EXPORTER``, ``OTEL_EXPORTER_OTLP_ENDPOINT``,
+    ``OTEL_EXPORTER_OTLP_PROTOCOL`` (HTTP/protobuf or gRPC), ``OTEL_SERVICE_NAME`` and
+    ``OTEL_RESOURCE_ATTRIBUTES`` reach a real receiver of that protocol; the decision span
+    is the child of the request's SERVER span."""
+    receiving_ctx = grpc_receiving() if protocol == "grpc" else receiving()
+    with receiving_ctx as receiver:
+        env = {
+            **os.environ,
+            "OTEL_TRACES_EXPORTER": "otlp",
+            "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.url,
+            "OTEL_EXPORTER_OTLP_PROTOCOL": protocol,
+            "OTEL_SERVICE_NAME": "gate-east",
+            "OTEL_RESOURCE_ATTRIBUTES": "deployment.environment.name=test",
+            "OTEL_BSP_SCHEDULE_DELAY": "50",
+        }
+        env.pop("OTEL_SDK_DISABLED", None)
+        with (
+            _gait_serve(tmp_path, env=env) as (url, _),
+            httpx.Client(base_url=url, timeout=15) as client,
+        ):
+            response = client.post("/v1/evaluate", content=ALLOW, headers=JSON)
+            assert response.status_code == 200
+
+            def arrived() -> bool:
+                return bool(receiver.spans(DECISION_SPAN_NAME)) and any(
+                    s.span.name == "POST /v1/evaluate" for s in receiver.spans()
+                )
+
+            _poll(arrived)
+        received = receiver.spans()
+    (decision,) = [s for s in received if s.span.name == DECISION_SPAN_NAME]
+    (server,) = [s for s in received if s.span.name == "POST /v1/evaluate"]
+    assert decision.resource["service.name"] == server.resource["service.name"] == "gate-east"
+    assert decision.resource["deployment.environment.name"] == "test"
+    assert decision.resource["service.version"]
+    assert decision.span.parent_span_id == server.span.span_id
+    assert server.span.kind == server.span.SPAN_KIND_SERVER
+    attrs = {a.key: a.value for a in server.span.attributes}
+    assert attrs["http.response.status_code"].int_value == 200
+    assert attrs["http.route"].string_value == "/v1/evaluate"
+    assert decision.attributes()["gen_ai.operation.name"] == "execute_tool"
+
+
+def test_an_unsupported_otlp_protocol_stops_start_up(tmp_path: Path) -> None:
+    """``OTEL_EXPORTER_OTLP_PROTOCOL=http/json`` (no exporter for it) exits 6 naming it."""
+    (tmp_path / "policy.yaml").write_bytes((SERVICE / "policy.yaml").read_bytes())
+    env = {**os.environ, "OTEL_TRACES_EXPORTER": "otlp", "OTEL_EXPORTER_OTLP_PROTOCOL": "http/json"}
+    env.pop("OTEL_SDK_DISABLED", None)
+    done = subprocess.run(
+        [
+            *(sys.executable, "-m", "gait_runtime", "serve", "--policy", "policy.yaml"),
+            *("--listen", "127.0.0.1:0", "--json"),
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        timeout=60,
+        check=False,
+        env=env,
+    )
+    assert done.returncode == 6
+    payload = json.loads(done.stdout.splitlines()[-1])
+    assert (
+        payload["error_detail"] == "otel_protocol_unsupported" and "http/json" in payload["error"]
+    )
