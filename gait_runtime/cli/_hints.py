@@ -28,6 +28,7 @@ HINTS: Final[dict[str, str]] = {
     "otel_protocol_unsupported": "set OTEL_EXPORTER_OTLP_PROTOCOL to grpc or http/protobuf",
     "otlp_extra_missing": "install the OTLP exporter package for the chosen protocol",
     "posture_invalid": "fix the posture file (see profiles/ for the shipped ones)",
+    "tls_file_missing": "pass existing PEM files to --certfile and --keyfile",
     "state_dir_locked": "another gait server owns this --session-dir; stop it or use another dir",
     "path_traversal": "use a path without '..' segments",
     "time_invalid": "use an RFC 3339 timestamp such as 2026-01-02T03:04:05Z",
