@@ -122,7 +122,8 @@ def _add_server_flags(parser: Parser) -> None:
     add(
         "--otel-endpoint",
         default="",
-        help="OTLP/HTTP collector URL (implies --otel otlp; /v1/traces appended when missing)",
+        help="OTLP collector URL (implies --otel otlp; over HTTP /v1/traces is appended when "
+        "missing; OTEL_EXPORTER_OTLP_PROTOCOL=grpc sends gRPC)",
     )
     add(
         "--log-level",

@@ -178,6 +178,17 @@ async def test_livez_and_readyz_answer_without_a_token_and_readyz_is_503_while_d
         assert run.supervisor.health()["ready"] is False
 
 
+def test_readyz_says_starting_before_the_services_are_up(tmp_path: Path) -> None:
+    """Before ``run`` has started every service the supervisor is not ready: ``starting``."""
+    from gait_runtime.supervisor.runtime import Supervisor
+
+    from .harness import service_config
+
+    supervisor = Supervisor(service_config(tmp_path))
+    state = supervisor.readiness()
+    assert (state.ready, state.reason) == (False, "starting")
+
+
 async def _asgi_get(run: Running, path: str) -> tuple[int, dict[str, Any]]:
     """One GET through the server's ASGI app itself (the listener may already be closed)."""
     app = run.supervisor._app
