@@ -18,7 +18,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from gait_runtime.supervisor.service_config import ListenAddress
+from gait_runtime.supervisor.service.config import ListenAddress
 from gait_runtime.telemetry import configure_logging, reset_logging
 
 from .harness import SERVICE, Running, running
