@@ -127,14 +127,14 @@ class GRPCReceiver:
     def __init__(self) -> None:
         from concurrent.futures import ThreadPoolExecutor
 
-        import grpc
+        import grpc  # type: ignore[import-untyped]  # grpcio ships no type stubs
         from opentelemetry.proto.collector.trace.v1 import trace_service_pb2_grpc
 
         receiver = self
         self.lock = threading.Lock()
         self.received: list[ReceivedSpan] = []
 
-        class _Service(trace_service_pb2_grpc.TraceServiceServicer):  # type: ignore[misc]
+        class _Service(trace_service_pb2_grpc.TraceServiceServicer):
             def Export(  # the generated service's method name
                 self, request: ExportTraceServiceRequest, context: object
             ) -> ExportTraceServiceResponse:
@@ -148,7 +148,8 @@ class GRPCReceiver:
                 return ExportTraceServiceResponse()
 
         self.server = grpc.server(ThreadPoolExecutor(max_workers=2))
-        trace_service_pb2_grpc.add_TraceServiceServicer_to_server(_Service(), self.server)
+        add = trace_service_pb2_grpc.add_TraceServiceServicer_to_server
+        add(_Service(), self.server)  # type: ignore[no-untyped-call]  # generated, unannotated
         self.port = self.server.add_insecure_port("127.0.0.1:0")
 
     @property
