@@ -35,6 +35,7 @@ import structlog
 from ...artifacts.fsutil import reject_parent_traversal
 from ...artifacts.keys import ResolvedSigningKey
 from ...artifacts.signing import VerifyKey
+from ...artifacts.timefmt import format_ns
 from ...errors import (
     ArtifactInputError,
     GaitError,
