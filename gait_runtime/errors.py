@@ -154,6 +154,9 @@ class GaitError(Exception):
         code: overrides the class's stable ``code``.
         hint: overrides the default hint of the envelope.
         details: extra JSON-safe fields merged into the ``--json`` output.
+        exit_code: overrides the exit code of the class and of the Go substring
+            quirk (for messages of our own commands that merely mention a
+            quirk word, such as a list of names containing ``contention``).
     """
 
     code: ClassVar[str] = "gait_error"
@@ -168,8 +171,10 @@ class GaitError(Exception):
         code: str | None = None,
         hint: str | None = None,
         details: dict[str, object] | None = None,
+        exit_code: int | None = None,
     ) -> None:
         super().__init__(message)
+        self.exit_code_override = exit_code
         self.message = message
         if code is not None:
             self.code_override: str | None = code
@@ -342,6 +347,8 @@ def exit_code_for(error: BaseException) -> int:
     invalid-input errors so scripts written against either tool agree.
     """
     if isinstance(error, GaitError):
+        if error.exit_code_override is not None:
+            return error.exit_code_override
         if error.exit_override is not None:
             return error.exit_override
         code = _CATEGORY_EXIT.get(error.category, EXIT_INVALID_INPUT)

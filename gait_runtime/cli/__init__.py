@@ -27,6 +27,10 @@ __all__ = ["COMMANDS", "main", "run"]
 
 COMMANDS: Final[dict[tuple[str, ...], tuple[str, str]]] = {
     ("version",): ("gait_runtime.cli.misc:build_version", "print the gait version"),
+    ("completion",): (
+        "gait_runtime.cli.completion:build_completion",
+        "print a shell completion script (bash, zsh, tcsh)",
+    ),
     ("demo",): ("gait_runtime.cli.runpack:build_demo", "record and verify a demo runpack offline"),
     ("verify",): (
         "gait_runtime.cli.runpack:build_verify",
@@ -160,18 +164,53 @@ COMMANDS: Final[dict[tuple[str, ...], tuple[str, str]]] = {
 
 
 def _resolve(argv: Sequence[str]) -> tuple[tuple[str, ...], list[str]]:
-    """Longest command-word prefix of ``argv`` that names a command."""
+    """Longest command-word prefix of ``argv`` that names a command.
+
+    Raises:
+        UsageError: no command matches; for a command group (``run session``)
+            the message lists the group's subcommands.
+    """
     for length in (3, 2, 1):
         words = tuple(argv[:length])
         if len(words) == length and words in COMMANDS:
             return words, list(argv[length:])
+    group = _longest_group(argv)
+    if group:
+        name = " ".join(group)
+        subs = ", ".join(_group_members(group))
+        nxt = argv[len(group)] if len(argv) > len(group) else ""
+        if not nxt or nxt.startswith("-"):
+            raise UsageError(f"missing subcommand for {name} (one of: {subs})")
+        raise UsageError(f"unknown command: {name} {nxt} (one of: {subs})")
     if argv and not argv[0].startswith("-"):
-        group = [k for k in COMMANDS if k[0] == argv[0]]
-        if group and (len(argv) == 1 or argv[1].startswith("-")):
-            subs = ", ".join(sorted(" ".join(k) for k in group))
-            raise UsageError(f"missing subcommand for {argv[0]} (one of: {subs})")
-        raise UsageError(f"unknown command: {' '.join(argv[:2]) if group else argv[0]}")
+        raise UsageError(f"unknown command: {argv[0]}")
     raise UsageError("missing command")
+
+
+def _longest_group(argv: Sequence[str]) -> tuple[str, ...]:
+    """The longest prefix of ``argv`` that starts one or more longer commands."""
+    for length in (2, 1):
+        words = tuple(argv[:length])
+        if len(words) == length and any(len(k) > length and k[:length] == words for k in COMMANDS):
+            return words
+    return ()
+
+
+def _group_members(group: tuple[str, ...]) -> list[str]:
+    """The next command words under ``group`` (``run`` → ``diff, inspect, ..., session``)."""
+    return sorted(
+        {k[len(group)] for k in COMMANDS if len(k) > len(group) and k[: len(group)] == group}
+    )
+
+
+def _group_usage(group: tuple[str, ...]) -> str:
+    name = " ".join(group)
+    members = [(k, v[1]) for k, v in sorted(COMMANDS.items()) if k[: len(group)] == group]
+    width = max(len(" ".join(k)) for k, _ in members)
+    lines = [f"gait {name}: subcommands", ""]
+    lines += [f"  gait {' '.join(k).ljust(width)}  {summary}" for k, summary in members]
+    lines += ["", f"Run gait {name} <subcommand> --help for its flags."]
+    return "\n".join(lines)
 
 
 def _usage() -> str:
@@ -227,6 +266,18 @@ def _dispatch(args: list[str], stream: IO[str]) -> int:
         return 0
     if args[0] in ("--version", "-V"):
         args = ["version", *args[1:]]
+    group = _longest_group(args)
+    if (
+        group
+        and tuple(args[: len(group)]) not in COMMANDS
+        and args[len(group) :][:1]
+        in (
+            ["-h"],
+            ["--help"],
+        )
+    ):
+        stream.write(_group_usage(group) + "\n")
+        return 0
     command = ""
     try:
         words, rest = _resolve(args)

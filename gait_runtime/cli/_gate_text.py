@@ -45,6 +45,10 @@ def gate_eval_result(out: GateEvalOutcome, *, explain: bool) -> Result:
             out.policy, out.intent, out.result, decision.verdict, decision.reason_codes, code
         )
         text = screen + text[1:]
+        if not out.trace_path:
+            text[len(screen)] = (
+                "trace: not written (--explain previews the decision; rate limits not spent)"
+            )
     text += [f"warning: {w}" for w in out.warnings]
     return Result(out.payload, text, code)
 

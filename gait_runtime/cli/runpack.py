@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from ..errors import EXIT_OK, EXIT_VERIFICATION_FAILED, InternalError, UsageError, VerificationError
-from ._frame import Handler, Parser, Result, add_common
+from ._frame import Handler, Parser, Result, add_choice, add_common
 
 __all__ = [
     "build_demo",
@@ -76,8 +76,8 @@ def _target(ns: argparse.Namespace, usage: str) -> str:
 def build_demo(parser: Parser) -> Handler:
     """``gait demo [--json]``: record, write and verify ``./gait-out/runpack_run_demo.zip``."""
     add_common(parser, "records the fixed demo run offline, writes and verifies its runpack")
-    parser.add_argument("--durable", action="store_true", help="durable job demo (not built)")
-    parser.add_argument("--policy", action="store_true", help="gate policy demo (not built)")
+    parser.add_argument("--durable", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--policy", action="store_true", help=argparse.SUPPRESS)
 
     def handle(ns: argparse.Namespace) -> Result:
         from ..runpack import ticket_footer, verify_runpack, write_runpack
@@ -130,29 +130,55 @@ def _verify_text(payload: dict[str, Any]) -> list[str]:
         if payload.get("missing_files"):
             lines.append(f"missing files: {', '.join(payload['missing_files'])}")
         if payload.get("hash_mismatches"):
-            lines.append(f"hash mismatches: {len(payload['hash_mismatches'])}")
+            names = ", ".join(m["path"] for m in payload["hash_mismatches"])
+            lines.append(f"hash mismatches: {len(payload['hash_mismatches'])} ({names})")
     lines.append(f"signature status: {payload.get('signature_status', '')}")
     if payload.get("signature_errors"):
         lines.append(f"signature errors: {', '.join(payload['signature_errors'])}")
     lines.append(f"signature note: {payload['signature_note']}")
+    if not payload["ok"]:
+        lines.append(f"hint: {payload['hint']}")
     lines.append(f"next: {' | '.join(payload['next_commands'])}")
     return lines
+
+
+def _verify_failure(payload: dict[str, Any]) -> None:
+    """Name why verification failed: ``error``, its specific code and hint (exit 2)."""
+    from ._hints import HINTS
+
+    if payload.get("hash_mismatches"):
+        detail = "runpack_hash_mismatch"
+        what = "hash mismatch: " + ", ".join(m["path"] for m in payload["hash_mismatches"])
+    elif payload.get("missing_files"):
+        detail = "runpack_entry_missing"
+        what = "missing entries: " + ", ".join(payload["missing_files"])
+    else:
+        detail = "runpack_signature_invalid"
+        what = "signature " + str(payload.get("signature_status") or "missing")
+    payload["error"] = f"runpack verification failed ({what}): {payload['path']}"
+    payload["error_detail"] = detail
+    payload["hint"] = HINTS[detail]
 
 
 def build_verify(parser: Parser) -> Handler:
     """``gait verify <run_id|path>``: hashes, manifest digest and signatures (§7)."""
     add_common(parser, "verifies a runpack offline: file hashes, manifest digest, signatures")
     parser.add_argument("target", nargs="?", default="", help="run id or runpack path")
-    parser.add_argument("--profile", default="standard", help="standard or strict")
+    add_choice(
+        parser,
+        "--profile",
+        ("standard", "strict"),
+        default="standard",
+        help="strict requires a verified signature and a key",
+        error="unsupported --profile: {value!r} (use standard or strict)",
+    )
     parser.add_argument("--require-signature", action="store_true", help="fail unless verified")
     _key_flags(parser, public=True)
 
     def handle(ns: argparse.Namespace) -> Result:
         from ..runpack import resolve_runpack_path, verify_runpack
 
-        profile = ns.profile.strip().lower()
-        if profile not in ("standard", "strict"):
-            raise UsageError(f"unsupported --profile: {ns.profile!r} (use standard or strict)")
+        profile = ns.profile
         key_given = any((ns.public_key, ns.public_key_env, ns.private_key, ns.private_key_env))
         if profile == "strict" and not key_given:
             raise UsageError(
@@ -173,6 +199,8 @@ def build_verify(parser: Parser) -> Handler:
         note_key = (report.signature_status, require and report.signature_status == "missing")
         payload["signature_note"] = _NOTES[note_key]
         payload["next_commands"] = _next_commands(report.run_id)
+        if not report.ok:
+            _verify_failure(payload)
         return Result(
             payload, _verify_text(payload), EXIT_OK if report.ok else EXIT_VERIFICATION_FAILED
         )
@@ -187,12 +215,16 @@ def build_record(parser: Parser) -> Handler:
     parser.add_argument("--input", dest="from_", default="", help="run record JSON file")
     parser.add_argument("--out-dir", default="./gait-out", help="output directory")
     parser.add_argument("--run-id", default="", help="override every run id")
-    parser.add_argument("--capture-mode", default="", help="reference or raw")
-    parser.add_argument("--key-mode", default="", help="dev or prod (signing)")
-    _key_flags(parser, public=False)
-    parser.add_argument("--context-envelope", default="", help="context proofs (not built)")
     parser.add_argument(
-        "--context-evidence-mode", default="best_effort", help="best_effort|required"
+        "--capture-mode", default="", help="reference or raw (default: the input's, else reference)"
+    )
+    parser.add_argument("--key-mode", default="", help="dev or prod (default: unsigned)")
+    _key_flags(parser, public=False)
+    parser.add_argument("--context-envelope", default="", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--context-evidence-mode",
+        default="best_effort",
+        help="best_effort or required (refs must then carry a context_set_digest)",
     )
     parser.add_argument("--unsafe-context-raw", action="store_true", help="allow raw receipts")
 
@@ -308,7 +340,9 @@ def build_receipt(parser: Parser) -> Handler:
         path = resolve_runpack_path(_target(ns, "--from <run_id|path>"))
         report = verify_runpack(path)
         if report.missing_files or report.hash_mismatches or report.signature_status == "failed":
-            raise VerificationError(f"runpack verification failed: {path}")
+            failed = report.to_json()
+            _verify_failure(failed)
+            raise VerificationError(failed["error"], code=failed["error_detail"])
         footer = ticket_footer(report.run_id, report.manifest_digest)
         if not footer_is_valid(footer):
             raise InternalError(f"ticket footer contract validation failed: {path}")
@@ -402,7 +436,9 @@ def build_diff(parser: Parser) -> Handler:
     add_common(parser, "compares two runpacks (or two session chains); exit 2 when they differ")
     parser.add_argument("left", nargs="?", default="", help="run id or path")
     parser.add_argument("right", nargs="?", default="", help="run id or path")
-    parser.add_argument("--privacy", default="full", help="full or metadata")
+    parser.add_argument(
+        "--privacy", default="full", help="full or metadata (only which files changed)"
+    )
     parser.add_argument(
         "--output", "--out", dest="output", default="", help="also write the summary JSON here"
     )

@@ -25,7 +25,15 @@ from typing import Any
 from .. import __version__
 from ..errors import GaitError, InternalError, UsageError
 from ..supervisor.sessions.config import FSYNC_POLICIES, STATE_UPDATE_MODES
-from ._frame import Handler, Parser, Result, add_common, correlation_id, dump_json_line
+from ._frame import (
+    Handler,
+    Parser,
+    Result,
+    add_choice,
+    add_common,
+    correlation_id,
+    dump_json_line,
+)
 
 __all__ = [
     "add_server_flags",
@@ -38,6 +46,9 @@ __all__ = [
 ]
 
 
+_NOT_EXECUTED: dict[str, object] = {"executed": False}
+
+
 def _add_server_flags(parser: Parser) -> None:
     add = parser.add_argument
     add("policy_arg", nargs="?", default="", help="policy file (same as --policy)")
@@ -47,16 +58,44 @@ def _add_server_flags(parser: Parser) -> None:
     add(
         "--listen", default="127.0.0.1:8787", help="host:port or unix:/path (port 0: any free port)"
     )
-    add(
+    add_choice(
+        parser,
         "--adapter",
+        ("mcp", "openai", "anthropic", "langchain", "claude_code"),
         default="mcp",
-        help="default adapter: mcp|openai|anthropic|langchain|claude_code",
+        help="adapter of request calls that name none",
+        details=_NOT_EXECUTED,
+        error="unsupported --adapter value: {value}",
     )
-    add("--profile", default="standard", help="standard|oss-prod")
-    add("--auth-mode", default="off", help="off|token")
+    add_choice(
+        parser,
+        "--profile",
+        ("standard", "oss-prod"),
+        default="standard",
+        help="context rules: oss-prod requires identity, workspace, session and prod keys",
+        details=_NOT_EXECUTED,
+        error="unsupported --profile value (expected standard or oss-prod)",
+    )
+    add_choice(
+        parser,
+        "--auth-mode",
+        ("off", "token"),
+        default="off",
+        help="bearer-token authentication of callers",
+        details=_NOT_EXECUTED,
+        error="unsupported --auth-mode value (expected off or token)",
+    )
     add("--auth-token-env", default="", help="environment variable holding the bearer token")
     add("--max-request-bytes", type=int, default=1 << 20, help="largest accepted request body")
-    add("--http-verdict-status", default="compat", help="compat|strict (403/409 for non-allow)")
+    add_choice(
+        parser,
+        "--http-verdict-status",
+        ("compat", "strict"),
+        default="compat",
+        help="HTTP status of decisions: compat (always 200) or strict (403/409 for non-allow)",
+        details=_NOT_EXECUTED,
+        error="unsupported --http-verdict-status value (expected compat or strict)",
+    )
     add(
         "--allow-client-artifact-paths",
         action="store_true",
@@ -83,7 +122,8 @@ def _add_server_flags(parser: Parser) -> None:
     add(
         "--otel-endpoint",
         default="",
-        help="OTLP/HTTP collector URL (implies --otel otlp; /v1/traces appended when missing)",
+        help="OTLP collector URL (implies --otel otlp; over HTTP /v1/traces is appended when "
+        "missing; OTEL_EXPORTER_OTLP_PROTOCOL=grpc sends gRPC)",
     )
     add(
         "--log-level",
@@ -94,15 +134,24 @@ def _add_server_flags(parser: Parser) -> None:
         "--log-format",
         default="auto",
         choices=("json", "kv", "auto"),
-        help="log lines on stderr: json, kv (key=value) or auto (kv on a TTY, else json)",
+        help="log lines on stderr: json, kv (logfmt key=value) or auto (aligned text on a "
+        "TTY, else json)",
     )
-    add("--key-mode", default="dev", help="dev (one ephemeral key per process) | prod")
+    add_choice(
+        parser,
+        "--key-mode",
+        ("dev", "prod"),
+        default="dev",
+        help="signing keys: dev (one ephemeral key per process) or prod (--private-key)",
+        details=_NOT_EXECUTED,
+        error='unsupported key mode: "{value}"',
+    )
     add("--private-key", default="", help="private key file (prod)")
     add("--private-key-env", default="", help="environment variable holding the private key (prod)")
     add(
         "--approval-public-key",
         default="",
-        help="public key that verifies approval_tokens sent with a request (our addition)",
+        help="public key that verifies approval_tokens sent with a request",
     )
     add("--backend", default="asyncio", choices=("asyncio", "trio"), help="event loop")
     add(
@@ -157,6 +206,23 @@ def _add_server_flags(parser: Parser) -> None:
     add("--read-timeout", default="30s", help="per-read body deadline")
     add("--policy-poll", default="1s", help="policy file change check interval (0: only SIGHUP)")
     add("--retention-interval", default="60s", help="retention janitor interval")
+    add("--certfile", default="", help="PEM certificate chain: serve HTTPS (with --keyfile)")
+    add("--keyfile", default="", help="PEM private key of --certfile")
+    add(
+        "--metrics-listen",
+        default="",
+        help="also serve /metrics, /livez and /readyz on this host:port, without the token",
+    )
+    add_choice(
+        parser,
+        "--metrics-auth",
+        ("token", "loopback"),
+        default="token",
+        help="/metrics on the main port: token (the API token when auth is on) or "
+        "loopback (no token from loopback clients)",
+        details=_NOT_EXECUTED,
+        error="unsupported --metrics-auth value (expected token or loopback)",
+    )
     add(
         "--retention-report",
         default="",
@@ -238,6 +304,10 @@ def config_from_args(ns: argparse.Namespace, environ: Mapping[str, str]) -> Any:
         batch_limit=ns.batch_limit,
         checkpoint_every_events=ns.checkpoint_every,
         policy_poll_s=parse_duration_flag(ns.policy_poll, flag="--policy-poll"),
+        certfile=Path(ns.certfile) if ns.certfile.strip() else None,
+        keyfile=Path(ns.keyfile) if ns.keyfile.strip() else None,
+        metrics_listen=parse_listen(ns.metrics_listen) if ns.metrics_listen.strip() else None,
+        metrics_access=ns.metrics_auth,
     )
 
 
@@ -321,7 +391,7 @@ def serve_command(
     if ns.log_format == "json":
         fmt = "json"
     elif ns.log_format == "kv":
-        fmt = "console"
+        fmt = "logfmt"
     configure_logging(level=level if ns.log_level is not None else None, fmt=fmt)
     if kind is None:
         tracing = TracingHandle()

@@ -96,7 +96,7 @@ def build_start(parser: Parser) -> Handler:
 
 def build_status(parser: Parser) -> Handler:
     """``gait run session status --journal J``."""
-    add_common(parser, "prints a session journal's counters (state rebuilt when stale)")
+    add_common(parser, "prints a session journal's counters (read-only: changes no file)")
     _journal_arg(parser)
 
     def handle(ns: argparse.Namespace) -> Result:

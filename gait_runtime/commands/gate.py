@@ -65,7 +65,7 @@ class GateEvalOutcome:
         intent: the normalised intent.
         result: the evaluation after rate limits, before approvals/simulate.
         decision: the final decision (verdict, reasons, signed trace).
-        trace_path: where the trace was written.
+        trace_path: where the trace was written (``""``: none, ``--explain``).
         warnings: key-resolution warnings.
     """
 
@@ -146,7 +146,9 @@ def run_gate_eval(opts: GateEvalOptions, *, now_ns: int) -> GateEvalOutcome:
     started = time.perf_counter_ns()
     result = evaluate(policy, intent)
     latency_ms = (time.perf_counter_ns() - started) / 1e6
-    result, limit_fields = _enforce_limits(result, intent, opts.rate_limit_state, now_ns)
+    limit_fields: dict[str, Any] = {}
+    if not opts.explain:  # an explanation is a preview: it spends no rate-limit budget
+        result, limit_fields = _enforce_limits(result, intent, opts.rate_limit_state, now_ns)
     out_dir = Path(".")
     while True:
         decision = decide(
@@ -162,17 +164,30 @@ def run_gate_eval(opts: GateEvalOptions, *, now_ns: int) -> GateEvalOutcome:
             latency_ms=latency_ms,
             producer_version=opts.producer_version,
         )
-        if opts.trace_out or not default_trace_path(out_dir, decision.trace).exists():
+        if (
+            opts.explain
+            or opts.trace_out
+            or not default_trace_path(out_dir, decision.trace).exists()
+        ):
             break
         now_ns += 1  # an identical decision in the same nanosecond: never overwrite
-    trace_path = opts.trace_out or str(default_trace_path(out_dir, decision.trace))
-    write_json_artifact(trace_path, decision.trace)
     payload: dict[str, Any] = {
         "ok": True,
         "profile": opts.profile,
         **decision.payload,
         **limit_fields,
     }
+    if opts.explain:
+        # A preview: the explanation and the verdict's exit code, no trace, no audit.
+        payload["explanation"] = result.explanation()
+        payload["trace_written"] = False
+        if signer.warnings:
+            payload["warnings"] = list(signer.warnings)
+        return GateEvalOutcome(
+            payload, policy, intent, result, decision, "", tuple(signer.warnings)
+        )
+    trace_path = opts.trace_out or str(default_trace_path(out_dir, decision.trace))
+    write_json_artifact(trace_path, decision.trace)
     payload["trace_path"] = trace_path
     if decision.audit is not None:
         audit_path = opts.approval_audit_out or f"approval_audit_{decision.trace['trace_id']}.json"
@@ -180,8 +195,6 @@ def run_gate_eval(opts: GateEvalOptions, *, now_ns: int) -> GateEvalOutcome:
         payload["approval_audit_path"] = audit_path
     if signer.warnings:
         payload["warnings"] = list(signer.warnings)
-    if opts.explain:
-        payload["explanation"] = result.explanation()
     return GateEvalOutcome(
         payload, policy, intent, result, decision, trace_path, tuple(signer.warnings)
     )

@@ -20,7 +20,7 @@ from typing import Any, Final, Literal
 import yaml
 
 from ..artifacts.schemas import validate
-from ..errors import ArtifactInputError, UsageError
+from ..errors import EXIT_INVALID_INPUT, ArtifactInputError, UsageError
 from ..profiles import profiles_root
 from ..supervisor.service.config import parse_duration_flag
 from ..supervisor.sessions.config import FsyncPolicy
@@ -204,6 +204,8 @@ class WorkloadProfile:
         think_time_s: pause between an agent's calls in closed-loop mode.
         mix: call kind → weight (``allow``, ``block``, ``approval``, ``large``).
         large_payload_bytes: argument size of a ``large`` call.
+        drift_deciles: deciles of journal length pooled at each end of a stage
+            when judging drift (1: the last decile against the first).
         policy_path: the policy file, or ``None`` for :data:`SOAK_POLICY`.
         server: supervisor settings.
         compact_at_restart: compact every journal while the supervisor is down.
@@ -231,6 +233,7 @@ class WorkloadProfile:
     restarts: Restarts
     ramp: Ramp | None
     budgets: Budgets
+    drift_deciles: int = 1
 
     @property
     def total_duration_s(self) -> float:
@@ -373,6 +376,7 @@ def _build(doc: dict[str, Any], path: Path, digest: str) -> WorkloadProfile:
         restarts=restarts,
         ramp=ramp,
         budgets=Budgets(budgets),
+        drift_deciles=int(doc.get("drift_deciles", 1)),
     )
 
 
@@ -451,6 +455,7 @@ def apply_overrides(
                 raise UsageError(
                     f"unknown budget: {name} (one of: {', '.join(BUDGET_NAMES)})",
                     code="soak_budget_unknown",
+                    exit_code=EXIT_INVALID_INPUT,  # the names list "contention": no quirk
                 )
             merged[name] = float(value)
         out = replace(out, budgets=Budgets(merged))

@@ -113,7 +113,7 @@ def build_report(
     error_rate = errors / judged if judged else 0.0
     latency = summary(decisions)
     throughput = len(decisions) / driving_s if driving_s > 0 else 0.0
-    drift_doc = drift(samples)
+    drift_doc = drift(samples, end_deciles=profile.drift_deciles)
     rss_doc = rss_growth(rss)
     stages = [
         _stage_row(samples, i, row["stage"], row["elapsed_s"]) for i, row in enumerate(stage_rows)

@@ -183,29 +183,54 @@ def length_buckets(
     return rows
 
 
-def _ratios(deciles: list[dict[str, Any]], minimum: int) -> tuple[float, float] | None:
+def _ratios(
+    deciles: list[dict[str, Any]], minimum: int, pooled: tuple[list[float], list[float]]
+) -> tuple[float, float] | None:
     if not deciles:
         return None
     first, last = deciles[0], deciles[-1]
-    if first["count"] < minimum or last["count"] < minimum or first["p50_ms"] <= 0:
+    if first["count"] < minimum or last["count"] < minimum:
+        return None
+    head, tail = summary(pooled[0])["p50_ms"], summary(pooled[1])["p50_ms"]
+    if head <= 0:
         return None
     mean = round(last["mean_ms"] / first["mean_ms"], 3) if first["mean_ms"] else 0.0
-    return round(last["p50_ms"] / first["p50_ms"], 3), mean
+    return round(tail / head, 3), mean
 
 
-def drift(samples: Samples) -> dict[str, Any]:
-    """Append-latency drift: last decile of journal length against the first.
+def _end_latencies(samples: Samples, stage: int, deciles: int) -> tuple[list[float], list[float]]:
+    """Latencies of the first and last ``deciles`` tenths of a stage's sequence range."""
+    pairs = _acknowledged(samples, stage)
+    if not pairs:
+        return [], []
+    low = min(seq for seq, _ in pairs)
+    span = max(seq for seq, _ in pairs) - low + 1
+    head = [lat for seq, lat in pairs if (seq - low) * 10 // span < deciles]
+    tail = [lat for seq, lat in pairs if (seq - low) * 10 // span >= 10 - deciles]
+    return head, tail
+
+
+def drift(samples: Samples, *, end_deciles: int = 1) -> dict[str, Any]:
+    """Append-latency drift: the end of each stage's journal length against its start.
 
     Judged per stage (a stage change also changes the load, which would
     otherwise pass for drift); the run's ``ratio`` is the worst stage's.
-    ``ratio`` compares medians (robust to the odd checkpoint or GC pause);
-    ``mean_ratio`` compares means, the Go test's statistic. A stage whose first
-    or last decile holds fewer than 10 appends is not judged; with no judged
-    stage both ratios are 0.0. ``deciles`` covers the whole run.
+    ``ratio`` compares the median latency of the last ``end_deciles`` tenths of
+    journal length with the first ``end_deciles`` tenths (1: last decile against
+    the first; more pools more samples, so one busy stretch of a shared machine
+    moves it less, while latency that grows with length still shows).
+    ``mean_ratio`` compares the means of the last and first decile, the Go
+    test's statistic. A stage whose first or last decile holds fewer than 10
+    appends is not judged; with no judged stage both ratios are 0.0.
+    ``deciles`` covers the whole run.
     """
     per_stage: list[dict[str, Any]] = []
     for stage in sorted(set(samples.stage)):
-        judged = _ratios(length_buckets(samples, 10, stage=stage), _MIN_PER_DECILE)
+        judged = _ratios(
+            length_buckets(samples, 10, stage=stage),
+            _MIN_PER_DECILE,
+            _end_latencies(samples, stage, end_deciles),
+        )
         if judged is not None:
             per_stage.append({"stage": stage, "ratio": judged[0], "mean_ratio": judged[1]})
     ratio = max((s["ratio"] for s in per_stage), default=0.0)
@@ -213,6 +238,7 @@ def drift(samples: Samples) -> dict[str, Any]:
     return {
         "ratio": ratio,
         "mean_ratio": mean_ratio,
+        "end_deciles": end_deciles,
         "per_stage": per_stage,
         "deciles": length_buckets(samples, 10),
     }

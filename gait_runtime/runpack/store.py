@@ -171,18 +171,21 @@ class RunpackContents:
 def read_runpack(path: str | Path) -> RunpackContents:
     """Open a runpack with the strict reader of ``spec/runpack.md`` §12.
 
+    Integrity failures are verification failures (exit 2) here as in ``gait
+    verify``: one rule for every command that reads a runpack (the Go reader
+    reports them as plain errors, exit 6).
+
     Raises:
-        ArtifactInputError: missing entries, a hash or manifest digest mismatch,
-            undecodable records, bad refs, or a file that is not a runpack zip.
+        VerificationError: a missing entry, a hash or manifest digest mismatch,
+            a duplicate or corrupt zip entry.
+        ArtifactInputError: undecodable records, bad refs, or a file that is not
+            a runpack zip.
     """
     source = str(path)
-    try:
-        entries = load_entries(path)
-    except VerificationError as exc:
-        raise ArtifactInputError(exc.message, code=exc.error_code) from exc
+    entries = load_entries(path)
     for name in ENTRY_NAMES:
         if name not in entries:
-            raise ArtifactInputError(
+            raise VerificationError(
                 f"runpack missing entry {name}: {source}", code="runpack_entry_missing"
             )
     manifest = decode_json(entries[MANIFEST_NAME], f"manifest.json in {source}")
@@ -190,15 +193,15 @@ def read_runpack(path: str | Path) -> RunpackContents:
     for item in typed["files"]:
         data = entries.get(item["path"])
         if data is None:
-            raise ArtifactInputError(
+            raise VerificationError(
                 f"runpack missing entry {item['path']}: {source}", code="runpack_entry_missing"
             )
         if sha256_hex(data) != item["sha256"].lower():
-            raise ArtifactInputError(
+            raise VerificationError(
                 f"runpack hash mismatch: {item['path']} in {source}", code="runpack_hash_mismatch"
             )
     if manifest_digest(manifest) != typed["manifest_digest"].lower():
-        raise ArtifactInputError(
+        raise VerificationError(
             f"runpack hash mismatch: manifest.json in {source}", code="runpack_hash_mismatch"
         )
     run = decode_json(entries["run.json"], f"run.json in {source}")

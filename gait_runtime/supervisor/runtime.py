@@ -12,7 +12,9 @@ SIGHUP driving :class:`~.service.policy_reload.PolicyHolder`), signal handling
 reloads), the graceful drain itself (stop accepting, let in-flight requests
 finish within the drain timeout, close the trace writer and exporter, flush
 every session mailbox with final checkpoints and fsync), the retention
-janitor, and the ``/v1/health`` document. Does not own: HTTP routing
+janitor, the ``/v1/health`` document (``status`` ``degraded`` while the policy
+file on disk does not load) and the ``/readyz`` answer (not ready while
+starting, draining or with an unloadable policy file). Does not own: HTTP routing
 (``service/http.py``), decisions (``service/decisions.py``) or journals
 (``sessions/`` and ``journal/``).
 """
@@ -47,7 +49,7 @@ from .journal.store import FileOpener
 from .service.auth import TokenAuth
 from .service.config import ServiceConfig
 from .service.decisions import DecisionService
-from .service.http import GaitApp
+from .service.http import GaitApp, Readiness
 from .service.metered_journal import metered_opener
 from .service.policy_reload import PolicyHolder
 from .service.retention import ClassSweep, sweep_class, sweep_report
@@ -112,7 +114,7 @@ class Supervisor:
         self._signalled = False
         self._reload_requested: anyio.Event | None = None
         self.policy: PolicyHolder | None = None
-        self.metrics = Metrics()
+        self.metrics = Metrics(version=config.producer_version)
         if tracing is not None and tracing.enabled:
             self.metrics.track_tracing(tracing.stats)
         self.ready = False
@@ -258,11 +260,16 @@ class Supervisor:
                         health=self.health,
                         metrics=self.metrics.render,
                         mcp=mcp_app,
+                        readiness=self.readiness,
+                        recorder=self.metrics,
+                        metrics_access=config.metrics_access,
                     )
                     settings = HTTPServerSettings(
                         header_timeout_s=config.header_timeout_s,
                         read_timeout_s=config.read_timeout_s,
                         drain_timeout_s=config.drain_timeout_s,
+                        certfile=str(config.certfile) if config.certfile else "",
+                        keyfile=str(config.keyfile) if config.keyfile else "",
                     )
                     async with mounts, anyio.create_task_group() as http:
                         if self._serve_http:
@@ -273,6 +280,7 @@ class Supervisor:
                                     config.listen,
                                     settings=settings,
                                     shutdown=self._shutdown,
+                                    metrics_listen=config.metrics_listen,
                                 )
                             )
                         else:
@@ -283,7 +291,12 @@ class Supervisor:
                         if self._handle_signals:
                             await background.start(self._signals)
                         self.ready = True
-                        _log.info("supervisor_ready", listen=self.bound.display())
+                        _log.info(
+                            "supervisor_ready",
+                            listen=self.bound.display(),
+                            url=self.bound.url(),
+                            metrics_port=self._app.metrics_port or None,
+                        )
                         task_status.started(self.bound)
                     self.ready = False
                     _log.info("http_drained")
@@ -320,6 +333,7 @@ class Supervisor:
                 continue
             if not self.config.policy_path.exists():
                 if not missing_logged:
+                    self.metrics.policy_reloads.labels(result="failed").inc()
                     self.policy.reload_errors += 1
                     self.policy.last_error = f"policy file missing: {self.config.policy_path}"
                     _log.error(
@@ -332,7 +346,10 @@ class Supervisor:
             missing_logged = False
             # Compiling a large policy takes seconds: off the loop, so decisions go on
             # with the old policy until the new one is swapped in (one attribute write).
+            errors = self.policy.reload_errors
             await anyio.to_thread.run_sync(self.policy.reload)
+            failed = self.policy.reload_errors > errors
+            self.metrics.policy_reloads.labels(result="failed" if failed else "ok").inc()
 
     async def _janitor(self) -> None:
         config = self.config
@@ -408,16 +425,28 @@ class Supervisor:
         if self._exporter is not None:
             metrics.mailbox_depth.labels(mailbox="exporter").set(self._exporter.stats()["queued"])
 
+    def readiness(self) -> Readiness:
+        """The ``/readyz`` answer: ready once serving, not draining, policy file loadable."""
+        if self.draining:
+            return Readiness(False, "draining")
+        if not self.ready:
+            return Readiness(False, "starting")
+        if self.policy is not None and self.policy.last_error:
+            return Readiness(False, "policy_unloadable", self.policy.last_error)
+        return Readiness(True)
+
     def health(self) -> dict[str, Any]:
-        """The ``GET /v1/health`` document."""
+        """The ``GET /v1/health`` document (always 200; ``status`` says ok or degraded)."""
         policy = self.policy
         sessions = self._sessions.stats() if self._sessions is not None else {}
         exporter = self._exporter.stats() if self._exporter is not None else None
         service = self._service
+        degraded = bool(policy and policy.last_error)
         return {
             "ok": True,
+            "status": "degraded" if degraded else "ok",
             "service": "gait.serve",
-            "ready": self.ready,
+            "ready": self.readiness().ready,
             "draining": self.draining,
             "listen": self.bound.display() if self.bound else "",
             "in_flight": self._app.in_flight if self._app else 0,

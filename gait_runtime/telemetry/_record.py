@@ -21,7 +21,9 @@ __all__ = [
     "SPAN_ATTRIBUTE_KEYS",
     "AttributeValue",
     "DecisionAttributes",
+    "caller_created_at",
     "created_at_unix_ns",
+    "operational_time",
     "export_attributes",
     "span_attributes",
 ]
@@ -53,6 +55,7 @@ SPAN_ATTRIBUTE_KEYS: Final = (
     *LOCKED_ATTRIBUTE_KEYS,
     "gait.created_at",
     "gait.event_id",
+    "gait.intent_created_at",
     "gait.surface",
     "gait.trace_id",
     "gen_ai.operation.name",
@@ -76,8 +79,13 @@ class DecisionAttributes(msgspec.Struct, frozen=True, kw_only=True):
         tool_name: normalised tool name.
         trace_id: the gait trace id (24 hex), not a W3C trace id.
         event_id: the trace's event id.
-        created_at: the deterministic decision time as RFC 3339 text; ``""``
-            means the Go default ``1980-01-01T00:00:00Z``.
+        created_at: the deterministic decision time as RFC 3339 text (the
+            intent's ``created_at``, part of its digest); ``""`` means the Go
+            default ``1980-01-01T00:00:00Z``.
+        observed_at: the wall-clock time the decision was made (RFC 3339), or
+            ``""`` when unknown. Operational outputs (the decision log line, the
+            span's ``gait.created_at``) use it when the caller gave no
+            ``created_at``.
         surface: ``mcp_proxy``, ``mcp_serve`` or ``gate_eval``.
         delegation_ref: out of scope for now; ``""`` when no delegation.
         delegation_depth: out of scope for now; ``0`` when no delegation.
@@ -95,6 +103,7 @@ class DecisionAttributes(msgspec.Struct, frozen=True, kw_only=True):
     trace_id: str
     event_id: str = ""
     created_at: str = ""
+    observed_at: str = ""
     surface: str = ""
     delegation_ref: str = ""
     delegation_depth: int = 0
@@ -109,6 +118,19 @@ def created_at_unix_ns(record: DecisionAttributes) -> int:
     if not record.created_at:
         return EPOCH_1980.unix_ns
     return parse_rfc3339(record.created_at, field="created_at").unix_ns
+
+
+def caller_created_at(record: DecisionAttributes) -> str:
+    """The ``created_at`` the caller set, or ``""`` when it was left to the 1980 default."""
+    if not record.created_at or record.created_at == _EPOCH_TEXT:
+        return ""
+    return record.created_at
+
+
+def operational_time(record: DecisionAttributes) -> str:
+    """When the decision happened, for operators: the caller's ``created_at``, else the
+    observed wall-clock time, else (nothing known) the Go default."""
+    return caller_created_at(record) or record.observed_at or _EPOCH_TEXT
 
 
 def export_attributes(record: DecisionAttributes) -> dict[str, AttributeValue]:
@@ -131,7 +153,8 @@ def export_attributes(record: DecisionAttributes) -> dict[str, AttributeValue]:
 def span_attributes(record: DecisionAttributes) -> dict[str, AttributeValue]:
     """The attributes of a decision span: the locked set, the §5 additions, GenAI keys."""
     attrs = export_attributes(record)
-    attrs["gait.created_at"] = record.created_at or _EPOCH_TEXT
+    attrs["gait.created_at"] = operational_time(record)
+    attrs["gait.intent_created_at"] = record.created_at or _EPOCH_TEXT
     attrs["gait.event_id"] = record.event_id
     attrs["gait.surface"] = record.surface
     attrs["gait.trace_id"] = record.trace_id

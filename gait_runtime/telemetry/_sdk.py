@@ -1,13 +1,16 @@
 """The OpenTelemetry SDK pipeline behind :func:`~gait_runtime.telemetry.otel.setup_tracing`.
 
-Owns: building the tracer provider (resource ``service.name=gait``), the bounded
-batch span processor that counts the spans it drops, and the exporter wrapper
-that counts failed exports. Imported only by ``setup_tracing``: importing this
+Owns: building the tracer provider (resource ``service.name`` from
+``OTEL_SERVICE_NAME`` / ``OTEL_RESOURCE_ATTRIBUTES``, else ``gait``), the choice of
+the OTLP exporter by ``OTEL_EXPORTER_OTLP_[TRACES_]PROTOCOL`` (``http/protobuf``,
+the default, or ``grpc``), the bounded batch span processor that counts the
+spans it drops, and the exporter wrapper that counts failed exports. Imported only by ``setup_tracing``: importing this
 module loads the SDK, which library code never does on its own.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
 from collections.abc import Sequence
@@ -25,12 +28,15 @@ from opentelemetry.sdk.trace.export import (
 )
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from ..errors import DependencyMissingError
+from ..errors import DependencyMissingError, UsageError
 from ._tracing_stats import ExporterKind, SpanCounters
 
-__all__ = ["OTLP_EXTRA_HINT", "build_pipeline"]
+__all__ = ["OTLP_EXTRA_HINT", "OTLP_GRPC_HINT", "build_pipeline", "otlp_protocol"]
 
 OTLP_EXTRA_HINT: Final = "pip install 'gait-runtime[otlp]'"
+OTLP_GRPC_HINT: Final = "pip install 'gait-runtime[otlp-grpc]'"
+DEFAULT_SERVICE_NAME: Final = "gait"
+_PROTOCOLS: Final = ("http/protobuf", "grpc")
 _TRACES_PATH: Final = "/v1/traces"
 _DEFAULT_BATCH: Final = 512
 
@@ -121,6 +127,29 @@ def _traces_url(endpoint: str) -> str:
     return endpoint.rstrip("/") + _TRACES_PATH
 
 
+def otlp_protocol(environ: os._Environ[str] | dict[str, str] | None = None) -> str:
+    """The OTLP transport the standard variables ask for: ``http/protobuf`` or ``grpc``.
+
+    ``OTEL_EXPORTER_OTLP_TRACES_PROTOCOL`` wins over ``OTEL_EXPORTER_OTLP_PROTOCOL``;
+    unset means ``http/protobuf`` (the SDK default).
+
+    Raises:
+        UsageError: another value (``http/json`` has no Python exporter).
+    """
+    env = os.environ if environ is None else environ
+    value = (
+        env.get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "").strip()
+        or env.get("OTEL_EXPORTER_OTLP_PROTOCOL", "").strip()
+        or "http/protobuf"
+    ).lower()
+    if value not in _PROTOCOLS:
+        raise UsageError(
+            f"OTLP protocol {value!r} is not supported (use grpc or http/protobuf)",
+            code="otel_protocol_unsupported",
+        )
+    return value
+
+
 def _make_exporter(
     kind: ExporterKind,
     *,
@@ -133,6 +162,19 @@ def _make_exporter(
         return memory, memory
     if kind == "console":
         return ConsoleSpanExporter(out=console_stream or sys.stderr), None
+    if otlp_protocol() == "grpc":
+        try:
+            from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import (
+                OTLPSpanExporter as GrpcSpanExporter,
+            )
+        except ImportError as exc:
+            raise DependencyMissingError(
+                f"OTLP/gRPC span export needs the optional 'otlp-grpc' extra: {OTLP_GRPC_HINT}",
+                code="otlp_extra_missing",
+                hint=OTLP_GRPC_HINT,
+            ) from exc
+        # gRPC takes host:port (or a URL) as is: no /v1/traces path.
+        return GrpcSpanExporter(endpoint=endpoint or None, timeout=export_timeout_s), None
     try:
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
     except ImportError as exc:
@@ -143,6 +185,19 @@ def _make_exporter(
         ) from exc
     url = _traces_url(endpoint) if endpoint else None
     return OTLPSpanExporter(endpoint=url, timeout=export_timeout_s), None
+
+
+def _resource(service_version: str) -> Resource:
+    """SDK resource detection (``OTEL_SERVICE_NAME``, ``OTEL_RESOURCE_ATTRIBUTES``,
+    ``OTEL_EXPERIMENTAL_RESOURCE_DETECTORS``) over our defaults: ``service.name``
+    ``gait`` when no variable names the service, ``service.version`` ours."""
+    detected = Resource.create({})
+    name = str(detected.attributes.get("service.name") or "")
+    ours = Resource({"service.version": service_version})
+    resource = ours.merge(detected)
+    if not name or name.startswith("unknown_service"):
+        resource = resource.merge(Resource({"service.name": DEFAULT_SERVICE_NAME}))
+    return resource
 
 
 def build_pipeline(
@@ -178,7 +233,7 @@ def build_pipeline(
     exporter = _CountingExporter(inner, counters)
     if max_queue_size is not None and max_export_batch_size is None:
         max_export_batch_size = min(max_queue_size, _DEFAULT_BATCH)
-    resource = Resource.create({"service.name": "gait", "service.version": service_version})
+    resource = _resource(service_version)
     provider = TracerProvider(resource=resource, shutdown_on_exit=False)
     provider.add_span_processor(
         _BoundedBatchSpanProcessor(

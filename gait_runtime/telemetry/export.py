@@ -4,7 +4,7 @@ Owns:
 
 * the two JSONL line formats of ``spec/otel.md``: the plain decision log
   (§4: Go struct field order, ``omitempty`` rules, ``created_at`` in Go
-  RFC3339Nano) and the OTEL-style record (§3: sorted keys, every attribute
+  RFC3339Nano, the observed time when the caller gave none) and the OTEL-style record (§3: sorted keys, every attribute
   present, ``time_unix_nano`` from the deterministic ``created_at``), both
   encoded the way Go's ``encoding/json`` does (compact, ``<``, ``>``, ``&``,
   U+2028 and U+2029 escaped);
@@ -32,7 +32,7 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 
 from ..artifacts.fsutil import reject_parent_traversal
 from ..artifacts.gojson import go_json
-from ..artifacts.timefmt import format_ns
+from ..artifacts.timefmt import format_ns, parse_rfc3339
 from ..errors import GaitError
 from ._append import (
     LOCK_RETRY_S,
@@ -45,6 +45,7 @@ from ._record import (
     DecisionAttributes,
     created_at_unix_ns,
     export_attributes,
+    operational_time,
 )
 
 __all__ = [
@@ -68,11 +69,17 @@ _log = structlog.get_logger("gait_runtime.telemetry.export")
 def decision_log_line(record: DecisionAttributes, *, producer_version: str) -> bytes:
     """One plain decision-log record (``spec/otel.md`` §4), without the newline.
 
+    ``created_at`` is an operational time here: the caller's ``created_at`` when
+    it gave one, else the observed decision time (``record.observed_at``), and
+    the Go default 1980 timestamp only when neither is known. The OTEL-style
+    record keeps the deterministic time (its locked contract).
+
     Raises:
         ArtifactInputError: ``record.created_at`` is not RFC 3339 text.
     """
+    when = parse_rfc3339(operational_time(record), field="created_at").unix_ns
     doc: dict[str, object] = {
-        "created_at": format_ns(created_at_unix_ns(record)),
+        "created_at": format_ns(when),
         "producer_version": producer_version,
         "run_id": record.run_id,
     }

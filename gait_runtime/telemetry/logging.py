@@ -2,7 +2,8 @@
 
 Owns: :func:`configure_logging` (called only by the CLI, the server and test
 setup) and :func:`reset_logging`; the choice of renderer (JSON lines by
-default, ``key=value`` without colours when the stream is a TTY); the log
+default, logfmt ``key=value`` lines on request, aligned human lines without
+colours when the stream is a TTY); the log
 level (argument, else ``GAIT_LOG_LEVEL``, else ``info``); routing of stdlib
 ``logging`` records (for example from the OpenTelemetry SDK) through the same
 renderer; and :func:`bind_ids`, which binds ``session_id``, ``trace_id``,
@@ -40,7 +41,7 @@ __all__ = [
 LOG_LEVEL_ENV: Final = "GAIT_LOG_LEVEL"
 DEFAULT_LEVEL: Final = "info"
 
-LogFormat = Literal["json", "console"]
+LogFormat = Literal["json", "logfmt", "console"]
 
 _LEVELS: Final = {
     "debug": logging.DEBUG,
@@ -94,6 +95,13 @@ def _shared_processors() -> list[Processor]:
 def _renderer(fmt: LogFormat) -> list[Processor]:
     if fmt == "console":
         return [structlog.dev.ConsoleRenderer(colors=False)]
+    if fmt == "logfmt":
+        return [
+            structlog.processors.format_exc_info,
+            structlog.processors.LogfmtRenderer(
+                key_order=["timestamp", "level", "event"], drop_missing=True, bool_as_flag=False
+            ),
+        ]
     return [structlog.processors.dict_tracebacks, structlog.processors.JSONRenderer()]
 
 
@@ -108,8 +116,9 @@ def configure_logging(
 
     Args:
         level: minimum level; ``GAIT_LOG_LEVEL`` or info when None.
-        fmt: ``json`` or ``console``; None picks ``console`` on a TTY and
-            ``json`` otherwise.
+        fmt: ``json``, ``logfmt`` (one ``key=value`` line per event, values
+            quoted when needed) or ``console``; None picks ``console`` on a TTY
+            and ``json`` otherwise.
         stream: where lines go; stderr when None (stdout carries command output).
         capture_stdlib: also render stdlib ``logging`` records (root logger)
             through the same chain.

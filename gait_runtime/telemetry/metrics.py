@@ -12,6 +12,7 @@ HTTP (the supervisor's transport does that) or deciding what to observe.
 
 from __future__ import annotations
 
+import platform
 from collections.abc import Callable, Iterator, Mapping
 from typing import Final
 
@@ -21,12 +22,32 @@ from prometheus_client import (
     Counter,
     Gauge,
     Histogram,
+    Info,
     generate_latest,
 )
 from prometheus_client.core import CounterMetricFamily, Metric
+from prometheus_client.gc_collector import GCCollector
+from prometheus_client.platform_collector import PlatformCollector
+from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import Collector
 
-__all__ = ["LATENCY_BUCKETS_S", "BATCH_SIZE_BUCKETS", "Metrics", "StatsSource"]
+__all__ = ["LATENCY_BUCKETS_S", "BATCH_SIZE_BUCKETS", "VERDICTS", "Metrics", "StatsSource"]
+
+VERDICTS: Final = ("allow", "block", "dry_run", "require_approval")
+"""Every verdict; each has a ``gait_decisions_total`` series from the start (at 0)."""
+HTTP_ROUTES: Final = frozenset(
+    {
+        "/v1/evaluate",
+        "/v1/evaluate/sse",
+        "/v1/evaluate/stream",
+        "/healthz",
+        "/livez",
+        "/readyz",
+        "/v1/health",
+        "/metrics",
+    }
+)
+"""Routes named in the ``route`` label; any other path counts as ``other`` (bounded labels)."""
 
 LATENCY_BUCKETS_S: Final = (
     0.0005,
@@ -101,14 +122,52 @@ class Metrics:
         mailbox_depth: gauge of messages waiting, label ``mailbox``.
         sessions_active: gauge of live sessions.
         actor_restarts: counter of actor restarts after a crash.
+        http_requests: counter of HTTP requests, labels ``method``, ``route``, ``status``.
+        http_duration: histogram of HTTP request duration (seconds), label ``route``.
+        policy_reloads: counter of policy reloads, label ``result`` (``ok``/``failed``).
+        sessions_open: gauge of sessions with a live actor (alias of sessions_active
+            under the name operators look for).
+        build_info: ``gait_build_info`` (version, python), value 1.
+
+    Args:
+        version: the gait version for ``gait_build_info``.
+        process_collectors: also register the standard process, platform and
+            Python GC collectors (off for throwaway registries in benchmarks).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, version: str = "", process_collectors: bool = True) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
+        if process_collectors:
+            ProcessCollector(registry=r)
+            PlatformCollector(registry=r)
+            GCCollector(registry=r)
         self.decisions = Counter(
             "gait_decisions", "Gate decisions by verdict.", ["verdict"], registry=r
         )
+        for verdict in VERDICTS:
+            self.decisions.labels(verdict=verdict)
+        self.http_requests = Counter(
+            "gait_http_requests",
+            "HTTP requests answered, by method, route and status code.",
+            ["method", "route", "status"],
+            registry=r,
+        )
+        self.http_duration = Histogram(
+            "gait_http_request_duration_seconds",
+            "Time from request start to the last response byte.",
+            ["route"],
+            buckets=LATENCY_BUCKETS_S,
+            registry=r,
+        )
+        self.policy_reloads = Counter(
+            "gait_policy_reloads", "Policy reloads by result.", ["result"], registry=r
+        )
+        for result in ("ok", "failed"):
+            self.policy_reloads.labels(result=result)
+        self.sessions_open = Gauge("gait_sessions_open", "Sessions with a live actor.", registry=r)
+        self.build_info = Info("gait_build", "Build of this gait process.", registry=r)
+        self.build_info.info({"version": version, "python": platform.python_version()})
         self.decision_latency = Histogram(
             "gait_decision_latency_seconds",
             "Time to produce one decision.",
@@ -145,6 +204,14 @@ class Metrics:
         self.decisions.labels(verdict=verdict).inc()
         self.decision_latency.observe(latency_s)
 
+    def observe_http(self, method: str, path: str, status: int, duration_s: float) -> None:
+        """Count one answered HTTP request and record its duration."""
+        route = path if path in HTTP_ROUTES else "other"
+        if method not in ("GET", "POST", "HEAD", "PUT", "DELETE", "PATCH", "OPTIONS"):
+            method = "other"
+        self.http_requests.labels(method=method, route=route, status=str(status)).inc()
+        self.http_duration.labels(route=route).observe(duration_s)
+
     def observe_append(self, latency_s: float, *, batch_size: int, fsyncs: int) -> None:
         """Record one journal group commit."""
         self.append_latency.observe(latency_s)
@@ -163,6 +230,7 @@ class Metrics:
         the session layer's running total; the counter advances by the increase.
         """
         self.sessions_active.set(active)
+        self.sessions_open.set(active)
         depths = list(mailbox_depths.values())
         self.mailbox_depth.labels(mailbox="session_total").set(sum(depths))
         self.mailbox_depth.labels(mailbox="session_max").set(max(depths, default=0))

@@ -1,8 +1,11 @@
 """Decision spans through the OpenTelemetry API, and the lazy SDK switch.
 
-Owns: the ``gait.gate.decision`` span (``spec/otel.md`` §5) with its child spans
-``gait.journal.append`` and ``gait.trace.sign``; W3C ``traceparent``
-extraction and injection; :func:`setup_tracing`, which the CLI or server calls
+Owns: the ``SERVER`` span of one HTTP request (:func:`http_server_span`, HTTP
+semantic conventions), the ``gait.gate.decision`` span (``spec/otel.md`` §5) —
+its child when the decision came over HTTP — with its child spans
+``gait.journal.append`` and ``gait.trace.sign``; context extraction and
+injection through the propagators ``OTEL_PROPAGATORS`` configures (W3C trace
+context and baggage by default); :func:`setup_tracing`, which the CLI or server calls
 once to install the SDK; and :class:`TracingHandle`, which flushes, shuts down
 and reports what the SDK dropped.
 
@@ -23,10 +26,9 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Final, TextIO
 
 import structlog
-from opentelemetry import trace
+from opentelemetry import propagate, trace
 from opentelemetry.context import Context
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer
-from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from ..errors import UsageError
 from ._record import (
@@ -55,6 +57,7 @@ __all__ = [
     "TracingStats",
     "decision_span",
     "extract_context",
+    "http_server_span",
     "inject_traceparent",
     "journal_append_span",
     "setup_tracing",
@@ -68,7 +71,6 @@ INSTRUMENTATION_NAME: Final = "gait_runtime"
 
 
 _log = structlog.get_logger("gait_runtime.telemetry.otel")
-_propagator: Final = TraceContextTextMapPropagator()
 _OK: Final = Status(StatusCode.OK)
 
 
@@ -98,7 +100,15 @@ def extract_context(traceparent: str | None, tracestate: str | None = None) -> C
     carrier = {"traceparent": traceparent}
     if tracestate:
         carrier["tracestate"] = tracestate
-    ctx = _propagator.extract(carrier)
+    return extract_headers(carrier)
+
+
+def extract_headers(headers: Mapping[str, str]) -> Context | None:
+    """The caller's context from request headers (lower-case names), through the
+    configured propagators; None when they carry no valid span context."""
+    if "traceparent" not in headers:
+        return None
+    ctx = propagate.extract(headers)
     if not trace.get_current_span(ctx).get_span_context().is_valid:
         return None
     return ctx
@@ -117,8 +127,79 @@ def inject_traceparent(
         The carrier, unchanged when there is no valid current span.
     """
     out = {} if carrier is None else carrier
-    _propagator.inject(out, context=context)
+    propagate.inject(out, context=context)
     return out
+
+
+class HTTPSpan:
+    """The live ``SERVER`` span of one HTTP request (see :func:`http_server_span`)."""
+
+    __slots__ = ("span", "status")
+
+    def __init__(self, span: Span) -> None:
+        self.span = span
+        self.status = 0
+
+    def set_status_code(self, status: int) -> None:
+        """Record the response status (``http.response.status_code``)."""
+        self.status = status
+
+
+@contextmanager
+def http_server_span(
+    method: str,
+    route: str | None,
+    *,
+    path: str,
+    headers: Mapping[str, str],
+    scheme: str = "http",
+    client: tuple[str, int] | None = None,
+    server: tuple[str, int] | None = None,
+    protocol_version: str = "",
+) -> Iterator[HTTPSpan]:
+    """A ``SERVER`` span around one HTTP request; spans started inside are its children.
+
+    Named ``{method} {route}`` (the method alone for an unknown route), with the
+    HTTP semantic-convention attributes; the caller's context (``traceparent``)
+    is its parent. Status ERROR for a 5xx answer or an exception, else unset.
+    """
+    attrs: dict[str, AttributeValue] = {
+        "http.request.method": method,
+        "url.path": path,
+        "url.scheme": scheme,
+    }
+    if route:
+        attrs["http.route"] = route
+    if server is not None:
+        attrs["server.address"], attrs["server.port"] = server[0], int(server[1])
+    if client is not None:
+        attrs["client.address"], attrs["network.peer.port"] = client[0], int(client[1])
+    if protocol_version:
+        attrs["network.protocol.version"] = protocol_version
+    agent = headers.get("user-agent")
+    if agent:
+        attrs["user_agent.original"] = agent
+    with _tracer().start_as_current_span(
+        f"{method} {route}" if route else method,
+        context=extract_headers(headers),
+        kind=SpanKind.SERVER,
+        attributes=attrs,
+        record_exception=False,
+        set_status_on_exception=False,
+    ) as span:
+        handle = HTTPSpan(span)
+        try:
+            yield handle
+        except BaseException as exc:
+            if isinstance(exc, Exception) and span.is_recording():
+                span.record_exception(exc)
+                span.set_status(Status(StatusCode.ERROR, type(exc).__name__))
+            raise
+        finally:
+            if handle.status and span.is_recording():
+                span.set_attribute("http.response.status_code", handle.status)
+                if handle.status >= 500:
+                    span.set_status(Status(StatusCode.ERROR))
 
 
 # --------------------------------------------------------------------------- spans
@@ -211,6 +292,7 @@ def decision_span(
         start["gait.tool_name"] = attrs_or_name
     with _tracer().start_as_current_span(
         DECISION_SPAN_NAME,
+        # No caller header: the current span (the HTTP SERVER span) is the parent.
         context=extract_context(traceparent, tracestate),
         kind=SpanKind.INTERNAL,
         attributes=start,
@@ -385,10 +467,12 @@ def setup_tracing(
     unset means disabled; ``OTEL_EXPORTER_OTLP_ENDPOINT`` /
     ``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT``, ``OTEL_EXPORTER_OTLP_HEADERS``,
     ``OTEL_BSP_*``, ``OTEL_TRACES_SAMPLER`` and ``OTEL_RESOURCE_ATTRIBUTES`` are
-    honoured by the SDK. ``service.name`` is always ``gait``.
+    honoured by the SDK; ``OTEL_EXPORTER_OTLP_[TRACES_]PROTOCOL`` picks
+    ``http/protobuf`` (default) or ``grpc``; ``OTEL_SERVICE_NAME`` and
+    ``OTEL_RESOURCE_ATTRIBUTES`` name the service (``gait`` when unset).
 
     Args:
-        exporter: ``otlp`` (OTLP/HTTP, needs the ``otlp`` extra), ``console``
+        exporter: ``otlp`` (OTLP over HTTP/protobuf or gRPC), ``console``
             (JSON spans on ``console_stream``, stderr by default) or
             ``memory`` (tests), or None to follow the environment.
         endpoint: collector base URL (``http://host:4318``) or the full traces

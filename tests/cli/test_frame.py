@@ -53,10 +53,13 @@ def test_timeout_substring_quirk_exits_1() -> None:
 
 
 def test_text_mode_error_line() -> None:
-    """Without --json an error prints `<command> error: <message>`."""
+    """Without --json an error prints `<command> error: <message>`, then its specific hint."""
     out = io.StringIO()
     assert main(["keys", "verify"], out=out) == 6
-    assert out.getvalue() == "keys verify error: prod mode requires a private key source\n"
+    assert out.getvalue() == (
+        "keys verify error: prod mode requires a private key source\n"
+        "hint: check the key file (base64 ed25519) or the --key-mode you chose\n"
+    )
 
 
 @pytest.mark.parametrize("argv", [["--help"], ["keys", "init", "--help"], []])

@@ -36,6 +36,8 @@ from gait_runtime.cli import main
 from gait_runtime.clock import FakeClock
 from gait_runtime.gate import verify_trace
 
+from .go_envelope import split_our_hint
+
 VECTORS = Path(__file__).resolve().parent.parent / "vectors"
 GATE = VECTORS / "gate"
 README_ROW = re.compile(r"^\| (\d+) \| `gait (.*?)` \| (\d) \| `(out/[^`]+)` \|$")
@@ -187,7 +189,7 @@ def test_trace_verify_matches_go(tree: Path, argv: list[str], code: int, out: st
     got_code, got = run_json(*argv)
     expected = go_json(out)
     assert got_code == code
-    got.pop("error_detail", None)  # our specific code, added by the CLI frame
+    split_our_hint(got, expected)  # our specific code and its hint (issue 20)
     assert got == expected
 
 
@@ -226,10 +228,12 @@ def test_error_envelopes_match_go(tree: Path, out: str, argv: list[str], code: i
     os.chdir(tree / "errors")
     got_code, got = run_json(*argv)
     assert got_code == code
-    assert got.pop("error_detail")  # our specific code, added by the frame
+    assert got.get("error_detail")  # our specific code, added by the frame
+    expected = json.loads((tree / "errors" / out).read_text())
+    split_our_hint(got, expected)
     for key in ("field", "line", "column"):  # our addition: where the bad key is
         got.pop(key, None)
-    assert got == json.loads((tree / "errors" / out).read_text())
+    assert got == expected
 
 
 def test_unknown_policy_field_names_key_path_and_position(tree: Path) -> None:
@@ -243,15 +247,18 @@ def test_unknown_policy_field_names_key_path_and_position(tree: Path) -> None:
         "rules[0].match.tool_glob" in got["error"] and "policy_unknown_field.yaml" in got["error"]
     )
     assert (got["field"], got["line"], got["column"]) == ("rules[0].match.tool_glob", 9, 7)
-    for key in ("error_code", "error_category", "hint", "retryable", "ok", "correlation_id"):
+    for key in ("error_code", "error_category", "retryable", "ok", "correlation_id"):
         assert got[key] == expected[key]
+    assert got["hint"] == "run gait policy validate on the file and fix the reported field"
 
 
 def test_missing_intent_text_mode_matches_go(tree: Path) -> None:
-    """Without --json: ``gate eval error: <message>`` on one line, exit 6."""
+    """Without --json: ``gate eval error: <message>`` as Go, then our ``hint:`` line, exit 6."""
     os.chdir(tree / "errors")
     code, text = run("gate", "eval", "--policy", "../gate/policy_example.yaml")
-    assert (code, text) == (6, (tree / "errors" / "out_gate_missing_intent.txt").read_text())
+    first, hint = text.splitlines(keepends=True)
+    assert (code, first) == (6, (tree / "errors" / "out_gate_missing_intent.txt").read_text())
+    assert hint == "hint: check command usage and input schema\n"  # our second line
 
 
 def test_default_trace_names_never_overwrite(tree: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -25,8 +25,11 @@ import pytest
 
 from gait_runtime.artifacts.jcs import sha256_hex
 from gait_runtime.cli import main
+from gait_runtime.cli._hints import HINTS
 from gait_runtime.runpack import build_runpack, write_runpack
 from gait_runtime.runpack.demo import demo_runpack
+
+from .go_envelope import split_our_hint
 
 VECTORS = Path(__file__).resolve().parent.parent / "vectors"
 GAIT = Path(sys.executable).parent / "gait"
@@ -158,6 +161,12 @@ def test_verify_matches_go_output(tree: Path, vector: str, exit_code: int, argv:
     assert ("next_commands" in payload) == ("next_commands" in expected)
     payload.pop("next_commands", None)
     expected.pop("next_commands", None)
+    if exit_code == 2:  # our addition (issue 20): a failed verify carries the error envelope
+        detail = payload.pop("error_detail")
+        assert payload.pop("hint") == HINTS[detail]
+        assert expected["path"] in payload.pop("error")
+        assert payload.pop("error_code") == payload.pop("error_category") == "verification_failed"
+        assert payload.pop("retryable") is False
     assert payload == expected
 
 
@@ -188,7 +197,8 @@ def test_verify_errors_match_go_envelope(
     expected = golden(vector)
     assert code == exit_code
     assert payload["error"].startswith(expected["error"])
-    for key in ("correlation_id", "error_category", "error_code", "hint", "ok", "retryable"):
+    split_our_hint(payload, expected)
+    for key in ("correlation_id", "error_category", "error_code", "ok", "retryable"):
         assert payload[key] == expected[key], key
 
 
@@ -211,7 +221,8 @@ def test_verify_input_errors_match_go(tree: Path, vector: str, argv: list[str]) 
     code, payload = run_json(*argv)
     expected = golden(f"errors/{vector}")
     assert code == (1 if "timeout" in vector else 6)
-    keys = ["correlation_id", "error_category", "error_code", "hint", "ok", "retryable"]
+    split_our_hint(payload, expected)
+    keys = ["correlation_id", "error_category", "error_code", "ok", "retryable"]
     if "not_a_zip" in vector:
         assert "not a valid zip file" in payload["error"] and "not_a_zip.zip" in payload["error"]
     else:
@@ -488,7 +499,7 @@ def test_tampered_runpacks_fail_with_documented_exit_and_named_file(
     assert lines[0].startswith(first) and str(path) in lines[0]
     assert detail in text
     if exit_code == 6 or case in ("crc", "duplicate"):
-        assert len(lines) == 1  # hard errors are one line
+        assert len(lines) == 2 and lines[1].startswith("hint: ")  # hard errors: message, hint
     code_json, payload = run_json("verify", str(path), *key, "--json")
     assert code_json == exit_code
     assert payload["ok"] is False
@@ -544,7 +555,8 @@ def test_verify_usage_and_lookup_errors_exit_6(in_tmp: Path, argv: list[str], me
     write_runpack(in_tmp / "gait-out/runpack_run_demo.zip", demo_runpack())
     code, text = run(*argv)
     assert code == 6
-    assert text.startswith(message) and text.count("\n") == 1
+    assert text.startswith(message) and text.count("\n") == 2
+    assert text.splitlines()[1].startswith("hint: ")
 
 
 def test_verify_with_private_key_derives_the_public_key(tree: Path) -> None:
@@ -856,7 +868,8 @@ def test_record_input_errors_exit_6_and_write_nothing(
     _write_input(in_tmp / "in.json", **changes)
     code, text = run("run", "record", "--input", "in.json", *argv)
     assert code == 6
-    assert message in text and text.count("\n") == 1
+    assert message in text and text.count("\n") == 2
+    assert text.splitlines()[1].startswith("hint: ")
     assert not (in_tmp / "gait-out").exists()
 
 
@@ -887,13 +900,18 @@ def test_receipt_of_tampered_runpack_exits_2(tree: Path) -> None:
     """runpack.md §10: a runpack with hash mismatches gives no receipt (exit 2)."""
     code, text = run("run", "receipt", "tampered/run_json_edited.zip")
     assert code == 2
-    assert text == "run receipt error: runpack verification failed: tampered/run_json_edited.zip\n"
+    assert text == (
+        "run receipt error: runpack verification failed (hash mismatch: run.json): "
+        "tampered/run_json_edited.zip\n"
+        f"hint: {HINTS['runpack_hash_mismatch']}\n"
+    )
 
 
 def test_inspect_of_tampered_runpack_is_strict_reader_error(tree: Path) -> None:
-    """runpack.md §12: consumers use the strict reader: a hash mismatch exits 6."""
+    """runpack.md §12: consumers use the strict reader; a hash mismatch is a verification
+    failure, exit 2 as in ``verify`` (issue 20: one rule; Go exits 6 here)."""
     code, text = run("run", "inspect", "tampered/run_json_edited.zip")
-    assert code == 6
+    assert code == 2
     assert "runpack hash mismatch: run.json in tampered/run_json_edited.zip" in text
 
 

@@ -230,3 +230,30 @@ def test_driver_drops_idle_connections_before_the_server_does(name: str) -> None
     assert server_idle / 2 >= CLIENT_KEEPALIVE_S
     default_idle = ServiceConfig.__dataclass_fields__["header_timeout_s"].default
     assert isinstance(default_idle, float) and default_idle / 2 >= CLIENT_KEEPALIVE_S
+
+
+def _noisy_stage(growth: float, burst: tuple[int, int] | None) -> Samples:
+    """400 appends of one stage: latency grows linearly by ``growth``x over the journal,
+    plus an optional burst (a busy machine: 4x latency) over a range of sequences."""
+    samples = Samples()
+    for seq in range(1, 401):
+        latency = 0.010 * (1 + (growth - 1) * (seq - 1) / 399)
+        if burst is not None and burst[0] <= seq <= burst[1]:
+            latency *= 4
+        samples.add(seq / 10, latency, 0, seq, 0, 200)
+    return samples
+
+
+def test_pooled_drift_shrugs_off_a_burst_but_still_catches_growth() -> None:
+    """``drift_deciles: 3`` (the smoke profile, budget 2.5): a load burst covering the last
+    decile moves the one-decile ratio to 4 but leaves the pooled one at 1; latency growing
+    5x over the journal fails the smoke budget either way."""
+    smoke = load_profile("smoke")
+    budget = smoke.budgets.values["max_drift_ratio"]
+    assert (smoke.drift_deciles, budget) == (3, 2.5)
+    burst = _noisy_stage(1.0, (361, 400))
+    assert drift(burst)["ratio"] == 4.0
+    assert drift(burst, end_deciles=3)["ratio"] <= 1.1 < budget
+    growth = _noisy_stage(5.0, None)
+    assert drift(growth)["ratio"] > budget
+    assert drift(growth, end_deciles=3)["ratio"] > budget

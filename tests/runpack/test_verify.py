@@ -318,9 +318,10 @@ def test_read_runpack_strict_reader_accepts_go_runpacks() -> None:
     assert contents.refs["context_ref_count"] == 2
 
 
-def test_read_runpack_rejects_hash_mismatch_as_input_error() -> None:
-    """runpack.md §12: the strict reader fails with exit 6 on a hash mismatch."""
-    with pytest.raises(ArtifactInputError, match=re.escape("runpack hash mismatch: run.json")):
+def test_read_runpack_rejects_hash_mismatch_as_verification_error() -> None:
+    """runpack.md §12: the strict reader fails on a hash mismatch; as in ``verify`` that is
+    a verification failure (exit 2; issue 20 — Go's reader exits 6)."""
+    with pytest.raises(VerificationError, match=re.escape("runpack hash mismatch: run.json")):
         read_runpack(RUNPACK_VECTORS / "tampered/run_json_edited.zip")
 
 

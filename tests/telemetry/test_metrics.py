@@ -56,7 +56,8 @@ def test_each_instance_has_its_own_registry() -> None:
     """Two Metrics objects never share counts (no global registry)."""
     a, b = Metrics(), Metrics()
     a.observe_decision("allow", 0.001)
-    assert ("gait_decisions_total", (("verdict", "allow"),)) not in _samples(b)
+    assert _samples(a)[("gait_decisions_total", (("verdict", "allow"),))] == 1
+    assert _samples(b)[("gait_decisions_total", (("verdict", "allow"),))] == 0
     assert a.registry is not b.registry
 
 

@@ -119,3 +119,57 @@ def closed_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+class GRPCReceiver:
+    """Receives OTLP/gRPC trace exports (a real ``grpc`` server) and keeps every span."""
+
+    def __init__(self) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        import grpc  # type: ignore[import-untyped]  # grpcio ships no type stubs
+        from opentelemetry.proto.collector.trace.v1 import trace_service_pb2_grpc
+
+        receiver = self
+        self.lock = threading.Lock()
+        self.received: list[ReceivedSpan] = []
+
+        class _Service(trace_service_pb2_grpc.TraceServiceServicer):
+            def Export(  # the generated service's method name
+                self, request: ExportTraceServiceRequest, context: object
+            ) -> ExportTraceServiceResponse:
+                spans: list[ReceivedSpan] = []
+                for rs in request.resource_spans:
+                    resource = {a.key: any_value(a.value) for a in rs.resource.attributes}
+                    for ss in rs.scope_spans:
+                        spans += [ReceivedSpan("grpc", resource, s, "grpc") for s in ss.spans]
+                with receiver.lock:
+                    receiver.received += spans
+                return ExportTraceServiceResponse()
+
+        self.server = grpc.server(ThreadPoolExecutor(max_workers=2))
+        add = trace_service_pb2_grpc.add_TraceServiceServicer_to_server
+        add(_Service(), self.server)  # type: ignore[no-untyped-call]  # generated, unannotated
+        self.port = self.server.add_insecure_port("127.0.0.1:0")
+
+    @property
+    def url(self) -> str:
+        """Endpoint URL (``http://127.0.0.1:<port>``: plain-text gRPC)."""
+        return f"http://127.0.0.1:{self.port}"
+
+    def spans(self, name: str | None = None) -> list[ReceivedSpan]:
+        """A snapshot of the spans received so far, optionally only those named ``name``."""
+        with self.lock:
+            found = list(self.received)
+        return [s for s in found if name is None or s.span.name == name]
+
+
+@contextmanager
+def grpc_receiving() -> Iterator[GRPCReceiver]:
+    """Run a :class:`GRPCReceiver` for the block; stop it (bounded) after."""
+    receiver = GRPCReceiver()
+    receiver.server.start()
+    try:
+        yield receiver
+    finally:
+        receiver.server.stop(grace=None).wait(10)

@@ -36,6 +36,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import SpanKind, StatusCode
 from prometheus_client.parser import text_string_to_metric_families
 
+from gait_runtime.artifacts.timefmt import parse_rfc3339
 from gait_runtime.cli.serve import tracing_choice
 from gait_runtime.errors import UsageError, exit_code_for
 from gait_runtime.supervisor.runtime import Supervisor
@@ -48,7 +49,7 @@ from gait_runtime.telemetry.otel import (
 )
 
 from .harness import PRIVATE_KEY, SERVICE, Running, comparable, service_config
-from .otlp_receiver import ReceivedSpan, closed_port, receiving
+from .otlp_receiver import ReceivedSpan, closed_port, grpc_receiving, receiving
 
 REQUESTS = SERVICE / "requests"
 EXPORT_VECTORS = SERVICE / "exports"
@@ -82,6 +83,7 @@ SPAN_ATTRIBUTES: dict[str, type] = {
     "gait.trace_id": str,
     "gait.event_id": str,
     "gait.created_at": str,
+    "gait.intent_created_at": str,
     "gait.surface": str,
     "gen_ai.operation.name": str,
     "gen_ai.tool.name": str,
@@ -225,7 +227,8 @@ async def test_every_decision_has_one_span_with_exactly_the_locked_attributes_an
 async def test_traceparent_from_the_caller_continues_its_trace(
     tmp_path: Path, memory_tracing: TracingHandle
 ) -> None:
-    """A request with ``traceparent`` yields a decision span in that trace, child of that span."""
+    """A request with ``traceparent`` yields a SERVER span in that trace, child of the
+    caller's span, and the decision span is the SERVER span's child."""
     trace_hex, parent_hex = os.urandom(16).hex(), os.urandom(8).hex()
     async with _serving(tmp_path, tracing=memory_tracing) as run:
         with_parent = await run.client.post(
@@ -240,13 +243,22 @@ async def test_traceparent_from_the_caller_continues_its_trace(
         for s in await _finished_spans(memory_tracing)
         if s.name == DECISION_SPAN_NAME and s.attributes
     }
+    finished = await _finished_spans(memory_tracing)
+    servers = {s.context.span_id: s for s in finished if s.kind is SpanKind.SERVER and s.context}
     continued = spans[with_parent.json()["trace_path"]]
     assert continued.context is not None and continued.parent is not None
     assert f"{continued.context.trace_id:032x}" == trace_hex
-    assert f"{continued.parent.span_id:016x}" == parent_hex
-    assert continued.parent.is_remote
+    server = servers[continued.parent.span_id]
+    assert server.name == "POST /v1/evaluate"
+    assert server.parent is not None and server.parent.is_remote
+    assert f"{server.parent.span_id:016x}" == parent_hex
+    assert server.attributes is not None
+    assert server.attributes["http.request.method"] == "POST"
+    assert server.attributes["http.route"] == "/v1/evaluate"
+    assert server.attributes["http.response.status_code"] == 200
     fresh = spans[without.json()["trace_path"]]
-    assert fresh.parent is None
+    assert fresh.parent is not None and fresh.parent.span_id in servers
+    assert servers[fresh.parent.span_id].parent is None
     assert fresh.context is not None and f"{fresh.context.trace_id:032x}" != trace_hex
 
 
@@ -342,7 +354,11 @@ def _vector_lines(name: str) -> list[dict[str, Any]]:
 
 @pytest.mark.anyio
 async def test_exports_written_by_the_server_have_the_go_shapes(tmp_path: Path) -> None:
-    """The 8 Go-vector decisions replayed: same key order, keys, types and decision values."""
+    """The 8 Go-vector decisions replayed: same key order, keys, types and decision values.
+
+    One divergence on purpose (issue 20): the plain log's ``created_at`` is the observed
+    decision time (the signed trace's ``observed_at``) when the call gave none, where Go
+    writes 1980-01-01; the OTEL-style record keeps Go's deterministic time."""
     log_path, otel_path = tmp_path / "out" / "log.jsonl", tmp_path / "out" / "otel.jsonl"
     async with _serving(tmp_path, export_log_out=log_path, export_otel_out=otel_path) as run:
         responses = [
@@ -359,7 +375,7 @@ async def test_exports_written_by_the_server_have_the_go_shapes(tmp_path: Path) 
     raw_otel = otel_path.read_text().splitlines()
     go_log, go_otel = _vector_lines("decisions_log.jsonl"), _vector_lines("decisions_otel.jsonl")
     assert len(raw_log) == len(raw_otel) == len(go_log) == len(go_otel) == len(bodies)
-    variable = {"trace_id", "trace_path", "decision_latency_ms"}
+    variable = {"trace_id", "trace_path", "decision_latency_ms", "created_at"}
     for line, go, body in zip(raw_log, go_log, bodies, strict=True):
         ours = json.loads(line)
         assert line == json.dumps(ours, separators=(",", ":"), ensure_ascii=False)
@@ -372,6 +388,9 @@ async def test_exports_written_by_the_server_have_the_go_shapes(tmp_path: Path) 
         assert ours["trace_id"] == body["trace_id"]
         assert ours["trace_path"] == body["trace_path"]
         assert type(ours.get("decision_latency_ms", 0)) is int
+        assert go["created_at"] == "1980-01-01T00:00:00Z"
+        observed = parse_rfc3339(_trace_file(body)["observed_at"], field="observed_at")
+        assert parse_rfc3339(ours["created_at"], field="created_at") == observed
     attr_variable = {"gait.trace_path", "gait.decision_latency_ms"}
     for line, go, body in zip(raw_otel, go_otel, bodies, strict=True):
         ours = json.loads(line)
@@ -441,7 +460,7 @@ async def test_decision_log_lines_carry_the_correlation_ids(tmp_path: Path) -> N
     for request, response in zip([ALLOW, APPROVAL, BLOCK], responses, strict=True):
         body = response.json()
         line = decided[response.headers["x-request-id"]]
-        assert line["level"] == "debug"
+        assert line["level"] == "info"
         assert line["session_id"] == _session_of(request)
         assert line["trace_id"] == body["trace_id"]
         assert line["event_id"] == _trace_file(body)["event_id"]
@@ -550,10 +569,13 @@ def test_gait_serve_sends_decision_spans_to_a_real_otlp_receiver(tmp_path: Path)
         assert len(ids) == (2 if "session_id" in body else 1)
     tail = decisions[continued.json()["trace_path"]].span
     assert tail.trace_id.hex() == trace_hex
-    assert tail.parent_span_id.hex() == parent_hex
+    servers = {s.span.span_id: s.span for s in received if s.span.kind == s.span.SPAN_KIND_SERVER}
+    server = servers[tail.parent_span_id]  # the HTTP SERVER span parents the decision
+    assert server.name == "POST /v1/evaluate"
+    assert server.parent_span_id.hex() == parent_hex
     assert health["tracing"]["enabled"] is True
     assert health["tracing"]["spans_dropped"] == 0
-    lines = [json.loads(x) for x in stderr_path.read_text().splitlines() if x.startswith("{")]
+    lines = [json.loads(x) for x in stderr_path.read_text().splitlines()]  # every line JSON
     decided = {x["request_id"]: x for x in lines if x.get("event") == "decision"}
     for response in [*responses, continued]:
         line = decided[response.headers["x-request-id"]]
@@ -653,3 +675,73 @@ def test_gait_serve_refuses_an_unknown_log_level(tmp_path: Path) -> None:
     )
     assert done.returncode == 6
     assert b"log level" in done.stdout + done.stderr
+
+
+@pytest.mark.parametrize("protocol", ["http/protobuf", "grpc"])
+def test_standard_otel_variables_name_the_service_and_pick_the_protocol(
+    tmp_path: Path, protocol: str
+) -> None:
+    """No ``--otel`` flag: ``OTEL_TRACES_EXPORTER``, ``OTEL_EXPORTER_OTLP_ENDPOINT``,
+    ``OTEL_EXPORTER_OTLP_PROTOCOL`` (HTTP/protobuf or gRPC), ``OTEL_SERVICE_NAME`` and
+    ``OTEL_RESOURCE_ATTRIBUTES`` reach a real receiver of that protocol; the decision span
+    is the child of the request's SERVER span."""
+    receiving_ctx = grpc_receiving() if protocol == "grpc" else receiving()
+    with receiving_ctx as receiver:
+        env = {
+            **os.environ,
+            "OTEL_TRACES_EXPORTER": "otlp",
+            "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.url,
+            "OTEL_EXPORTER_OTLP_PROTOCOL": protocol,
+            "OTEL_SERVICE_NAME": "gate-east",
+            "OTEL_RESOURCE_ATTRIBUTES": "deployment.environment.name=test",
+            "OTEL_BSP_SCHEDULE_DELAY": "50",
+        }
+        env.pop("OTEL_SDK_DISABLED", None)
+        with (
+            _gait_serve(tmp_path, env=env) as (url, _),
+            httpx.Client(base_url=url, timeout=15) as client,
+        ):
+            response = client.post("/v1/evaluate", content=ALLOW, headers=JSON)
+            assert response.status_code == 200
+
+            def arrived() -> bool:
+                return bool(receiver.spans(DECISION_SPAN_NAME)) and any(
+                    s.span.name == "POST /v1/evaluate" for s in receiver.spans()
+                )
+
+            _poll(arrived)
+        received = receiver.spans()
+    (decision,) = [s for s in received if s.span.name == DECISION_SPAN_NAME]
+    (server,) = [s for s in received if s.span.name == "POST /v1/evaluate"]
+    assert decision.resource["service.name"] == server.resource["service.name"] == "gate-east"
+    assert decision.resource["deployment.environment.name"] == "test"
+    assert decision.resource["service.version"]
+    assert decision.span.parent_span_id == server.span.span_id
+    assert server.span.kind == server.span.SPAN_KIND_SERVER
+    attrs = {a.key: a.value for a in server.span.attributes}
+    assert attrs["http.response.status_code"].int_value == 200
+    assert attrs["http.route"].string_value == "/v1/evaluate"
+    assert decision.attributes()["gen_ai.operation.name"] == "execute_tool"
+
+
+def test_an_unsupported_otlp_protocol_stops_start_up(tmp_path: Path) -> None:
+    """``OTEL_EXPORTER_OTLP_PROTOCOL=http/json`` (no exporter for it) exits 6 naming it."""
+    (tmp_path / "policy.yaml").write_bytes((SERVICE / "policy.yaml").read_bytes())
+    env = {**os.environ, "OTEL_TRACES_EXPORTER": "otlp", "OTEL_EXPORTER_OTLP_PROTOCOL": "http/json"}
+    env.pop("OTEL_SDK_DISABLED", None)
+    done = subprocess.run(
+        [
+            *(sys.executable, "-m", "gait_runtime", "serve", "--policy", "policy.yaml"),
+            *("--listen", "127.0.0.1:0", "--json"),
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        timeout=60,
+        check=False,
+        env=env,
+    )
+    assert done.returncode == 6
+    payload = json.loads(done.stdout.splitlines()[-1])
+    assert (
+        payload["error_detail"] == "otel_protocol_unsupported" and "http/json" in payload["error"]
+    )

@@ -5,8 +5,9 @@ single async calls that open a journal under the Go lock, trust a matching
 state file (rebuilding it when stale, as Go does), do one thing and close.
 These back ``gait run session ...``; a long-running process uses
 :class:`~.sessions.SessionManager` instead. Each call runs its file work in one
-worker thread. Unlike Go, a torn tail is quarantined rather than making the
-journal unreadable, and a compacted, fully checkpointed journal keeps its
+worker thread; ``status`` only reads (no lock, no state rewrite, no
+quarantine). Unlike Go, a torn tail is quarantined by the writing calls rather
+than making the journal unreadable, and a compacted, fully checkpointed journal keeps its
 sequence (§5).
 """
 
@@ -20,9 +21,11 @@ import anyio
 
 from ... import __version__
 from ...clock import Clock, SystemClock
+from ...errors import SessionInputError
 from .compaction import CompactionReport
-from .lock import LockSettings, lock_settings_from_env
+from .lock import HeldSessionLock, LockSettings, lock_settings_from_env
 from .records import CheckpointRecord, EventFields, EventRecord, normalize_fields
+from .scan import load_state, scan_journal, split_torn_tail
 from .store import JournalStore, StoreOptions
 
 __all__ = [
@@ -107,13 +110,70 @@ async def session_append(
 async def session_status(
     journal: Path, *, clock: Clock | None = None, lock: LockSettings | None = None
 ) -> dict[str, object]:
-    """Status of an existing journal (state trusted when its size matches)."""
+    """Status of an existing journal, read-only: no file is created, changed or moved.
 
-    def work(store: JournalStore) -> dict[str, object]:
-        store.open(create=False, full=False)
-        return store.status()
+    The read happens under the Go session lock (a consistent snapshot; the
+    lock file is removed again). A state file whose size matches is trusted (as
+    Go does); otherwise the journal is scanned in memory, and the state file is
+    not rewritten. A torn tail is left in place and reported as
+    ``torn_tail_bytes`` (the next writer quarantines it).
 
-    return await _run(journal, clock, lock, work)
+    Raises:
+        SessionInputError: the journal is missing or invalid.
+        ContentionError: the lock could not be taken in time.
+    """
+    del clock
+    settings = lock or lock_settings_from_env()
+
+    def call() -> dict[str, object]:
+        held = HeldSessionLock(journal, settings)
+        held.acquire()
+        try:
+            return _read_status(journal)
+        finally:
+            held.release()
+
+    return await anyio.to_thread.run_sync(call)
+
+
+def _read_status(journal: Path) -> dict[str, object]:
+    try:
+        data = journal.read_bytes()
+    except FileNotFoundError:
+        data = b""
+    except OSError as exc:
+        raise SessionInputError(
+            f"read session journal {journal}: {exc.strerror or exc}", code="session_journal_invalid"
+        ) from exc
+    if not data:
+        raise SessionInputError(
+            f"session journal not found: {journal}", code="session_journal_missing"
+        )
+    state = load_state(Path(str(journal) + ".state.json"), len(data))
+    if state is not None:
+        return {
+            "session_id": state.session_id,
+            "run_id": state.run_id,
+            "created_at": state.created_at,
+            "started_at": state.started_at,
+            "event_count": state.event_count,
+            "checkpoint_count": state.checkpoint_count,
+            "last_sequence": state.last_sequence,
+        }
+    good, torn = split_torn_tail(data)
+    scan = scan_journal(data[:good])
+    status: dict[str, object] = {
+        "session_id": scan.header.session_id,
+        "run_id": scan.header.run_id,
+        "created_at": scan.header.created_at,
+        "started_at": scan.header.started_at,
+        "event_count": scan.event_count,
+        "checkpoint_count": len(scan.checkpoints),
+        "last_sequence": scan.last_sequence,
+    }
+    if torn:
+        status["torn_tail_bytes"] = len(torn)
+    return status
 
 
 def split_checkpoint_path(out: Path, part: int) -> Path:

@@ -198,6 +198,12 @@ class ServiceConfig:
         checkpoint_every_events: automatic checkpoint cadence (0 = only on drain / request).
         policy_poll_s: how often the policy file is checked for changes (0 = never).
         producer_version: written into traces and journals.
+        certfile: PEM certificate chain: serve HTTPS (with ``keyfile``); empty: HTTP.
+        keyfile: PEM private key of ``certfile``.
+        metrics_listen: a second TCP listener serving only ``/metrics`` and the
+            probes, without the token (``None``: none).
+        metrics_access: ``token`` (``/metrics`` needs the API token when auth is
+            on) or ``loopback`` (loopback clients need none).
     """
 
     policy_path: Path
@@ -236,6 +242,10 @@ class ServiceConfig:
     checkpoint_every_events: int = 0
     policy_poll_s: float = 1.0
     producer_version: str = "0.0.0-dev"
+    certfile: Path | None = None
+    keyfile: Path | None = None
+    metrics_listen: ListenAddress | None = None
+    metrics_access: Literal["token", "loopback"] = "token"
 
     def __post_init__(self) -> None:
         if self.adapter not in ADAPTER_NAMES:
@@ -260,6 +270,20 @@ class ServiceConfig:
             raise UsageError("--mailbox-size and --batch-limit must be > 0")
         if self.max_sessions < 0:
             raise UsageError("--max-sessions must not be negative (0 = from the descriptor limit)")
+        if (self.certfile is None) != (self.keyfile is None):
+            raise UsageError("--certfile and --keyfile must be given together")
+        for flag, path in (("--certfile", self.certfile), ("--keyfile", self.keyfile)):
+            if path is not None and not path.is_file():
+                raise UsageError(f"{flag} not found: {path}", code="tls_file_missing")
+        if self.metrics_listen is not None and self.metrics_listen.is_unix:
+            raise UsageError("--metrics-listen must be host:port")
+        if self.metrics_access not in ("token", "loopback"):
+            raise UsageError("unsupported --metrics-auth value (expected token or loopback)")
+
+    @property
+    def tls(self) -> bool:
+        """True when the server answers HTTPS."""
+        return self.certfile is not None
 
     @property
     def strict_status(self) -> bool:

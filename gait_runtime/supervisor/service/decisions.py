@@ -35,6 +35,7 @@ import structlog
 from ...artifacts.fsutil import reject_parent_traversal
 from ...artifacts.keys import ResolvedSigningKey
 from ...artifacts.signing import VerifyKey
+from ...artifacts.timefmt import format_ns
 from ...errors import (
     ArtifactInputError,
     GaitError,
@@ -510,6 +511,7 @@ class DecisionService:
             trace_id=str(trace["trace_id"]),
             event_id=event_id,
             created_at=intent.created_at,
+            observed_at=format_ns(stamp_ns),
             surface="mcp_serve",
         )
         span.record(attrs)
@@ -553,5 +555,18 @@ class DecisionService:
         if self._metrics is not None:
             self._metrics.observe_decision(verdict, (time.perf_counter_ns() - started_ns) / 1e9)
         status = _STRICT_STATUS[verdict] if config.strict_status else 200
-        _log.debug("decision", verdict=verdict, tool_name=intent.tool_name, status=status)
+        _log.info(
+            "decision",
+            run_id=run_id,
+            session_id=attrs.session_id,
+            trace_id=attrs.trace_id,
+            trace_path=attrs.trace_path,
+            tool_name=intent.tool_name,
+            verdict=verdict,
+            reason_codes=reason_codes,
+            policy_digest=policy.digest,
+            intent_digest=intent.intent_digest,
+            decision_latency_ms=latency_ms,
+            status=status,
+        )
         return DecisionReply(status, body, verdict=verdict)

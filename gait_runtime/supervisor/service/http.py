@@ -3,8 +3,11 @@
 Owns: routing of ``spec/service.md`` §2 (exact paths, 404 and 405 bodies), the
 processing order of the three POST routes (method → auth → content type → body
 size → decision), the bounded body read with the 413 answer, the JSON / SSE /
-NDJSON framings, our additive ``GET /v1/health`` and ``GET /metrics``, and the
-ASGI lifespan handshake. HTTP parsing, keep-alive and timeouts belong to
+NDJSON framings, our additive ``GET /v1/health``, ``GET /livez``, ``GET /readyz``
+and ``GET /metrics`` (optionally without the token for loopback clients, or on a
+separate metrics listener), the per-request access log line, HTTP metrics and
+``SERVER`` span, the warning line of a failed authentication, and the ASGI
+lifespan handshake. HTTP parsing, keep-alive and timeouts belong to
 hypercorn; decisions belong to :class:`~gait_runtime.supervisor.service.decisions.DecisionService`.
 
 Every error body is ``{"error": <message>, "ok": false}`` + newline with
@@ -13,20 +16,35 @@ Every error body is ``{"error": <message>, "ok": false}`` + newline with
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
+import time
 from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any, Final
+from dataclasses import dataclass
+from typing import Any, Final, Literal
 
 import anyio
 import structlog
 import structlog.contextvars
 
 from ...artifacts.gojson import go_json
+from ...telemetry.metrics import Metrics
+from ...telemetry.otel import http_server_span
 from .auth import TokenAuth
 from .decisions import DecisionReply, DecisionService, error_reply
 
-__all__ = ["MCP_PATH", "REQUEST_ID_HEADER", "GaitApp", "Receive", "Scope", "Send", "new_request_id"]
+__all__ = [
+    "MCP_PATH",
+    "REQUEST_ID_HEADER",
+    "GaitApp",
+    "MetricsAccess",
+    "Readiness",
+    "Receive",
+    "Scope",
+    "Send",
+    "new_request_id",
+]
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -45,7 +63,31 @@ _EVALUATE_ROUTES: Final = {
     "/v1/evaluate/sse": "sse",
     "/v1/evaluate/stream": "stream",
 }
-_GET_ROUTES: Final = ("/healthz", "/v1/health", "/metrics")
+_GET_ROUTES: Final = ("/healthz", "/livez", "/readyz", "/v1/health", "/metrics")
+_OPEN_ROUTES: Final = ("/healthz", "/livez", "/readyz")
+"""Probes answered without a token (they carry no data beyond up/ready)."""
+_METRICS_PORT_ROUTES: Final = ("/metrics", "/livez", "/readyz", "/healthz")
+"""What a separate metrics listener serves (without a token); anything else is 404."""
+_LIVEZ_BODY: Final = b'{"ok":true,"status":"live"}\n'
+MetricsAccess = Literal["token", "loopback"]
+"""``token``: /metrics needs the API token when auth is on; ``loopback``: not from loopback."""
+
+
+@dataclass(frozen=True, slots=True)
+class Readiness:
+    """Whether the server should get traffic now, and why not.
+
+    Attributes:
+        ready: True once started, not draining and the policy file loads.
+        reason: ``starting``, ``draining`` or ``policy_unloadable`` (empty when ready).
+        detail: the policy error when the reason is ``policy_unloadable``.
+    """
+
+    ready: bool
+    reason: str = ""
+    detail: str = ""
+
+
 _TOO_LARGE: Final = "request body exceeds max-request-bytes"
 _DRAINING: Final = "server is draining"
 _DRAINING_HEADERS: Final = ((b"retry-after", b"1"), (b"connection", b"close"))
@@ -100,6 +142,11 @@ class GaitApp:
         metrics: renders the Prometheus text exposition for ``/metrics``.
         mcp: the MCP gateway's streamable HTTP app, served under ``/mcp`` behind the
             same auth, drain rule and body limit as the decision routes; ``None``: 404.
+        readiness: the ``/readyz`` answer (always ready when None).
+        recorder: counts requests and their durations (``None``: not counted).
+        metrics_access: who may read ``/metrics`` without the token.
+        metrics_port: a separate listener's port that serves only ``/metrics``
+            and the probes, without a token (0: none).
     """
 
     def __init__(
@@ -111,6 +158,10 @@ class GaitApp:
         health: Callable[[], dict[str, Any]],
         metrics: Callable[[], tuple[bytes, str]],
         mcp: Callable[[Scope, Receive, Send], Awaitable[None]] | None = None,
+        readiness: Callable[[], Readiness] | None = None,
+        recorder: Metrics | None = None,
+        metrics_access: MetricsAccess = "token",
+        metrics_port: int = 0,
     ) -> None:
         self._service = service
         self._mcp = mcp
@@ -118,6 +169,11 @@ class GaitApp:
         self._auth = auth
         self._health = health
         self._metrics = metrics
+        self._readiness = readiness
+        self._recorder = recorder
+        self._metrics_access = metrics_access
+        self.metrics_port = metrics_port
+        self.metrics_address: object | None = None
         self.in_flight = 0
         self.requests = 0
         self.accepting = True
@@ -126,25 +182,75 @@ class GaitApp:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
         if kind == "http":
-            self.in_flight += 1
-            self.requests += 1
-            request_id = new_request_id()
-            header = (REQUEST_ID_HEADER, request_id.encode("ascii"))
-
-            async def send_with_id(message: Message) -> None:
-                if message["type"] == "http.response.start":
-                    message["headers"] = [*message["headers"], header]
-                await send(message)
-
-            try:
-                with structlog.contextvars.bound_contextvars(request_id=request_id):
-                    await self._http(scope, receive, send_with_id)
-            except _ClientGone:
-                return
-            finally:
-                self.in_flight -= 1
+            await self._request(scope, receive, send)
         elif kind == "lifespan":
             await self._lifespan(receive, send)
+
+    async def _request(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """One request: id, SERVER span, access log line and metrics around routing."""
+        self.in_flight += 1
+        self.requests += 1
+        started = time.perf_counter()
+        request_id = new_request_id()
+        header = (REQUEST_ID_HEADER, request_id.encode("ascii"))
+        method: str = scope["method"]
+        path: str = scope["path"]
+        headers = _headers(scope)
+        answer = {"status": 0, "bytes": 0}
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message["headers"], header]
+                answer["status"] = int(message["status"])
+            elif message["type"] == "http.response.body":
+                answer["bytes"] += len(message.get("body", b""))
+            await send(message)
+
+        client = scope.get("client")
+        server = scope.get("server")
+        route = path if path in _EVALUATE_ROUTES or path in _GET_ROUTES else None
+        gone = False
+        # A fresh context for this request's ids: nothing bound by an earlier
+        # request (or the server task) leaks into its lines.
+        structlog.contextvars.clear_contextvars()
+        try:
+            with (
+                structlog.contextvars.bound_contextvars(request_id=request_id),
+                http_server_span(
+                    method,
+                    route,
+                    path=path,
+                    headers=headers,
+                    scheme=str(scope.get("scheme", "http")),
+                    client=(str(client[0]), int(client[1])) if client else None,
+                    server=(str(server[0]), int(server[1] or 0)) if server else None,
+                    protocol_version=str(scope.get("http_version", "")),
+                ) as span,
+            ):
+                try:
+                    await self._http(scope, headers, receive, send_with_id)
+                except _ClientGone:
+                    gone = True
+                finally:
+                    span.set_status_code(answer["status"])
+        finally:
+            self.in_flight -= 1
+            duration = time.perf_counter() - started
+            status = answer["status"] or 499  # 499: the client left before an answer
+            if self._recorder is not None:
+                self._recorder.observe_http(method, path, status, duration)
+            _log.info(
+                "http_request",
+                request_id=request_id,
+                method=method,
+                path=path,
+                status=status,
+                bytes=answer["bytes"],
+                duration_ms=round(duration * 1000, 3),
+                client=_peer(client),
+                client_gone=gone or None,
+                user_agent=headers.get("user-agent"),
+            )
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:
@@ -156,14 +262,28 @@ class GaitApp:
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
-    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def _http(
+        self, scope: Scope, headers: dict[str, str], receive: Receive, send: Send
+    ) -> None:
         path: str = scope["path"]
         method: str = scope["method"]
-        headers = _headers(scope)
-        if path == MCP_PATH and self._mcp is not None:
+        if (
+            path == MCP_PATH
+            and self._mcp is not None
+            and not (bool(self.metrics_port) and _server_port(scope) == self.metrics_port)
+        ):
             await self._mcp_route(scope, receive, send, headers)
             return
-        route = _EVALUATE_ROUTES.get(path)
+        on_metrics_port = bool(self.metrics_port) and _server_port(scope) == self.metrics_port
+        route = None if on_metrics_port else _EVALUATE_ROUTES.get(path)
+        if on_metrics_port and path not in _METRICS_PORT_ROUTES:
+            await _send(
+                send,
+                404,
+                _NOT_FOUND,
+                [(b"content-type", b"text/plain; charset=utf-8")],
+            )
+            return
         if route is None:
             if path not in _GET_ROUTES:
                 await _send(
@@ -179,7 +299,7 @@ class GaitApp:
             if method != "GET":
                 await _send_reply(send, error_reply(405, "expected GET"))
                 return
-            await self._get(path, headers, send)
+            await self._get(path, headers, send, open_metrics=on_metrics_port, scope=scope)
             return
         if method != "POST":
             await _send_reply(send, error_reply(405, "expected POST"))
@@ -190,6 +310,7 @@ class GaitApp:
         if self._auth is not None:
             failure = self._auth.check(headers.get("authorization"))
             if failure is not None:
+                _auth_failed(path, failure, scope)
                 await _send_reply(send, error_reply(401, failure))
                 return
         failure = content_type_error(headers.get("content-type"))
@@ -201,9 +322,9 @@ class GaitApp:
         except _BodyTooLarge:
             await _send_reply(send, error_reply(413, _TOO_LARGE, (b"connection", b"close")))
             return
-        reply = await self._service.decide(
-            body, traceparent=headers.get("traceparent"), tracestate=headers.get("tracestate")
-        )
+        # The caller's traceparent already parents the SERVER span, which is current:
+        # the decision span becomes its child.
+        reply = await self._service.decide(body)
         if reply.body.get("ok") is not True or route == "json":
             await _send_reply(send, reply)
         elif route == "sse":
@@ -241,13 +362,39 @@ class GaitApp:
             return
         await self._mcp(scope, receive, send)
 
-    async def _get(self, path: str, headers: dict[str, str], send: Send) -> None:
+    async def _get(
+        self,
+        path: str,
+        headers: dict[str, str],
+        send: Send,
+        *,
+        open_metrics: bool = False,
+        scope: Scope | None = None,
+    ) -> None:
         if path == "/healthz":
             await _send(send, 200, _HEALTHZ_BODY, [_JSON])
             return
-        if self._auth is not None:
+        if path == "/livez":
+            await _send(send, 200, _LIVEZ_BODY, [_JSON])
+            return
+        if path == "/readyz":
+            state = self._readiness() if self._readiness is not None else Readiness(True)
+            body: dict[str, Any] = {"ok": state.ready, "ready": state.ready}
+            if not state.ready:
+                body["reason"] = state.reason
+                if state.detail:
+                    body["error"] = state.detail
+            await _send(send, 200 if state.ready else 503, go_json(body) + b"\n", [_JSON])
+            return
+        exempt = path == "/metrics" and (
+            open_metrics
+            or (self._metrics_access == "loopback" and scope is not None and _from_loopback(scope))
+        )
+        if self._auth is not None and not exempt:
             failure = self._auth.check(headers.get("authorization"))
             if failure is not None:
+                if scope is not None:
+                    _auth_failed(path, failure, scope)
                 await _send_reply(send, error_reply(401, failure))
                 return
         if path == "/v1/health":
@@ -273,6 +420,35 @@ class GaitApp:
             chunks.append(chunk)
             if not message.get("more_body", False):
                 return b"".join(chunks)
+
+
+def _peer(client: Any) -> str | None:
+    """``host:port`` of the client (``[v6]:port``), None for a Unix socket."""
+    if not client:
+        return None
+    host = str(client[0])
+    return f"[{host}]:{client[1]}" if ":" in host else f"{host}:{client[1]}"
+
+
+def _server_port(scope: Scope) -> int:
+    server = scope.get("server")
+    return int(server[1] or 0) if server else 0
+
+
+def _from_loopback(scope: Scope) -> bool:
+    """True for a loopback TCP peer or a Unix-socket peer (no client address)."""
+    client = scope.get("client")
+    if not client:
+        return True
+    try:
+        return ipaddress.ip_address(str(client[0])).is_loopback
+    except ValueError:
+        return False
+
+
+def _auth_failed(path: str, reason: str, scope: Scope) -> None:
+    """One warning line per refused caller (no token material is logged)."""
+    _log.warning("auth_failed", path=path, reason=reason, client=_peer(scope.get("client")))
 
 
 def _headers(scope: Scope) -> dict[str, str]:

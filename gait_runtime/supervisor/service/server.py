@@ -1,8 +1,10 @@
 """Runs the ASGI app under hypercorn inside the supervisor's task group.
 
 Owns: binding the listening socket ourselves (TCP ``host:port`` with port 0
-allowed, or a Unix socket), handing it to hypercorn's ``serve`` for the chosen
-backend, mapping our timeouts onto hypercorn's (header/idle, body read,
+allowed, or a Unix socket) and the optional metrics socket, handing them to
+hypercorn's ``serve`` for the chosen backend (TLS by hypercorn's own SSL
+support when a certificate is configured), keeping hypercorn's start-up
+banner out of the log stream (``supervisor_ready`` names the address), mapping our timeouts onto hypercorn's (header/idle, body read,
 graceful drain), and reporting readiness with ``task_status.started(address)``
 once the socket listens and the app finished its lifespan start-up. Does not
 own: routing (``http.py``) or when to stop (the supervisor sets the shutdown
@@ -35,8 +37,18 @@ from .http import GaitApp
 __all__ = ["BoundAddress", "HTTPServerSettings", "serve_http"]
 
 _BACKLOG: Final = 1024
+
+
+class _NoBanner(logging.Filter):
+    """Drops hypercorn's plain ``Running on …`` banner; other records pass (as JSON)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("Running on ")
+
+
 _HYPERCORN_ERRORLOG = logging.getLogger("gait_runtime.supervisor.http")
 """Hypercorn takes a stdlib logger; ``configure_logging`` renders its records through structlog."""
+_HYPERCORN_ERRORLOG.addFilter(_NoBanner())
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +64,7 @@ class BoundAddress:
     host: str = ""
     port: int = 0
     unix_path: str = ""
+    scheme: str = "http"
 
     def display(self) -> str:
         """``host:port`` (IPv6 in brackets) or ``unix:/path``."""
@@ -61,8 +74,8 @@ class BoundAddress:
         return f"{host}:{self.port}"
 
     def url(self) -> str:
-        """Base URL for TCP addresses (``http://host:port``)."""
-        return f"http://{self.display()}"
+        """Base URL for TCP addresses (``http://host:port`` or ``https://…``)."""
+        return f"{self.scheme}://{self.display()}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,22 +86,36 @@ class HTTPServerSettings:
         header_timeout_s: complete headers (and idle keep-alive) deadline.
         read_timeout_s: per-read deadline while a body is being received.
         drain_timeout_s: graceful window for in-flight requests on shutdown.
+        certfile: PEM certificate chain; set with ``keyfile`` to serve HTTPS.
+        keyfile: PEM private key of ``certfile``.
     """
 
     header_timeout_s: float = 5.0
     read_timeout_s: float = 30.0
     drain_timeout_s: float = 10.0
+    certfile: str = ""
+    keyfile: str = ""
 
 
 class _PreboundConfig(Config):
-    """A hypercorn config that serves one socket we bound ourselves."""
+    """A hypercorn config that serves sockets we bound ourselves.
 
-    def __init__(self, sock: socket.socket) -> None:
+    The main socket is a secure one when TLS is on; the metrics socket (if
+    any) stays plain HTTP.
+    """
+
+    def __init__(
+        self, sock: socket.socket, *, secure: bool, extra: list[socket.socket] | None = None
+    ) -> None:
         super().__init__()
         self._sock = sock
+        self._secure = secure
+        self._extra = list(extra or [])
 
     def create_sockets(self) -> Sockets:
-        return Sockets([], [self._sock], [])
+        if self._secure:
+            return Sockets([self._sock], list(self._extra), [])
+        return Sockets([], [self._sock, *self._extra], [])
 
 
 def bind_socket(listen: ListenAddress) -> tuple[socket.socket, BoundAddress]:
@@ -126,8 +153,14 @@ def bind_socket(listen: ListenAddress) -> tuple[socket.socket, BoundAddress]:
     return sock, bound
 
 
-def _config(sock: socket.socket, settings: HTTPServerSettings) -> Config:
-    config = _PreboundConfig(sock)
+def _config(
+    sock: socket.socket, settings: HTTPServerSettings, extra: list[socket.socket]
+) -> Config:
+    secure = bool(settings.certfile)
+    config = _PreboundConfig(sock, secure=secure, extra=extra)
+    if secure:
+        config.certfile = settings.certfile
+        config.keyfile = settings.keyfile
     config.keep_alive_timeout = settings.header_timeout_s
     config.read_timeout = max(1, math.ceil(settings.read_timeout_s))
     config.graceful_timeout = settings.drain_timeout_s
@@ -145,6 +178,7 @@ async def serve_http(
     *,
     settings: HTTPServerSettings,
     shutdown: anyio.Event,
+    metrics_listen: ListenAddress | None = None,
     task_status: anyio.abc.TaskStatus[BoundAddress] = anyio.TASK_STATUS_IGNORED,
 ) -> None:
     """Serve ``app`` until ``shutdown`` is set and in-flight requests finished (or timed out).
@@ -152,15 +186,29 @@ async def serve_http(
     Args:
         app: the ASGI application.
         listen: where to listen.
-        settings: timeouts.
+        settings: timeouts and TLS files.
         shutdown: set it to stop accepting and drain.
+        metrics_listen: a second listener for ``/metrics`` and probes (its bound port
+            is written to ``app.metrics_port``), or None.
         task_status: receives the bound address once the server accepts requests.
 
     Raises:
-        OSError: the address cannot be bound.
+        OSError: an address cannot be bound.
     """
     sock, bound = bind_socket(listen)
-    config = _config(sock, settings)
+    extra: list[socket.socket] = []
+    if metrics_listen is not None:
+        try:
+            metrics_sock, metrics_bound = bind_socket(metrics_listen)
+        except OSError:
+            sock.close()
+            raise
+        extra.append(metrics_sock)
+        app.metrics_port = metrics_bound.port
+        app.metrics_address = metrics_bound
+    if settings.certfile:
+        bound = BoundAddress(bound.host, bound.port, bound.unix_path, scheme="https")
+    config = _config(sock, settings, extra)
     try:
         async with anyio.create_task_group() as tg:
             tg.start_soon(_run_hypercorn, app, config, shutdown)
@@ -175,6 +223,8 @@ async def serve_http(
                 shutdown.set()
     finally:
         sock.close()
+        for other in extra:
+            other.close()
         if bound.unix_path:
             try:
                 os.remove(bound.unix_path)

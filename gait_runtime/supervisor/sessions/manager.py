@@ -23,6 +23,7 @@ from typing import Any, Final, TypeVar
 import anyio
 import msgspec
 import structlog
+import structlog.contextvars
 from anyio.abc import TaskGroup, TaskStatus
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
@@ -340,6 +341,10 @@ class SessionManager:
     # ----------------------------------------------------------- supervision
 
     async def _supervise(self, s: _Session, *, task_status: TaskStatus[None]) -> None:
+        # This task copied the context of the request that opened the session: drop
+        # that request's log ids, keep only this session's.
+        structlog.contextvars.clear_contextvars()
+        structlog.contextvars.bind_contextvars(session_id=s.key[0])
         first = True
         try:
             while True:
