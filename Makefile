@@ -8,11 +8,14 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: demo test lint typecheck unit bench clean
 
-$(STAMP): pyproject.toml constraints.txt
+PLUGINS := $(wildcard plugins/*/pyproject.toml)
+
+$(STAMP): pyproject.toml constraints.txt $(PLUGINS)
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "gait-runtime needs Python 3.11+"'
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[test,mcp]'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[test,mcp]' \
+		-e plugins/gait-adapters
 	touch $(STAMP)
 
 demo: $(STAMP)
