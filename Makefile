@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml constraints.txt $(PLUGINS)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[test,mcp]' \
-		-e plugins/gait-adapters
+		-e plugins/gait-adapters -e 'plugins/gait-openai-agents[agents]' -e 'plugins/gait-langchain[langchain]'
 	touch $(STAMP)
 
 demo: $(STAMP)

@@ -1,8 +1,9 @@
 """Plugin Protocols and entry-point discovery (group ``gait_runtime.plugins``).
 
-Owns: the three things a plugin can be — a :class:`PayloadAdapter` (a framework's
-tool-call payload → an IntentRequest document), a :class:`Grader` (a regress check)
-and a :class:`TelemetrySink` (decision records out) — the discovery of installed
+Owns: the four things a plugin can be — a :class:`PayloadAdapter` (a framework's
+tool-call payload → an IntentRequest document), a :class:`Grader` (a regress check),
+a :class:`TelemetrySink` (decision records out) and an :class:`Integration` (a thin
+framework guardrail or wrapper built on the SDK) — the discovery of installed
 plugins through the ``gait_runtime.plugins`` entry-point group, and the profile
 context rules applied to every decoded call (``standard`` fills defaults and warns,
 ``oss-prod`` demands identity, workspace and session id). The core knows only these
@@ -10,7 +11,7 @@ Protocols: the adapters themselves (``mcp``, ``openai``, ``anthropic``, ``langch
 ``claude_code``) live in first-party packages under ``plugins/``.
 
 An entry point's name is the plugin's name; it loads to an object with a ``kind``
-(``adapter``, ``grader`` or ``sink``) that satisfies the matching Protocol. A plugin
+(``adapter``, ``grader``, ``sink`` or ``integration``) that satisfies the matching Protocol. A plugin
 that fails to load, has an unknown kind, or claims a name (or alias) another plugin
 also claims is listed with its error and never used: a call for that adapter fails
 as ``unsupported adapter`` — nothing is decoded by a guess.
@@ -38,6 +39,7 @@ __all__ = [
     "AdapterOutput",
     "DecodedCall",
     "Grader",
+    "Integration",
     "PayloadAdapter",
     "PluginInfo",
     "TelemetrySink",
@@ -61,7 +63,7 @@ _DEFAULT_IDENTITY: Final = "mcp-proxy"
 _DEFAULT_WORKSPACE: Final = "."
 _DEFAULT_RISK: Final = "high"
 
-PluginKind = Literal["adapter", "grader", "sink"]
+PluginKind = Literal["adapter", "grader", "sink", "integration"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,10 +154,35 @@ class TelemetrySink(Protocol):
         ...
 
 
+@runtime_checkable
+class Integration(Protocol):
+    """A thin framework integration (a guardrail, a tool wrapper) built on the SDK.
+
+    Listed by ``gait plugins list``; its module must not import the framework itself, so
+    listing stays cheap and works where the framework is not installed.
+    """
+
+    @property
+    def kind(self) -> Literal["integration"]:
+        """Always ``"integration"``."""
+        ...
+
+    @property
+    def name(self) -> str:
+        """The integration's name."""
+        ...
+
+    @property
+    def framework(self) -> str:
+        """The distribution name of the framework it plugs into."""
+        ...
+
+
 _PROTOCOLS: Final[dict[str, type]] = {
     "adapter": PayloadAdapter,
     "grader": Grader,
     "sink": TelemetrySink,
+    "integration": Integration,
 }
 
 
@@ -165,7 +192,7 @@ class PluginInfo:
 
     Attributes:
         name: the entry point's name.
-        kind: ``adapter``, ``grader``, ``sink`` or ``""`` when it did not load.
+        kind: ``adapter``, ``grader``, ``sink``, ``integration`` or ``""`` (did not load).
         value: the entry point's ``module:attribute``.
         distribution: the installed distribution that declares it.
         version: that distribution's version.
