@@ -14,13 +14,15 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
-from typing import IO, Final
+from typing import IO, TYPE_CHECKING, Final
 
 import structlog
 
 from .. import __version__
 from ..errors import EXIT_INTERNAL, GaitError, UsageError
-from ._frame import Parser, Result, correlation_id, dump_json_line, render_error, render_result
+
+if TYPE_CHECKING:
+    from ._frame import Result
 
 __all__ = ["COMMANDS", "main", "run"]
 
@@ -121,6 +123,18 @@ COMMANDS: Final[dict[tuple[str, ...], tuple[str, str]]] = {
         "gait_runtime.cli.soak:build_verify",
         "re-verify a soak run's journals and acknowledged decisions",
     ),
+    ("hook", "claude-code"): (
+        "gait_runtime.cli.hook:build_claude_code",
+        "answer a PreToolUse hook payload (stdin) with allow, ask or deny; fail-closed",
+    ),
+    ("sidecar",): (
+        "gait_runtime.cli.sidecar:build_sidecar",
+        "evaluate IntentRequest JSON lines on stdin, one result line each on stdout",
+    ),
+    ("plugins", "list"): (
+        "gait_runtime.cli.plugins:build_list",
+        "list installed plugins (adapters, integrations) and where each comes from",
+    ),
 }
 
 
@@ -167,6 +181,8 @@ def _default_logging() -> bool:
 
 def main(argv: Sequence[str] | None = None, *, out: IO[str] | None = None) -> int:
     """Run one ``gait`` command and return its exit code (never raises for user errors)."""
+    from ._frame import Parser, correlation_id, dump_json_line, render_error, render_result
+
     args = list(sys.argv[1:] if argv is None else argv)
     stream = out if out is not None else sys.stdout
     as_json = "--json" in args
@@ -220,5 +236,11 @@ def main(argv: Sequence[str] | None = None, *, out: IO[str] | None = None) -> in
 
 
 def run() -> None:
-    """Console-script entry point."""
+    """Console-script entry point (``gait hook claude-code`` answers without the CLI frame)."""
+    if sys.argv[1:3] == ["hook", "claude-code"]:
+        from .hook import fast_main
+
+        code = fast_main(sys.argv[3:])
+        if code is not None:
+            sys.exit(code)
     sys.exit(main())

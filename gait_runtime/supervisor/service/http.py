@@ -3,7 +3,8 @@
 Owns: routing of ``spec/service.md`` §2 (exact paths, 404 and 405 bodies), the
 processing order of the three POST routes (method → auth → content type → body
 size → decision), the bounded body read with the 413 answer, the JSON / SSE /
-NDJSON framings, our additive ``GET /v1/health`` and ``GET /metrics``, and the
+NDJSON framings, our additive ``GET /v1/health``, ``GET /metrics`` and the
+coding-agent hook route ``POST /v1/hooks/claude-code`` (always 200, a hook answer), and the
 ASGI lifespan handshake. HTTP parsing, keep-alive and timeouts belong to
 hypercorn; decisions belong to :class:`~gait_runtime.supervisor.service.decisions.DecisionService`.
 
@@ -13,6 +14,7 @@ Every error body is ``{"error": <message>, "ok": false}`` + newline with
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from collections.abc import Awaitable, Callable, MutableMapping
@@ -23,6 +25,7 @@ import structlog
 import structlog.contextvars
 
 from ...artifacts.gojson import go_json
+from ...hooks import failure_answer, hook_request_body, read_reply
 from .auth import TokenAuth
 from .decisions import DecisionReply, DecisionService, error_reply
 
@@ -46,6 +49,8 @@ _EVALUATE_ROUTES: Final = {
     "/v1/evaluate/stream": "stream",
 }
 _GET_ROUTES: Final = ("/healthz", "/v1/health", "/metrics")
+HOOK_ROUTE: Final = "/v1/hooks/claude-code"
+"""Our additive route for coding-agent HTTP hooks: always 200 with a hook answer."""
 _TOO_LARGE: Final = "request body exceeds max-request-bytes"
 _DRAINING: Final = "server is draining"
 _DRAINING_HEADERS: Final = ((b"retry-after", b"1"), (b"connection", b"close"))
@@ -163,6 +168,9 @@ class GaitApp:
         if path == MCP_PATH and self._mcp is not None:
             await self._mcp_route(scope, receive, send, headers)
             return
+        if path == HOOK_ROUTE:
+            await self._hook(method, headers, receive, send)
+            return
         route = _EVALUATE_ROUTES.get(path)
         if route is None:
             if path not in _GET_ROUTES:
@@ -240,6 +248,40 @@ class GaitApp:
             await _send_reply(send, error_reply(413, _TOO_LARGE, (b"connection", b"close")))
             return
         await self._mcp(scope, receive, send)
+    async def _hook(
+        self, method: str, headers: dict[str, str], receive: Receive, send: Send
+    ) -> None:
+        """A PreToolUse payload in, the hook's decision JSON out; every failure is a deny.
+
+        Always HTTP 200: an agent treats other statuses as a non-blocking error and
+        would run the tool.
+        """
+        answer: dict[str, Any]
+        if method != "POST":
+            answer = failure_answer("expected POST")
+        elif not self.accepting:
+            answer = failure_answer(_DRAINING)
+        elif self._auth is not None and (failure := self._auth.check(headers.get("authorization"))):
+            answer = failure_answer(failure)
+        else:
+            try:
+                raw = await self._read_body(headers, receive)
+                payload = json.loads(raw)
+                if not isinstance(payload, dict) or not payload:
+                    raise ValueError("hook payload is not a JSON object")
+            except _BodyTooLarge:
+                answer = failure_answer(_TOO_LARGE)
+            except ValueError as exc:
+                answer = failure_answer(f"bad hook payload: {exc}")
+            else:
+                body = json.dumps(hook_request_body(payload)).encode()
+                reply = await self._service.decide(
+                    body,
+                    traceparent=headers.get("traceparent"),
+                    tracestate=headers.get("tracestate"),
+                )
+                answer = read_reply(reply.status, go_json(reply.body))
+        await _send(send, 200, go_json(answer) + b"\n", [_JSON])
 
     async def _get(self, path: str, headers: dict[str, str], send: Send) -> None:
         if path == "/healthz":
