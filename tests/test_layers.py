@@ -6,7 +6,9 @@ them. The gate core never imports the commands layer nor telemetry.
 `telemetry` imports nothing of ours except `errors`, `config` and
 `artifacts`. `commands` (the command bodies) sits between the libraries and
 the CLI; the supervisor never imports the CLI, the commands layer or the soak
-harness. Inside the supervisor the sub-packages are ordered too:
+harness. `sdk` (the agent-side client) imports the gate, the artifacts and the plugin
+Protocols, never the supervisor, the CLI, the commands layer or the server libraries.
+Inside the supervisor the sub-packages are ordered too:
 ``_journal_io`` < ``journal`` < ``sessions`` < ``service``. Checked statically
 from the source, so a violation fails even if the offending import sits on a
 path no other test executes; :func:`test_no_import_cycles` checks the whole
@@ -36,6 +38,11 @@ RULES: dict[str, tuple[set[str], set[str]]] = {
     "supervisor": (set(), {"cli", "harness", "commands", "demo_swarm"}),
     # the soak harness drives a supervisor *subprocess*; it never imports the CLI
     "harness": (set(), {"cli"}),
+    # the SDK is a client: the gate, artifacts and plugin Protocols only, never the server
+    "sdk": (
+        {"hypercorn", "structlog", "opentelemetry"},
+        {"supervisor", "cli", "harness", "commands", "runpack", "telemetry", "demo_swarm"},
+    ),
 }
 
 SUPERVISOR_ORDER = ("_journal_io", "journal", "sessions", "service")

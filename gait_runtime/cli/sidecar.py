@@ -2,8 +2,8 @@
 
 For agents not written in Python: start the sidecar once, write one IntentRequest per
 line, read one line back per request, in order. Each request runs the same evaluation
-as ``gait gate eval --json`` (policy re-read per request, signed trace written to
-``--trace-dir``) and answers ``{"ok": exit in (0, 3, 4), "exit_code": n,
+as ``gait gate eval --json`` (policy re-read per request, signed trace and approval
+audit record written to ``--trace-dir``) and answers ``{"ok": exit in (0, 3, 4), "exit_code": n,
 "gate_result": <gate eval JSON>, "trace_path": …}``. A line that is not a valid
 IntentRequest (not JSON, not an object, wrong ``schema_id``/``schema_version``)
 answers ``{"ok": false, "exit_code": 2, "error": "invalid intent request: …"}``; an
@@ -62,6 +62,7 @@ def _one(line: bytes, ns: argparse.Namespace, scratch: Path, seq: int) -> dict[s
         private_key=KeySource(ns.private_key, ns.private_key_env),
         approval_public_key=KeySource(ns.approval_public_key, ""),
         trace_out=str(trace_dir / f"trace_sidecar_{now_ns}_{seq}.json"),
+        approval_audit_out=str(trace_dir / f"approval_audit_sidecar_{now_ns}_{seq}.json"),
         rate_limit_state=ns.rate_limit_state,
     )
     try:
