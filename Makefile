@@ -25,8 +25,8 @@ demo: $(STAMP)
 	$(BIN)/gait demo mcp
 
 lint: $(STAMP)
-	$(BIN)/ruff check gait_runtime tests soak plugins
-	$(BIN)/ruff format --check gait_runtime tests soak plugins
+	$(BIN)/ruff check gait_runtime tests soak plugins examples
+	$(BIN)/ruff format --check gait_runtime tests soak plugins examples
 
 typecheck: $(STAMP)
 	$(BIN)/mypy --strict gait_runtime tests

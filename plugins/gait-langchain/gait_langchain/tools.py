@@ -14,7 +14,7 @@ The gate may be a ``GaitClient`` or ``LocalGate`` (sync and async invocations) o
 from __future__ import annotations
 
 import inspect
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from langchain_core.tools import BaseTool, StructuredTool, ToolException
@@ -40,6 +40,7 @@ def gated_tool(
     *,
     context: Mapping[str, Any] | None = None,
     return_refusal: bool = False,
+    approval_tokens: Sequence[Mapping[str, Any]] = (),
 ) -> StructuredTool:
     """Wrap ``tool`` so that it runs only when the gate says ``allow``.
 
@@ -48,6 +49,8 @@ def gated_tool(
         gate: a ``GaitClient``, ``AsyncGaitClient`` or ``LocalGate``.
         context: the native call context (identity, workspace, risk_class, session_id).
         return_refusal: give the agent the refusal text instead of raising.
+        approval_tokens: tokens sent with every call (``gait approve`` output, decoded);
+            the list may grow, so a call approved after a refusal passes.
     """
 
     def refuse(error: GaitError) -> None:
@@ -65,7 +68,7 @@ def gated_tool(
     def run(**kwargs: Any) -> Any:
         call, adapter = _call(tool.name, kwargs, context)
         try:
-            pending = gate.evaluate(call, adapter=adapter)
+            pending = gate.evaluate(call, adapter=adapter, approval_tokens=list(approval_tokens))
         except GaitError as exc:
             refuse(exc)
         if inspect.isawaitable(pending):
@@ -76,7 +79,7 @@ def gated_tool(
     async def arun(**kwargs: Any) -> Any:
         call, adapter = _call(tool.name, kwargs, context)
         try:
-            pending = gate.evaluate(call, adapter=adapter)
+            pending = gate.evaluate(call, adapter=adapter, approval_tokens=list(approval_tokens))
             decision = await pending if inspect.isawaitable(pending) else pending
         except GaitError as exc:
             refuse(exc)

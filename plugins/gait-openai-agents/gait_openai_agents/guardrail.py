@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import inspect
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 from agents import ToolGuardrailFunctionOutput, ToolInputGuardrail, ToolInputGuardrailData
@@ -49,6 +49,7 @@ def gait_guardrail(
     context: Mapping[str, Any] | None = None,
     on_refusal: Literal["reject", "raise"] = "reject",
     name: str = "gait_gate",
+    approval_tokens: Sequence[Mapping[str, Any]] = (),
 ) -> ToolInputGuardrail[Any]:
     """A tool-input guardrail that lets a tool run only when the gate says ``allow``.
 
@@ -58,13 +59,15 @@ def gait_guardrail(
             without it the ``openai`` adapter's defaults apply.
         on_refusal: ``reject`` (the model gets the reason) or ``raise`` (halt the run).
         name: the guardrail's name in run results.
+        approval_tokens: tokens sent with every call (``gait approve`` output, decoded);
+            the list may grow between runs, so a call approved after a refusal passes.
     """
 
     async def check(data: ToolInputGuardrailData) -> ToolGuardrailFunctionOutput:
         decision: Decision | None = None
         try:
             call, adapter = _call(data.context.tool_name, data.context.tool_arguments, context)
-            pending = gate.evaluate(call, adapter=adapter)
+            pending = gate.evaluate(call, adapter=adapter, approval_tokens=list(approval_tokens))
             decision = await pending if inspect.isawaitable(pending) else pending
             assert isinstance(decision, Decision)
             if decision.allowed:
