@@ -282,3 +282,11 @@ async def test_async_client_times_out_and_retries(misbehaving: Misbehaving) -> N
     async with AsyncGaitClient(misbehaving.url + "/busy") as c:
         decision = await c.evaluate({"name": ALLOW})
     assert decision.verdict == "allow" and misbehaving.hits["busy"] == 3
+
+
+def test_an_undecodable_payload_is_refused_by_the_real_server(gait_serve: GaitServe) -> None:
+    """A call the adapter cannot decode: the server answers 400, GateRequestRejected."""
+    with GaitClient(gait_serve.url) as client, pytest.raises(GateRequestRejected) as info:
+        client.check({"function": {"name": "tool.read", "arguments": "[1]"}}, adapter="openai")
+    assert info.value.status == 400
+    assert "must be a JSON object" in info.value.message

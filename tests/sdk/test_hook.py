@@ -9,6 +9,7 @@ require_approval; hook names map ``Read`` ⇒ tool.read, ``Edit`` ⇒ tool.write
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import time
 from typing import Any
@@ -126,10 +127,16 @@ def test_hook_denies_a_garbled_or_failing_server(misbehaving: Misbehaving, mode:
 
 
 def test_hook_denies_a_slow_server_within_its_timeout(misbehaving: Misbehaving) -> None:
-    """A reply held beyond ``--timeout``: deny."""
+    """A reply held beyond ``--timeout``: deny (the socket timeout or, on a loaded
+    machine, the watchdog 0.25 s later answers first)."""
+    started = time.monotonic()
     out = hook(_payload(READ), "--url", f"{misbehaving.url}/slow", "--timeout", "0.5")
     assert out["permissionDecision"] == "deny"
-    assert "did not answer within 0.5s" in out["permissionDecisionReason"]
+    assert re.search(
+        r"(did not answer|no answer) within 0\.(5|75)s", out["permissionDecisionReason"]
+    )
+    assert misbehaving.hits["slow"] == 1
+    assert time.monotonic() - started < 60
 
 
 def test_the_watchdog_answers_deny_when_stdin_never_ends() -> None:
