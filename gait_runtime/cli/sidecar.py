@@ -23,7 +23,7 @@ from typing import IO, Any, Final
 
 from ..artifacts.keys import KeySource
 from ..clock import Clock, SystemClock
-from ..errors import GaitError, exit_code_for
+from ..errors import GaitError, exit_code_for, verdict_exit_code
 from ._frame import Handler, Parser, Result, add_common, dump_json_line
 
 __all__ = ["build_sidecar", "serve_lines"]
@@ -39,7 +39,7 @@ def _invalid(why: str) -> dict[str, Any]:
 
 
 def _one(line: bytes, ns: argparse.Namespace, scratch: Path, seq: int) -> dict[str, Any]:
-    from ..gate.command import GateEvalOptions, run_gate_eval
+    from ..commands.gate import GateEvalOptions, run_gate_eval
 
     try:
         doc = json.loads(line)
@@ -72,9 +72,10 @@ def _one(line: bytes, ns: argparse.Namespace, scratch: Path, seq: int) -> dict[s
         return {"ok": False, "exit_code": code, "error": exc.message, "error_code": exc.error_code}
     finally:
         intent_file.unlink(missing_ok=True)
+    exit_code = verdict_exit_code(output.decision.verdict)
     return {
-        "ok": output.exit_code in (0, 3, 4),
-        "exit_code": output.exit_code,
+        "ok": exit_code in (0, 3, 4),
+        "exit_code": exit_code,
         "gate_result": output.payload,
         "trace_path": output.payload.get("trace_path", ""),
     }

@@ -17,12 +17,8 @@ A tool runs only on an ``allow``. Anything else is one of these, each a
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from ..errors import EXIT_APPROVAL_REQUIRED, GaitError, InternalError, InvalidInputError
-
-if TYPE_CHECKING:
-    from .decision import Decision
+from .model import Decision
 
 __all__ = [
     "ApprovalRequired",

@@ -56,7 +56,6 @@ def test_every_example_is_covered() -> None:
     assert scripts == set(EXPECTED)
 
 
-@pytest.mark.slow
 @pytest.mark.timeout(300)
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_example_runs_offline(name: str, tmp_path: Path) -> None:

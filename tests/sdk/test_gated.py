@@ -115,7 +115,7 @@ def test_approval_then_allow_end_to_end_with_a_real_token(
         with pytest.raises(ApprovalRequired) as info:
             tool("/srv/a")
         token = _approve(info.value, tmp_path / "approval.json")
-        assert tool("/srv/a", gait_approval=token) == {"path": "/srv/a"}  # type: ignore[call-arg]
+        assert tool("/srv/a", gait_approval=token) == {"path": "/srv/a"}
     assert ran == ["/srv/a"]
     assert [r["result"]["executed"] for r in recorder.results] == [False, True]
 
@@ -131,7 +131,7 @@ def test_a_token_for_another_intent_does_not_run_the_tool(
             tool("/srv/other")
         token = _approve(info.value, tmp_path / "other.json")
         with pytest.raises(ApprovalRequired) as again:
-            tool("/srv/a", gait_approval=token)  # type: ignore[call-arg]
+            tool("/srv/a", gait_approval=token)
     assert ran == []
     assert again.value.decision.verdict == "require_approval"
     assert json.loads(token.read_text())["intent_digest"] != again.value.intent_digest
