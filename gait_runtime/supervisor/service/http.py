@@ -248,6 +248,7 @@ class GaitApp:
             await _send_reply(send, error_reply(413, _TOO_LARGE, (b"connection", b"close")))
             return
         await self._mcp(scope, receive, send)
+
     async def _hook(
         self, method: str, headers: dict[str, str], receive: Receive, send: Send
     ) -> None:
