@@ -189,6 +189,7 @@ PUBLIC: dict[str, set[str]] = {
         "SessionManager",
         "journal_path_for",
     },
+    "gait_runtime.supervisor.transport": set(),
     "gait_runtime.telemetry": {
         "DecisionAttributes",
         "DecisionExporter",
