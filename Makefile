@@ -8,11 +8,14 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: demo test lint typecheck unit bench clean
 
-$(STAMP): pyproject.toml constraints.txt
+PLUGINS := $(wildcard plugins/*/pyproject.toml)
+
+$(STAMP): pyproject.toml constraints.txt $(PLUGINS)
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "gait-runtime needs Python 3.11+"'
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[all,test]'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[all,test]' \
+		-e plugins/gait-adapters -e 'plugins/gait-openai-agents[agents]' -e 'plugins/gait-langchain[langchain]'
 	touch $(STAMP)
 
 demo: $(STAMP)
@@ -22,8 +25,8 @@ demo: $(STAMP)
 	$(BIN)/gait demo mcp
 
 lint: $(STAMP)
-	$(BIN)/ruff check gait_runtime tests soak plugins
-	$(BIN)/ruff format --check gait_runtime tests soak plugins
+	$(BIN)/ruff check gait_runtime tests soak plugins examples
+	$(BIN)/ruff format --check gait_runtime tests soak plugins examples
 
 typecheck: $(STAMP)
 	$(BIN)/mypy --strict gait_runtime tests

@@ -6,7 +6,9 @@ them. The gate core never imports the commands layer nor telemetry.
 `telemetry` imports nothing of ours except `errors`, `config` and
 `artifacts`. `commands` (the command bodies) sits between the libraries and
 the CLI; the supervisor never imports the CLI, the commands layer or the soak
-harness. Inside the supervisor the sub-packages are ordered too:
+harness. `sdk` (the agent-side client) imports the gate, the artifacts and the plugin
+Protocols, never the supervisor, the CLI, the commands layer or the server libraries.
+Inside the supervisor the sub-packages are ordered too:
 ``_journal_io`` < ``journal`` < ``sessions`` < ``service``. Checked statically
 from the source, so a violation fails even if the offending import sits on a
 path no other test executes; :func:`test_no_import_cycles` checks the whole
@@ -43,6 +45,11 @@ RULES: dict[str, tuple[set[str], set[str]]] = {
     # consumers of artifacts: synchronous and offline, beside the supervisor, never above it
     "scout": (ASYNC_OR_NET, {"supervisor", "cli", "harness", "commands", "doctor", "telemetry"}),
     "doctor": (ASYNC_OR_NET, {"supervisor", "cli", "harness", "commands", "scout", "telemetry"}),
+    # the SDK is a client: the gate, artifacts and plugin Protocols only, never the server
+    "sdk": (
+        {"hypercorn", "structlog", "opentelemetry"},
+        {"supervisor", "cli", "harness", "commands", "runpack", "telemetry", "demo_swarm"},
+    ),
 }
 
 SUPERVISOR_ORDER = ("_journal_io", "journal", "sessions", "service")

@@ -15,13 +15,15 @@ import os
 import sys
 import time
 from collections.abc import Sequence
-from typing import IO, Final
+from typing import IO, TYPE_CHECKING, Final
 
 import structlog
 
 from .. import __version__
 from ..errors import EXIT_INTERNAL, GaitError, UsageError
-from ._frame import Parser, Result, correlation_id, dump_json_line, render_error, render_result
+
+if TYPE_CHECKING:
+    from ._frame import Result
 
 __all__ = ["COMMANDS", "main", "run"]
 
@@ -160,6 +162,18 @@ COMMANDS: Final[dict[tuple[str, ...], tuple[str, str]]] = {
         "activation milestones from an adoption log",
     ),
     ("init",): ("gait_runtime.cli.doctor:build_init", "write a starter .gait.yaml policy"),
+    ("hook", "claude-code"): (
+        "gait_runtime.cli.hook:build_claude_code",
+        "answer a PreToolUse hook payload (stdin) with allow, ask or deny; fail-closed",
+    ),
+    ("sidecar",): (
+        "gait_runtime.cli.sidecar:build_sidecar",
+        "evaluate IntentRequest JSON lines on stdin, one result line each on stdout",
+    ),
+    ("plugins", "list"): (
+        "gait_runtime.cli.plugins:build_list",
+        "list installed plugins (adapters, integrations) and where each comes from",
+    ),
 }
 
 
@@ -257,6 +271,8 @@ def main(argv: Sequence[str] | None = None, *, out: IO[str] | None = None) -> in
 
 
 def _dispatch(args: list[str], stream: IO[str]) -> int:
+    from ._frame import Parser, correlation_id, dump_json_line, render_error, render_result
+
     as_json = "--json" in args
     if not args:
         stream.write(f"gait {__version__}\n")
@@ -320,5 +336,11 @@ def _dispatch(args: list[str], stream: IO[str]) -> int:
 
 
 def run() -> None:
-    """Console-script entry point."""
+    """Console-script entry point (``gait hook claude-code`` answers without the CLI frame)."""
+    if sys.argv[1:3] == ["hook", "claude-code"]:
+        from .hook import fast_main
+
+        code = fast_main(sys.argv[3:])
+        if code is not None:
+            sys.exit(code)
     sys.exit(main())

@@ -8,7 +8,7 @@ reply, the decision span with its ``gait.trace.sign`` and
 ``gait.journal.append`` children, the log correlation ids (``session_id``,
 ``trace_id``, ``event_id``), export submission (lossy), the response body in Go field order (§3.2)
 and the HTTP status (compat/strict, §5). Does not own: HTTP framing, auth,
-content type or body limits (``transport/http.py``), nor policy reload
+content type or body limits (``service/http.py``), nor policy reload
 (``runtime.py``).
 
 Fail-closed rule: an invalid input answers 400 with the Go message; a full
@@ -49,6 +49,7 @@ from ...gate.intent import normalize_intent
 from ...gate.pipeline import decide
 from ...gate.policy import CompiledPolicy
 from ...gate.trace import build_trace
+from ...plugin import FALLBACK_WARNING, decode_call
 from ...runpack.store import write_runpack
 from ...telemetry._record import DecisionAttributes
 from ...telemetry.export import DecisionExporter
@@ -58,7 +59,6 @@ from ...telemetry.otel import DecisionSpan, decision_span
 from ..journal.records import EventFields
 from ..journal.scan import chain_path_for
 from ..sessions.manager import SessionManager
-from ..transport.adapters import FALLBACK_WARNING, decode_call
 from .config import ServiceConfig
 from .evidence import decision_runpack, default_run_id, file_stamp, trace_file_bytes
 from .evidence import normalize_run_id as normalize_run_id

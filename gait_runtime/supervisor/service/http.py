@@ -5,7 +5,8 @@ processing order of the three POST routes (method → auth → content type → 
 size → decision), the bounded body read with the 413 answer, the JSON / SSE /
 NDJSON framings, our additive ``GET /v1/health``, ``GET /livez``, ``GET /readyz``
 and ``GET /metrics`` (optionally without the token for loopback clients, or on a
-separate metrics listener), the per-request access log line, HTTP metrics and
+separate metrics listener), the coding-agent hook route ``POST /v1/hooks/claude-code`` (always 200, a hook
+answer), the per-request access log line, HTTP metrics and
 ``SERVER`` span, the warning line of a failed authentication, and the ASGI
 lifespan handshake. HTTP parsing, keep-alive and timeouts belong to
 hypercorn; decisions belong to :class:`~gait_runtime.supervisor.service.decisions.DecisionService`.
@@ -17,6 +18,7 @@ Every error body is ``{"error": <message>, "ok": false}`` + newline with
 from __future__ import annotations
 
 import ipaddress
+import json
 import os
 import re
 import time
@@ -31,6 +33,7 @@ import structlog.contextvars
 from ...artifacts.gojson import go_json
 from ...telemetry.metrics import Metrics
 from ...telemetry.otel import http_server_span
+from ...hooks import failure_answer, hook_request_body, read_reply
 from .auth import TokenAuth
 from .decisions import DecisionReply, DecisionService, error_reply
 
@@ -88,6 +91,9 @@ class Readiness:
     detail: str = ""
 
 
+_GET_ROUTES: Final = ("/healthz", "/v1/health", "/metrics")
+HOOK_ROUTE: Final = "/v1/hooks/claude-code"
+"""Our additive route for coding-agent HTTP hooks: always 200 with a hook answer."""
 _TOO_LARGE: Final = "request body exceeds max-request-bytes"
 _DRAINING: Final = "server is draining"
 _DRAINING_HEADERS: Final = ((b"retry-after", b"1"), (b"connection", b"close"))
@@ -274,6 +280,9 @@ class GaitApp:
         ):
             await self._mcp_route(scope, receive, send, headers)
             return
+        if path == HOOK_ROUTE and not (bool(self.metrics_port) and _server_port(scope) == self.metrics_port):
+            await self._hook(method, headers, receive, send)
+            return
         on_metrics_port = bool(self.metrics_port) and _server_port(scope) == self.metrics_port
         route = None if on_metrics_port else _EVALUATE_ROUTES.get(path)
         if on_metrics_port and path not in _METRICS_PORT_ROUTES:
@@ -361,6 +370,41 @@ class GaitApp:
             await _send_reply(send, error_reply(413, _TOO_LARGE, (b"connection", b"close")))
             return
         await self._mcp(scope, receive, send)
+
+    async def _hook(
+        self, method: str, headers: dict[str, str], receive: Receive, send: Send
+    ) -> None:
+        """A PreToolUse payload in, the hook's decision JSON out; every failure is a deny.
+
+        Always HTTP 200: an agent treats other statuses as a non-blocking error and
+        would run the tool.
+        """
+        answer: dict[str, Any]
+        if method != "POST":
+            answer = failure_answer("expected POST")
+        elif not self.accepting:
+            answer = failure_answer(_DRAINING)
+        elif self._auth is not None and (failure := self._auth.check(headers.get("authorization"))):
+            answer = failure_answer(failure)
+        else:
+            try:
+                raw = await self._read_body(headers, receive)
+                payload = json.loads(raw)
+                if not isinstance(payload, dict) or not payload:
+                    raise ValueError("hook payload is not a JSON object")
+            except _BodyTooLarge:
+                answer = failure_answer(_TOO_LARGE)
+            except ValueError as exc:
+                answer = failure_answer(f"bad hook payload: {exc}")
+            else:
+                body = json.dumps(hook_request_body(payload)).encode()
+                reply = await self._service.decide(
+                    body,
+                    traceparent=headers.get("traceparent"),
+                    tracestate=headers.get("tracestate"),
+                )
+                answer = read_reply(reply.status, go_json(reply.body))
+        await _send(send, 200, go_json(answer) + b"\n", [_JSON])
 
     async def _get(
         self,

@@ -51,8 +51,8 @@ from ....errors import GaitError
 from ....gate.approval import required_scope
 from ....gate.evaluate import evaluate
 from ....gate.intent import normalize_intent
+from ....plugin import decode_call
 from ...journal.records import EventFields
-from ..adapters import decode_call
 from .config import GatewayConfig
 from .host import ASGIApp, MountHost
 from .upstream import Upstream, UpstreamError

@@ -1,4 +1,4 @@
-"""Tool-call payload → IntentRequest mapping (``spec/service.md`` §6).
+"""Tool-call payload → IntentRequest mapping through the adapter plugins.
 
 The digest checks run the adapter output through the real gate normaliser and
 compare with the intent digests the Go service reported for the same requests.
@@ -11,15 +11,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from gait_adapters.claude_code import hook_tool_name
 
 from gait_runtime.errors import IntentError
 from gait_runtime.gate.intent import normalize_intent
-from gait_runtime.supervisor.transport.adapters import (
-    FALLBACK_WARNING,
-    decode_call,
-    hook_tool_name,
-    normalize_adapter_name,
-)
+from gait_runtime.plugin import FALLBACK_WARNING, decode_call, normalize_adapter_name
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,14 @@
+"""The entry-point object (light: it does not import the framework)."""
+
+from __future__ import annotations
+
+from typing import Final, Literal
+
+
+class _Integration:
+    kind: Final[Literal["integration"]] = "integration"
+    name: Final = "openai_agents"
+    framework: Final = "openai-agents"
+
+
+INTEGRATION: Final = _Integration()
