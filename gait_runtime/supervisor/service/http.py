@@ -31,9 +31,9 @@ import structlog
 import structlog.contextvars
 
 from ...artifacts.gojson import go_json
+from ...hooks import failure_answer, hook_request_body, read_reply
 from ...telemetry.metrics import Metrics
 from ...telemetry.otel import http_server_span
-from ...hooks import failure_answer, hook_request_body, read_reply
 from .auth import TokenAuth
 from .decisions import DecisionReply, DecisionService, error_reply
 
@@ -91,7 +91,6 @@ class Readiness:
     detail: str = ""
 
 
-_GET_ROUTES: Final = ("/healthz", "/v1/health", "/metrics")
 HOOK_ROUTE: Final = "/v1/hooks/claude-code"
 """Our additive route for coding-agent HTTP hooks: always 200 with a hook answer."""
 _TOO_LARGE: Final = "request body exceeds max-request-bytes"
@@ -280,7 +279,9 @@ class GaitApp:
         ):
             await self._mcp_route(scope, receive, send, headers)
             return
-        if path == HOOK_ROUTE and not (bool(self.metrics_port) and _server_port(scope) == self.metrics_port):
+        if path == HOOK_ROUTE and not (
+            bool(self.metrics_port) and _server_port(scope) == self.metrics_port
+        ):
             await self._hook(method, headers, receive, send)
             return
         on_metrics_port = bool(self.metrics_port) and _server_port(scope) == self.metrics_port
