@@ -6,13 +6,13 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit bench clean
+.PHONY: demo test lint typecheck unit bench clean demo-cluster
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "gait-runtime needs Python 3.11+"'
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[test,mcp]'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[test,mcp,nats]'
 	touch $(STAMP)
 
 demo: $(STAMP)
@@ -20,6 +20,11 @@ demo: $(STAMP)
 	$(BIN)/gait verify run_demo
 	$(BIN)/gait demo swarm
 	$(BIN)/gait demo mcp
+
+# Not part of `make demo`: 3 nats-server nodes + two supervisors on loopback, one killed
+# mid-run; every session continues on the other, gap-free, chains verified (docs/cluster.md).
+demo-cluster: $(STAMP)
+	$(BIN)/python -m gait_runtime.cluster.demo
 
 lint: $(STAMP)
 	$(BIN)/ruff check gait_runtime tests soak plugins

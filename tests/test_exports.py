@@ -18,6 +18,17 @@ import pytest
 import gait_runtime
 
 PUBLIC: dict[str, set[str]] = {
+    "gait_runtime.cluster": {
+        "ClusterJournal",
+        "ExportResult",
+        "JetStreamJournal",
+        "Lease",
+        "LeaseTable",
+        "NatsLink",
+        "NatsSettings",
+        "export_session",
+        "subject_token",
+    },
     "gait_runtime": {
         "__version__",
     },
@@ -72,12 +83,15 @@ PUBLIC: dict[str, set[str]] = {
         "IntentError",
         "InternalError",
         "InvalidInputError",
+        "JournalConflictError",
+        "JournalUnavailableError",
         "KeyMaterialError",
         "MailboxFull",
         "PolicyError",
         "RegressFailedError",
         "SessionFailedError",
         "SessionInputError",
+        "SessionOwnedElsewhere",
         "StateDirLockedError",
         "UnsafeOperationError",
         "UsageError",

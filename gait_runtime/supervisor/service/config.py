@@ -198,6 +198,16 @@ class ServiceConfig:
         checkpoint_every_events: automatic checkpoint cadence (0 = only on drain / request).
         policy_poll_s: how often the policy file is checked for changes (0 = never).
         producer_version: written into traces and journals.
+        journal_url: ``nats://host:port[,…]`` puts session journals on NATS JetStream
+            (empty: the file journal in ``session_dir``); see ``docs/cluster.md``.
+        journal_replicas: stream and bucket replicas when the stream is created.
+        journal_timeout_s: bound on every request to the cluster.
+        journal_batch: ``atomic`` (one message per record, one atomic batch per
+            actor batch) or ``packed`` (one message per actor batch).
+        lease_s: session lease lifetime across supervisors.
+        advertise: this supervisor's address for redirects (empty: the bound address).
+        cluster_unavailable_status: HTTP status of a decision whose journal append
+            the cluster did not acknowledge: 500 (the fail-closed block) or 503.
     """
 
     policy_path: Path
@@ -236,6 +246,13 @@ class ServiceConfig:
     checkpoint_every_events: int = 0
     policy_poll_s: float = 1.0
     producer_version: str = "0.0.0-dev"
+    journal_url: str = ""
+    journal_replicas: int = 1
+    journal_timeout_s: float = 5.0
+    journal_batch: str = "atomic"
+    lease_s: float = 5.0
+    advertise: str = ""
+    cluster_unavailable_status: int = 500
 
     def __post_init__(self) -> None:
         if self.adapter not in ADAPTER_NAMES:
@@ -258,6 +275,12 @@ class ServiceConfig:
             raise UsageError("--lock-lease must not be negative")
         if self.mailbox_size <= 0 or self.batch_limit <= 0:
             raise UsageError("--mailbox-size and --batch-limit must be > 0")
+        if self.lease_s <= 0 or self.journal_timeout_s <= 0:
+            raise UsageError("--lease and --journal-timeout must be > 0")
+        if self.journal_batch not in ("atomic", "packed"):
+            raise UsageError("--journal-batch must be atomic or packed")
+        if self.cluster_unavailable_status not in (500, 503):
+            raise UsageError("--cluster-unavailable-status must be 500 or 503")
         if self.max_sessions < 0:
             raise UsageError("--max-sessions must not be negative (0 = from the descriptor limit)")
 

@@ -19,6 +19,7 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any, Final
 
 import anyio
+import msgspec
 import structlog
 import structlog.contextvars
 
@@ -100,6 +101,8 @@ class GaitApp:
         metrics: renders the Prometheus text exposition for ``/metrics``.
         mcp: the MCP gateway's streamable HTTP app, served under ``/mcp`` behind the
             same auth, drain rule and body limit as the decision routes; ``None``: 404.
+        router: for a session id, the address of the supervisor that owns it when
+            that is another one (the answer is a 307 redirect there), else ``None``.
     """
 
     def __init__(
@@ -111,6 +114,7 @@ class GaitApp:
         health: Callable[[], dict[str, Any]],
         metrics: Callable[[], tuple[bytes, str]],
         mcp: Callable[[Scope, Receive, Send], Awaitable[None]] | None = None,
+        router: Callable[[str], Awaitable[str | None]] | None = None,
     ) -> None:
         self._service = service
         self._mcp = mcp
@@ -118,6 +122,7 @@ class GaitApp:
         self._auth = auth
         self._health = health
         self._metrics = metrics
+        self._router = router
         self.in_flight = 0
         self.requests = 0
         self.accepting = True
@@ -201,9 +206,18 @@ class GaitApp:
         except _BodyTooLarge:
             await _send_reply(send, error_reply(413, _TOO_LARGE, (b"connection", b"close")))
             return
+        if self._router is not None:
+            owner = await self._router(_session_id(headers, body))
+            if owner is not None:
+                await _redirect(send, owner, path)
+                return
         reply = await self._service.decide(
             body, traceparent=headers.get("traceparent"), tracestate=headers.get("tracestate")
         )
+        if reply.status == 307:
+            owner = dict(reply.headers).get(b"location", b"").decode("latin-1")
+            await _redirect(send, owner, path)
+            return
         if reply.body.get("ok") is not True or route == "json":
             await _send_reply(send, reply)
         elif route == "sse":
@@ -273,6 +287,40 @@ class GaitApp:
             chunks.append(chunk)
             if not message.get("more_body", False):
                 return b"".join(chunks)
+
+
+class _SessionProbe(msgspec.Struct):
+    session_id: Any = ""
+    call: Any = None
+
+
+_SESSION_PROBE: Final = msgspec.json.Decoder(_SessionProbe)
+
+
+def _session_id(headers: dict[str, str], body: bytes) -> str:
+    """The request's session: the ``x-gait-session-id`` header, else the body's
+    ``session_id`` / ``call.context.session_id`` (empty when none or unreadable)."""
+    given = headers.get("x-gait-session-id", "").strip()
+    if given:
+        return given
+    try:
+        probe = _SESSION_PROBE.decode(body)
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        return ""
+    sid = probe.session_id
+    if isinstance(sid, str) and sid.strip():
+        return sid.strip()
+    call = probe.call
+    context = call.get("context") if isinstance(call, dict) else None
+    found = context.get("session_id") if isinstance(context, dict) else None
+    return found.strip() if isinstance(found, str) else ""
+
+
+async def _redirect(send: Send, owner: str, path: str) -> None:
+    """307 to the owning supervisor (the client repeats the POST with its body there)."""
+    location = owner.rstrip("/") + path
+    body = go_json({"error": f"session is owned by {owner}", "ok": False, "location": location})
+    await _send(send, 307, body + b"\n", [_JSON, (b"location", location.encode("latin-1"))])
 
 
 def _headers(scope: Scope) -> dict[str, str]:
