@@ -87,6 +87,7 @@ PUBLIC: dict[str, set[str]] = {
         "JournalUnavailableError",
         "KeyMaterialError",
         "MailboxFull",
+        "McpConfigError",
         "PolicyError",
         "RegressFailedError",
         "SessionFailedError",
