@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit bench clean
+.PHONY: demo test lint typecheck unit bench clean demo-cluster
 
 PLUGINS := $(wildcard plugins/*/pyproject.toml)
 
@@ -23,6 +23,11 @@ demo: $(STAMP)
 	$(BIN)/gait verify run_demo
 	$(BIN)/gait demo swarm
 	$(BIN)/gait demo mcp
+
+# Not part of `make demo`: 3 nats-server nodes + two supervisors on loopback, one killed
+# mid-run; every session continues on the other, gap-free, chains verified (docs/cluster.md).
+demo-cluster: $(STAMP)
+	$(BIN)/python -m gait_runtime.cluster.demo
 
 lint: $(STAMP)
 	$(BIN)/ruff check gait_runtime tests soak plugins examples

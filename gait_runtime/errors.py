@@ -54,6 +54,8 @@ __all__ = [
     "IntentError",
     "InternalError",
     "InvalidInputError",
+    "JournalConflictError",
+    "JournalUnavailableError",
     "KeyMaterialError",
     "MailboxFull",
     "McpConfigError",
@@ -62,6 +64,7 @@ __all__ = [
     "RegressInputError",
     "SessionFailedError",
     "SessionInputError",
+    "SessionOwnedElsewhere",
     "StateDirLockedError",
     "UnsafeOperationError",
     "UsageError",
@@ -314,6 +317,29 @@ class SessionFailedError(InternalError):
     """A session actor crashed more often than its restart intensity allows."""
 
     code = "session_failed"
+
+
+class JournalConflictError(ContentionError):
+    """Another writer appended to a session's journal first (a shared log's
+    expected-sequence check refused our batch); nothing of the batch was stored."""
+
+    code = "journal_conflict"
+
+
+class SessionOwnedElsewhere(ContentionError):
+    """The session is leased to another supervisor; ``details`` name the owner
+    and its address (the HTTP answer is a redirect there)."""
+
+    code = "session_owned_elsewhere"
+    retryable = True
+
+
+class JournalUnavailableError(InternalError):
+    """The shared journal (a NATS JetStream cluster) did not acknowledge in
+    time; nothing unacknowledged is reported as stored."""
+
+    code = "journal_unavailable"
+    retryable = True
 
 
 class DependencyMissingError(GaitError):

@@ -18,6 +18,17 @@ import pytest
 import gait_runtime
 
 PUBLIC: dict[str, set[str]] = {
+    "gait_runtime.cluster": {
+        "ClusterJournal",
+        "ExportResult",
+        "JetStreamJournal",
+        "Lease",
+        "LeaseTable",
+        "NatsLink",
+        "NatsSettings",
+        "export_session",
+        "subject_token",
+    },
     "gait_runtime": {
         "__version__",
     },
@@ -87,6 +98,8 @@ PUBLIC: dict[str, set[str]] = {
         "IntentError",
         "InternalError",
         "InvalidInputError",
+        "JournalConflictError",
+        "JournalUnavailableError",
         "KeyMaterialError",
         "MailboxFull",
         "McpConfigError",
@@ -95,6 +108,7 @@ PUBLIC: dict[str, set[str]] = {
         "RegressInputError",
         "SessionFailedError",
         "SessionInputError",
+        "SessionOwnedElsewhere",
         "StateDirLockedError",
         "UnsafeOperationError",
         "UsageError",

@@ -67,6 +67,10 @@ COMMANDS: Final[dict[tuple[str, ...], tuple[str, str]]] = {
         "gait_runtime.cli.session:build_status",
         "print a session journal's counters",
     ),
+    ("run", "session", "export"): (
+        "gait_runtime.cli.cluster:build_export",
+        "write a session stored on NATS JetStream as journal + chain + checkpoints",
+    ),
     ("run", "session", "checkpoint"): (
         "gait_runtime.cli.session:build_checkpoint",
         "checkpoint new session events into a runpack",

@@ -194,6 +194,36 @@ def _add_server_flags(parser: Parser) -> None:
         "(Go duration; longer = fewer lock-file round trips, longer waits for a Go CLI "
         "appending to the same journal; 0s = per batch)",
     )
+    add(
+        "--journal",
+        default="",
+        help="session journals on NATS JetStream: nats://host:port[,host:port...] (tls:// for "
+        "TLS; credentials from GAIT_NATS_CREDS, GAIT_NATS_USER/GAIT_NATS_PASSWORD or "
+        "GAIT_NATS_TOKEN); empty: files in --session-dir",
+    )
+    add("--journal-replicas", type=int, default=1, help="stream replicas when created (3: R3)")
+    add("--journal-timeout", default="5s", help="bound on each request to the NATS cluster")
+    add(
+        "--journal-batch",
+        default="atomic",
+        choices=("atomic", "packed"),
+        help="an actor batch on JetStream: one atomic batch of one message per record "
+        "(atomic), or one message holding the batch's lines (packed; faster on one server)",
+    )
+    add("--lease", default="5s", help="session lease lifetime across supervisors (Go duration)")
+    add(
+        "--advertise",
+        default="",
+        help="this supervisor's address in redirects (default: http://<bound listen address>)",
+    )
+    add(
+        "--cluster-unavailable-status",
+        type=int,
+        default=500,
+        choices=(500, 503),
+        help="answer when the cluster does not acknowledge an append: 500 = the fail-closed "
+        "block, 503 = retry later",
+    )
     add("--mailbox-size", type=int, default=1024, help="bounded mailbox per session")
     add("--batch-limit", type=int, default=256, help="group-commit batch limit")
     add(
@@ -308,6 +338,13 @@ def config_from_args(ns: argparse.Namespace, environ: Mapping[str, str]) -> Any:
         keyfile=Path(ns.keyfile) if ns.keyfile.strip() else None,
         metrics_listen=parse_listen(ns.metrics_listen) if ns.metrics_listen.strip() else None,
         metrics_access=ns.metrics_auth,
+        journal_url=ns.journal.strip(),
+        journal_replicas=ns.journal_replicas,
+        journal_timeout_s=parse_duration_flag(ns.journal_timeout, flag="--journal-timeout"),
+        journal_batch=ns.journal_batch,
+        lease_s=parse_duration_flag(ns.lease, flag="--lease"),
+        advertise=ns.advertise.strip(),
+        cluster_unavailable_status=ns.cluster_unavailable_status,
     )
 
 

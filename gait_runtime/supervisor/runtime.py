@@ -30,7 +30,7 @@ from contextlib import AsyncExitStack
 from dataclasses import replace
 from functools import partial
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import anyio
 import anyio.abc
@@ -41,7 +41,7 @@ from ..artifacts.fsutil import ensure_dir, write_atomic
 from ..artifacts.gojson import go_json
 from ..artifacts.keys import KeySource, ResolvedSigningKey, load_public, resolve_signing_key
 from ..artifacts.signing import VerifyKey
-from ..errors import GaitError, InternalError
+from ..errors import DependencyMissingError, GaitError, InternalError
 from ..telemetry.export import DecisionExporter
 from ..telemetry.metrics import Metrics
 from ..telemetry.otel import TracingHandle
@@ -54,6 +54,9 @@ from .service.metered_journal import metered_opener
 from .service.policy_reload import PolicyHolder
 from .service.retention import ClassSweep, sweep_class, sweep_report
 from .service.server import BoundAddress, HTTPServerSettings, serve_http
+
+if TYPE_CHECKING:
+    from ..cluster import ClusterJournal
 from .service.trace_writer import TraceWriter
 from .sessions.config import SessionConfig
 from .sessions.manager import SessionManager
@@ -128,6 +131,7 @@ class Supervisor:
         self._traces: TraceWriter | None = None
         self._approval_key: VerifyKey | None = None
         self.signing: ResolvedSigningKey | None = None
+        self.cluster: ClusterJournal | None = None
 
     # ------------------------------------------------------------------ control
 
@@ -192,8 +196,6 @@ class Supervisor:
         self, signing: ResolvedSigningKey, task_status: anyio.abc.TaskStatus[BoundAddress]
     ) -> None:
         config = self.config
-        assert self.policy is not None and self._shutdown is not None
-        policy = self.policy
         session_config = SessionConfig(
             session_dir=config.session_dir,
             fsync=config.fsync,
@@ -213,6 +215,25 @@ class Supervisor:
         )
         base_opener = replace(session_config, opener=self._journal_opener).journal_opener()
         session_config = replace(session_config, opener=metered_opener(base_opener, self.metrics))
+        if config.journal_url:
+            self.cluster = await _start_cluster(config, self._clock_ns)
+            session_config = replace(session_config, journal_factory=self.cluster.factory)
+        try:
+            await self._serve_sessions(signing, session_config, task_status)
+        finally:
+            if self.cluster is not None:
+                with anyio.CancelScope(shield=True):
+                    await anyio.to_thread.run_sync(self.cluster.close)
+
+    async def _serve_sessions(
+        self,
+        signing: ResolvedSigningKey,
+        session_config: SessionConfig,
+        task_status: anyio.abc.TaskStatus[BoundAddress],
+    ) -> None:
+        config = self.config
+        assert self.policy is not None and self._shutdown is not None
+        policy = self.policy
         async with anyio.create_task_group() as background:
             async with SessionManager(session_config) as sessions:
                 self._sessions = sessions
@@ -263,6 +284,7 @@ class Supervisor:
                         readiness=self.readiness,
                         recorder=self.metrics,
                         metrics_access=config.metrics_access,
+                        router=self.cluster.route if self.cluster is not None else None,
                     )
                     settings = HTTPServerSettings(
                         header_timeout_s=config.header_timeout_s,
@@ -290,6 +312,8 @@ class Supervisor:
                         background.start_soon(self._janitor)
                         if self._handle_signals:
                             await background.start(self._signals)
+                        if self.cluster is not None:
+                            self.cluster.address = config.advertise or self.bound.url()
                         self.ready = True
                         _log.info(
                             "supervisor_ready",
@@ -459,6 +483,9 @@ class Supervisor:
                 "last_error": policy.last_error if policy else "",
             },
             "sessions": sessions,
+            "journal": self.cluster.health()
+            if self.cluster is not None
+            else {"backend": "file", "session_dir": str(self.config.session_dir)},
             "decisions": dict(service.stats.decisions) if service else {},
             "errors": {
                 "invalid_requests": service.stats.errors if service else 0,
@@ -479,3 +506,28 @@ class Supervisor:
             if self._tracing is not None and self._tracing.enabled
             else {"enabled": False},
         }
+
+
+async def _start_cluster(config: ServiceConfig, clock_ns: Callable[[], int]) -> ClusterJournal:
+    """Connect to the JetStream cluster of ``--journal`` (bounded, off the loop).
+
+    Raises:
+        DependencyMissingError: the ``nats`` extra is not installed.
+        JournalUnavailableError: the cluster did not answer in time.
+    """
+    try:
+        from ..cluster import ClusterJournal as _Cluster
+        from ..cluster import NatsSettings
+    except ImportError as exc:
+        raise DependencyMissingError(
+            f"--journal nats://… needs the nats extra (pip install 'gait-runtime[nats]'): {exc}"
+        ) from exc
+    settings = NatsSettings.from_url(
+        config.journal_url,
+        replicas=config.journal_replicas,
+        timeout_s=config.journal_timeout_s,
+        batch_mode=config.journal_batch,
+    )
+    cluster = _Cluster(settings, lease_s=config.lease_s, now_ns=clock_ns)
+    await anyio.to_thread.run_sync(cluster.start)
+    return cluster

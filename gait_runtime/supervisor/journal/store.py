@@ -549,6 +549,19 @@ class JournalStore:
         """The ``status`` object of the CLI (§3)."""
         return self.position.status()
 
+    def events_from(self, sequence: int) -> list[EventRecord]:
+        """Every event record in the journal with a sequence of at least ``sequence``."""
+        with self.lease.around():
+            self._refresh_if_changed()
+            data = self.disk.read_all()[: self.disk.size]
+        return [
+            env.event
+            for raw in data.split(b"\n")
+            if raw.strip()
+            and (env := _TAIL_DECODER.decode(raw)).event is not None
+            and env.event.sequence >= sequence
+        ]
+
     def refresh(self) -> None:
         """Take the lock and re-sync from disk if the journal changed (Go's ``status``)."""
         with self.lease.around():

@@ -204,6 +204,16 @@ class ServiceConfig:
             probes, without the token (``None``: none).
         metrics_access: ``token`` (``/metrics`` needs the API token when auth is
             on) or ``loopback`` (loopback clients need none).
+        journal_url: ``nats://host:port[,…]`` puts session journals on NATS JetStream
+            (empty: the file journal in ``session_dir``); see ``docs/cluster.md``.
+        journal_replicas: stream and bucket replicas when the stream is created.
+        journal_timeout_s: bound on every request to the cluster.
+        journal_batch: ``atomic`` (one message per record, one atomic batch per
+            actor batch) or ``packed`` (one message per actor batch).
+        lease_s: session lease lifetime across supervisors.
+        advertise: this supervisor's address for redirects (empty: the bound address).
+        cluster_unavailable_status: HTTP status of a decision whose journal append
+            the cluster did not acknowledge: 500 (the fail-closed block) or 503.
     """
 
     policy_path: Path
@@ -246,6 +256,13 @@ class ServiceConfig:
     keyfile: Path | None = None
     metrics_listen: ListenAddress | None = None
     metrics_access: Literal["token", "loopback"] = "token"
+    journal_url: str = ""
+    journal_replicas: int = 1
+    journal_timeout_s: float = 5.0
+    journal_batch: str = "atomic"
+    lease_s: float = 5.0
+    advertise: str = ""
+    cluster_unavailable_status: int = 500
 
     def __post_init__(self) -> None:
         if self.adapter not in ADAPTER_NAMES:
@@ -268,6 +285,12 @@ class ServiceConfig:
             raise UsageError("--lock-lease must not be negative")
         if self.mailbox_size <= 0 or self.batch_limit <= 0:
             raise UsageError("--mailbox-size and --batch-limit must be > 0")
+        if self.lease_s <= 0 or self.journal_timeout_s <= 0:
+            raise UsageError("--lease and --journal-timeout must be > 0")
+        if self.journal_batch not in ("atomic", "packed"):
+            raise UsageError("--journal-batch must be atomic or packed")
+        if self.cluster_unavailable_status not in (500, 503):
+            raise UsageError("--cluster-unavailable-status must be 500 or 503")
         if self.max_sessions < 0:
             raise UsageError("--max-sessions must not be negative (0 = from the descriptor limit)")
         if (self.certfile is None) != (self.keyfile is None):

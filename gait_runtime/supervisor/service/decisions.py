@@ -40,8 +40,10 @@ from ...errors import (
     ArtifactInputError,
     GaitError,
     InvalidInputError,
+    JournalUnavailableError,
     MailboxFull,
     SessionLimitReached,
+    SessionOwnedElsewhere,
     verdict_exit_code,
 )
 from ...gate.evaluate import evaluate
@@ -313,6 +315,17 @@ class DecisionService:
         except InvalidInputError as exc:
             self.stats.errors += 1
             return error_reply(400, exc.message)
+        except SessionOwnedElsewhere as exc:
+            # A supervisor that lost the race for a session's lease (or the lease
+            # itself) sends the caller to the owner; nothing was journaled here.
+            address = str(exc.details.get("address", ""))
+            if address:
+                return error_reply(307, exc.message, (b"location", address.encode("latin-1")))
+            return error_reply(503, exc.message, (b"retry-after", b"1"))
+        except JournalUnavailableError as exc:
+            if self._config.cluster_unavailable_status == 503:
+                return error_reply(503, exc.message, (b"retry-after", b"1"))
+            return self._internal_failure(exc.message)
         except GaitError as exc:
             return self._internal_failure(exc.message)
         except Exception as exc:  # the decision-path boundary: fail closed, never allow

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any, Final, Literal
 
 import anyio
+import msgspec
 import structlog
 import structlog.contextvars
 
@@ -152,6 +153,8 @@ class GaitApp:
         metrics_access: who may read ``/metrics`` without the token.
         metrics_port: a separate listener's port that serves only ``/metrics``
             and the probes, without a token (0: none).
+        router: for a session id, the address of the supervisor that owns it when
+            that is another one (the answer is a 307 redirect there), else ``None``.
     """
 
     def __init__(
@@ -167,6 +170,7 @@ class GaitApp:
         recorder: Metrics | None = None,
         metrics_access: MetricsAccess = "token",
         metrics_port: int = 0,
+        router: Callable[[str], Awaitable[str | None]] | None = None,
     ) -> None:
         self._service = service
         self._mcp = mcp
@@ -179,6 +183,7 @@ class GaitApp:
         self._metrics_access = metrics_access
         self.metrics_port = metrics_port
         self.metrics_address: object | None = None
+        self._router = router
         self.in_flight = 0
         self.requests = 0
         self.accepting = True
@@ -332,9 +337,18 @@ class GaitApp:
         except _BodyTooLarge:
             await _send_reply(send, error_reply(413, _TOO_LARGE, (b"connection", b"close")))
             return
+        if self._router is not None:
+            owner = await self._router(_session_id(headers, body))
+            if owner is not None:
+                await _redirect(send, owner, path)
+                return
         # The caller's traceparent already parents the SERVER span, which is current:
         # the decision span becomes its child.
         reply = await self._service.decide(body)
+        if reply.status == 307:
+            owner = dict(reply.headers).get(b"location", b"").decode("latin-1")
+            await _redirect(send, owner, path)
+            return
         if reply.body.get("ok") is not True or route == "json":
             await _send_reply(send, reply)
         elif route == "sse":
@@ -494,6 +508,38 @@ def _from_loopback(scope: Scope) -> bool:
 def _auth_failed(path: str, reason: str, scope: Scope) -> None:
     """One warning line per refused caller (no token material is logged)."""
     _log.warning("auth_failed", path=path, reason=reason, client=_peer(scope.get("client")))
+class _SessionProbe(msgspec.Struct):
+    session_id: Any = ""
+    call: Any = None
+
+
+_SESSION_PROBE: Final = msgspec.json.Decoder(_SessionProbe)
+
+
+def _session_id(headers: dict[str, str], body: bytes) -> str:
+    """The request's session: the ``x-gait-session-id`` header, else the body's
+    ``session_id`` / ``call.context.session_id`` (empty when none or unreadable)."""
+    given = headers.get("x-gait-session-id", "").strip()
+    if given:
+        return given
+    try:
+        probe = _SESSION_PROBE.decode(body)
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        return ""
+    sid = probe.session_id
+    if isinstance(sid, str) and sid.strip():
+        return sid.strip()
+    call = probe.call
+    context = call.get("context") if isinstance(call, dict) else None
+    found = context.get("session_id") if isinstance(context, dict) else None
+    return found.strip() if isinstance(found, str) else ""
+
+
+async def _redirect(send: Send, owner: str, path: str) -> None:
+    """307 to the owning supervisor (the client repeats the POST with its body there)."""
+    location = owner.rstrip("/") + path
+    body = go_json({"error": f"session is owned by {owner}", "ok": False, "location": location})
+    await _send(send, 307, body + b"\n", [_JSON, (b"location", location.encode("latin-1"))])
 
 
 def _headers(scope: Scope) -> dict[str, str]:

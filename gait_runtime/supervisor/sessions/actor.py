@@ -41,6 +41,7 @@ from .._journal_io.iothread import IoThread
 from .._journal_io.loop import OneShot, loop_primitives
 from .._journal_io.uring import JournalRing, RingBusy
 from ..journal import store as journal_store
+from ..journal.backend import JournalBackend
 from ..journal.checkpoint import checkpoint_file_name, journal_base
 from ..journal.compaction import CompactionReport
 from ..journal.records import CheckpointRecord, EventFields, EventRecord
@@ -186,7 +187,7 @@ class SessionActor:
         self.mailbox = mailbox
         self.stats = stats
         self._on_idle = on_idle
-        self.store = JournalStore(
+        self.store: JournalBackend = (config.journal_factory or JournalStore)(
             journal_path,
             StoreOptions(
                 lock=config.lock,
@@ -429,7 +430,7 @@ class SessionActor:
                 req.reply.set(err)
             raise
         self.stats.fsyncs += self.store.disk.fsyncs - before
-        path = self.journal_path
+        path = self.store.path
         for req, rec in zip(batch, records, strict=True):
             req.reply.set(AppendAck(rec.sequence, path, rec.created_at))
         n = len(batch)

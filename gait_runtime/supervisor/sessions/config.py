@@ -16,6 +16,7 @@ from ... import __version__
 from ...artifacts.signing import SigningKey
 from ...clock import Clock, SystemClock
 from ...errors import UsageError
+from ..journal.backend import JournalFactory
 from ..journal.lock import LockSettings
 from ..journal.store import FileOpener, StateUpdates, journal_opener
 
@@ -97,6 +98,8 @@ class SessionConfig:
             see :mod:`.iothread`). ``False`` runs
             it on the event loop: for virtual-time tests (a task waiting on a
             thread looks blocked to an autojumping clock) and single-session tools.
+        journal_factory: builds each session's journal backend (see
+            :mod:`..journal.backend`); ``None`` is the file journal in ``session_dir``.
     """
 
     session_dir: Path
@@ -121,6 +124,7 @@ class SessionConfig:
     trust_state_on_start: bool = True
     offload_io: bool = True
     journal_io: JournalIo = "auto"
+    journal_factory: JournalFactory | None = None
     max_sessions: int = 0
 
     def __post_init__(self) -> None:

@@ -146,8 +146,8 @@ class SessionManager:
 
     def _open_ring(self) -> JournalRing | None:
         mode = self.config.journal_io
-        if mode == "thread" or not self.config.offload_io:
-            return None
+        if mode == "thread" or not self.config.offload_io or self.config.journal_factory:
+            return None  # the ring writes file journals only
         try:
             return JournalRing.open()
         except RingUnavailable as exc:
