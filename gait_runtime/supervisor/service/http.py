@@ -508,6 +508,8 @@ def _from_loopback(scope: Scope) -> bool:
 def _auth_failed(path: str, reason: str, scope: Scope) -> None:
     """One warning line per refused caller (no token material is logged)."""
     _log.warning("auth_failed", path=path, reason=reason, client=_peer(scope.get("client")))
+
+
 class _SessionProbe(msgspec.Struct):
     session_id: Any = ""
     call: Any = None
