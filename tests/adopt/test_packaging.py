@@ -44,7 +44,7 @@ def test_extras_keep_the_default_install_small() -> None:
 def test_wheel_installs_into_a_clean_venv_and_runs_the_demo(tmp_path: Path) -> None:
     dist = tmp_path / "dist"
     _run([sys.executable, "-m", "build", "--no-isolation", "--outdir", str(dist), str(REPO)], REPO)
-    wheels, sdists = sorted(dist.glob("*.whl")), sorted(dist.glob("*.tar.gz"))
+    wheels, sdists = sorted(dist.glob("gait_runtime-*.whl")), sorted(dist.glob("*.tar.gz"))
     assert len(wheels) == 1 and len(sdists) == 1
     with zipfile.ZipFile(wheels[0]) as zf:
         names = set(zf.namelist())
@@ -64,6 +64,22 @@ def test_wheel_installs_into_a_clean_venv_and_runs_the_demo(tmp_path: Path) -> N
     ):
         assert path in members
 
+    # the first-party payload adapters are their own distribution (a plugin): install it too
+    _run(
+        [
+            sys.executable,
+            "-m",
+            "build",
+            "--no-isolation",
+            "--wheel",
+            "--outdir",
+            str(dist),
+            str(REPO / "plugins" / "gait-adapters"),
+        ],
+        REPO,
+    )
+    adapters = sorted(dist.glob("gait_adapters-*.whl"))
+    assert len(adapters) == 1
     venv = tmp_path / "venv"
     _run([sys.executable, "-m", "venv", "--without-pip", str(venv)], tmp_path)
     py = venv / "bin" / "python"
@@ -82,6 +98,7 @@ def test_wheel_installs_into_a_clean_venv_and_runs_the_demo(tmp_path: Path) -> N
             "-c",
             str(REPO / "constraints.txt"),
             str(wheels[0]),
+            str(adapters[0]),
         ],
         tmp_path,
     )
@@ -112,3 +129,44 @@ def test_wheel_installs_into_a_clean_venv_and_runs_the_demo(tmp_path: Path) -> N
     assert _run([str(py), "-c", plot], work).stdout.startswith(
         "plot_dependency_missing plotting needs the plot extra (pip install 'gait-runtime[plot]')"
     )
+    _serve_exports_otlp(gait, work)
+
+
+def _serve_exports_otlp(gait: str, work: Path) -> None:
+    """The default install (no extras) runs ``gait serve`` and exports its decision span
+    over OTLP/HTTP to a real receiver on loopback."""
+    import json
+    import time
+
+    import httpx
+
+    from tests.transport.otlp_receiver import receiving
+
+    policy = work / "policy.yaml"
+    policy.write_bytes((REPO / "tests" / "vectors" / "service" / "policy.yaml").read_bytes())
+    body = (REPO / "tests" / "vectors" / "service" / "requests" / "allow_mcp.json").read_bytes()
+    with receiving() as receiver:
+        endpoint = f"http://127.0.0.1:{receiver.server_address[1]}"
+        args = [gait, "serve", "--policy", str(policy), "--listen", "127.0.0.1:0",
+                "--otel-endpoint", endpoint, "--json"]  # fmt: skip
+        server = subprocess.Popen(
+            args, cwd=work, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+        )
+        try:
+            assert server.stdout is not None
+            startup = json.loads(server.stdout.readline())
+            url = "http://" + str(startup["listen"])
+            answer = httpx.post(url + "/v1/evaluate", content=body, timeout=30,
+                                headers={"content-type": "application/json"})  # fmt: skip
+            assert answer.status_code == 200 and answer.json()["verdict"] == "allow"
+        finally:
+            server.terminate()
+            code = server.wait(timeout=60)
+            if server.stdout is not None:
+                server.stdout.close()
+        assert code == 0
+        deadline = time.monotonic() + 30  # bounded: the drain flushes the span before exit
+        while not receiver.received and time.monotonic() < deadline:
+            time.sleep(0.05)
+        names = {s.span.name for s in receiver.received}
+    assert "gait.gate.decision" in names, names
