@@ -10,14 +10,11 @@ telemetry imports.
 from __future__ import annotations
 
 import importlib
-import logging
 import os
 import sys
 import time
 from collections.abc import Sequence
 from typing import IO, TYPE_CHECKING, Final
-
-import structlog
 
 from .. import __version__
 from ..errors import EXIT_INTERNAL, GaitError, UsageError
@@ -248,6 +245,10 @@ def _default_logging() -> bool:
     is dropped. Returns True when this call configured structlog (and the
     caller must reset it), False when logging was already configured.
     """
+    import logging
+
+    import structlog  # lazily: it pulls in rich when installed (~0.3 s), the hook path must not
+
     if structlog.is_configured():
         return False
     structlog.configure(
@@ -325,6 +326,8 @@ def _dispatch(args: list[str], stream: IO[str]) -> int:
             result: Result = handler(ns)
         finally:
             if quiet_default:
+                import structlog
+
                 structlog.reset_defaults()
     except GaitError as exc:
         return render_error(exc, command=command, as_json=as_json, argv=args, out=stream)
