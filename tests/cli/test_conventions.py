@@ -127,18 +127,18 @@ def test_soak_run_with_an_unknown_budget_exits_6(tmp_path: Path) -> None:
 
 
 def test_a_command_group_alone_lists_its_subcommands() -> None:
-    """``gait run session`` names the five subcommands instead of "unknown command"."""
+    """``gait run session`` names its subcommands instead of "unknown command"."""
     code, text = run("run", "session")
     assert code == 6
     first = text.splitlines()[0]
     assert "unknown command" not in first
     assert first == (
         "error: missing subcommand for run session "
-        "(one of: append, checkpoint, compact, start, status)"
+        "(one of: append, checkpoint, compact, export, start, status)"
     )
     code, text = run("run", "session", "--help")
     assert code == 0
-    for word in ("append", "checkpoint", "compact", "start", "status"):
+    for word in ("append", "checkpoint", "compact", "export", "start", "status"):
         assert f"gait run session {word}" in text
     code, text = run("run", "sesion")
     assert code == 6 and "one of: diff, inspect, receipt, record, replay, session" in text

@@ -158,7 +158,10 @@ def test_bad_run_input_exits_6_and_writes_nothing(
     assert snapshot(good) == before
     code, text = run("regress", "run", *flags)
     assert code == 6
-    assert text.count("\n") == 1 and text.startswith("regress run error: ")
+    # one line of error, then the error code's one-line hint
+    lines = text.splitlines()
+    assert len(lines) == 2 and lines[0].startswith("regress run error: ")
+    assert lines[1].startswith("hint: ")
 
 
 def test_lock_word_in_a_fixture_name_stays_exit_6(good: Path) -> None:
