@@ -1,7 +1,7 @@
 """A full disk under the session directory (issue 13.1): fail closed, stay alive, recover.
 
 The session directory is a real 1 MiB tmpfs mounted for the test (mounting needs root,
-as CI has; elsewhere the test reports itself skipped with that reason). The supervisor
+as CI has; elsewhere the test is reported skipped with that reason). The supervisor
 runs in-process on 127.0.0.1:0 on both anyio backends. Nothing sleeps: after space
 returns, the very next request of every session must be answered.
 """
@@ -23,10 +23,13 @@ from .harness import running
 pytestmark = pytest.mark.anyio
 
 
+needs_root = pytest.mark.skipif(
+    os.geteuid() != 0, reason="mounting a small filesystem needs root (CI runs as root)"
+)
+
+
 def _mount_tmpfs(target: Path, size: str) -> str:
     """Mount a tmpfs at ``target``; the failure reason, or "" when mounted."""
-    if os.geteuid() != 0:
-        return "mounting a small filesystem needs root"
     done = subprocess.run(
         ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(target)],
         capture_output=True,
@@ -40,8 +43,7 @@ def small_fs(tmp_path: Path) -> Iterator[Path]:
     mount = tmp_path / "small"
     mount.mkdir()
     reason = _mount_tmpfs(mount, "1m")
-    if reason:
-        pytest.skip(f"no small filesystem here: {reason}")
+    assert not reason, f"root could not mount a 1 MiB tmpfs: {reason}"
     try:
         yield mount
     finally:
@@ -77,6 +79,7 @@ def _call(session: str, n: int) -> dict[str, Any]:
     }
 
 
+@needs_root
 async def test_a_full_disk_fails_closed_and_every_session_recovers(
     tmp_path: Path, small_fs: Path
 ) -> None:
