@@ -12,14 +12,14 @@ See ``docs/cluster.md``.
 
 from __future__ import annotations
 
+from ._settings import NatsSettings as NatsSettings
+from ._settings import subject_token as subject_token
 from .export import ExportResult as ExportResult
 from .export import export_session as export_session
 from .journal import JetStreamJournal as JetStreamJournal
 from .leases import Lease as Lease
 from .leases import LeaseTable as LeaseTable
 from .link import NatsLink as NatsLink
-from .link import NatsSettings as NatsSettings
-from .link import subject_token as subject_token
 from .service import ClusterJournal as ClusterJournal
 
 __all__ = [

@@ -33,8 +33,9 @@ import httpx
 from ..demo_swarm import DEMO_POLICY, _script
 from ..errors import InternalError
 from ..supervisor.journal.chain import verify_chain
+from ._settings import NatsSettings
 from .export import export_session
-from .link import NatsLink, NatsSettings
+from .link import NatsLink
 from .local import LocalNats
 
 __all__ = ["FailoverReport", "main", "run_failover"]

@@ -21,8 +21,9 @@ from ..artifacts.fsutil import ensure_dir, write_atomic
 from ..errors import SessionInputError, VerificationError
 from ..supervisor.journal.checkpoint import journal_base
 from ..supervisor.journal.scan import chain_bytes, chain_path_for, scan_journal, write_chain
-from .journal import CHECKPOINT_DIR, checkpoint_object_name
-from .link import NatsLink, subject_token
+from ._settings import subject_token
+from ._stream_checkpoint import CHECKPOINT_DIR, checkpoint_object_name
+from .link import NatsLink
 
 __all__ = ["ExportResult", "export_session"]
 

@@ -19,19 +19,21 @@ from the stream (header, last sequence, checkpoint chain head, the subject's
 last stream sequence) before the first answer. Checkpoint runpacks go to the
 object store bucket, the chain document to the chain KV bucket; compaction
 replaces the subject with one rollup message holding the compacted journal.
+The state kept between batches is in :mod:`._stream_state`, checkpoint
+building in :mod:`._stream_checkpoint`, the compaction report and check in
+:mod:`._stream_compaction`.
 """
 
 from __future__ import annotations
 
 import contextlib
-import logging
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import msgspec
 import nats.js.errors
+import structlog
 
 from ..artifacts.timefmt import format_ns
 from ..errors import (
@@ -40,14 +42,10 @@ from ..errors import (
     JournalUnavailableError,
     SessionInputError,
     SessionOwnedElsewhere,
-    VerificationError,
 )
-from ..runpack import verify_runpack
-from ..supervisor.journal.checkpoint import build_checkpoint_record, build_checkpoint_runpack
 from ..supervisor.journal.compaction import CompactionReport, compact_bytes
+from ..supervisor.journal.position import new_header
 from ..supervisor.journal.records import (
-    HEADER_SCHEMA,
-    SCHEMA_VERSION,
     CheckpointRecord,
     Envelope,
     EventFields,
@@ -58,73 +56,19 @@ from ..supervisor.journal.records import (
 )
 from ..supervisor.journal.scan import JournalScan, chain_bytes, scan_journal, write_chain
 from ..supervisor.journal.store import CHECKPOINT_MAX_EVENTS, PreparedBatch, StoreOptions
-from .link import NatsLink, StoredMessage, subject_token
+from ._settings import subject_token
+from ._stream_checkpoint import build_stream_checkpoint
+from ._stream_compaction import stream_compaction_report, verify_stream_covering
+from ._stream_state import NoLock, StreamDisk, StreamPosition, record_msg_id, stream_lines
+from .link import NatsLink, StoredMessage
 
 if TYPE_CHECKING:
     from .leases import LeaseTable
 
-__all__ = ["CHECKPOINT_DIR", "JetStreamJournal", "checkpoint_object_name"]
+__all__ = ["JetStreamJournal"]
 
-_log = logging.getLogger("gait_runtime.cluster.journal")
+_log = structlog.get_logger("gait_runtime.cluster.journal")
 _DECODER = msgspec.json.Decoder(Envelope)
-CHECKPOINT_DIR = "checkpoints"
-"""Checkpoint records name their runpack ``checkpoints/<file>`` (relative): an
-export writes the runpacks there, next to the journal and chain."""
-
-
-def checkpoint_object_name(session_id: str, file_name: str) -> str:
-    """Object store name of a session's checkpoint runpack."""
-    return f"{subject_token(session_id)}/{file_name}"
-
-
-def _lines(messages: Sequence[StoredMessage]) -> bytes:
-    return b"".join(m.data for m in messages)
-
-
-class _StreamDisk:
-    """Bytes on the subject; every acknowledged batch counts as one durability step."""
-
-    def __init__(self) -> None:
-        self.size = 0
-        self.dirty = False
-        self.fsyncs = 0
-        self.quarantined: list[Path] = []
-
-    def sync(self) -> bool:
-        """Nothing pending: every acknowledged batch is stored by JetStream."""
-        return False
-
-
-class _StreamPosition:
-    """The recovered sequence state of a :class:`JetStreamJournal`."""
-
-    def __init__(self, journal: JetStreamJournal) -> None:
-        self._journal = journal
-        self.last_sequence = 0
-
-    def pending_events(self) -> int:
-        """Events appended since the last checkpoint."""
-        return max(0, self.last_sequence - self._journal.last_checkpoint_sequence)
-
-    def next_checkpoint_end(self, limit: int) -> int:
-        """The last sequence the next checkpoint covers, at most ``limit`` events on."""
-        return min(self.last_sequence, self._journal.last_checkpoint_sequence + limit)
-
-
-class _NoLock:
-    """No writer lock file: ownership is the session lease and the expected sequence."""
-
-    def __init__(self) -> None:
-        self.keep = False
-        self.reclaimed = 0
-
-    @property
-    def held(self) -> bool:
-        """Never held."""
-        return False
-
-    def release(self) -> None:
-        """Nothing to release (the session lease is given back on close)."""
 
 
 class JetStreamJournal:
@@ -153,12 +97,11 @@ class JetStreamJournal:
         self.session_id = ""
         self.header: HeaderRecord | None = None
         self.event_count = 0
-        self.checkpoints: list[CheckpointRecord] = []
         self.subject_seq = 0
         self.tail_seq = 0
-        self.disk = _StreamDisk()
-        self.position = _StreamPosition(self)
-        self.lease = _NoLock()
+        self.disk = StreamDisk()
+        self.position = StreamPosition()
+        self.lease = NoLock()
         self.took_over = False
         self._resync = False
 
@@ -182,20 +125,6 @@ class JetStreamJournal:
     ) -> list[EventRecord]:
         """Never called (:meth:`direct_fd` is ``None``)."""
         raise JournalUnavailableError("a JetStream journal has no descriptor")
-
-    def _msg_id(self, suffix: str) -> str:
-        assert self.header is not None
-        return f"{subject_token(self.header.session_id)}:{self.header.run_id}:{suffix}"
-
-    @property
-    def last_checkpoint_sequence(self) -> int:
-        """``sequence_end`` of the last checkpoint (0 without one)."""
-        return self.checkpoints[-1].sequence_end if self.checkpoints else 0
-
-    @property
-    def last_checkpoint_digest(self) -> str:
-        """The chain head: the last checkpoint's digest ("" without one)."""
-        return self.checkpoints[-1].checkpoint_digest if self.checkpoints else ""
 
     def pending_events(self) -> int:
         """Events appended since the last checkpoint."""
@@ -249,27 +178,19 @@ class JetStreamJournal:
 
     def _create(self, session_id: str, run_id: str) -> None:
         now = format_ns(self.options.clock.now_ns())
-        header = HeaderRecord(
-            schema_id=HEADER_SCHEMA,
-            schema_version=SCHEMA_VERSION,
-            created_at=now,
-            producer_version=self.options.producer_version or "0.0.0-dev",
-            session_id=session_id,
-            run_id=run_id,
-            started_at=now,
-            events=msgspec.Raw(b"[]"),
-        )
+        pv = self.options.producer_version or "0.0.0-dev"
+        header = new_header(session_id, run_id, now=now, producer_version=pv)
         line = encode_line(Envelope("header", header=header))
         self.header = header
-        seq = self._publish([line], [self._msg_id("header")], expected=0)
+        seq = self._publish([line], [record_msg_id(self.header, "header")], expected=0)
         self.subject_seq = self.tail_seq = seq
         self.disk.size = len(line)
         self.position.last_sequence = self.event_count = 0
-        self.checkpoints = []
+        self.position.checkpoints = []
 
     def _adopt(self, messages: Sequence[StoredMessage]) -> None:
         """Recover the state from the subject's messages (validated like a file journal)."""
-        data = _lines(messages)
+        data = stream_lines(messages)
         scan: JournalScan = scan_journal(data)
         if scan.header.session_id != self.session_id:
             raise SessionInputError(
@@ -279,7 +200,7 @@ class JetStreamJournal:
         self.header = scan.header
         self.position.last_sequence = scan.last_sequence
         self.event_count = scan.event_count
-        self.checkpoints = list(scan.checkpoints)
+        self.position.checkpoints = list(scan.checkpoints)
         self.disk.size = len(data)
         self.subject_seq = messages[-1].seq
         self.tail_seq = messages[0].seq
@@ -356,10 +277,10 @@ class JetStreamJournal:
             batch = self.prepare(batch.items)
         if self.link.settings.batch_mode == "packed" and len(batch.records) > 1:
             first, last = batch.records[0].sequence, batch.records[-1].sequence
-            lines, ids = [batch.data], [self._msg_id(f"{first}-{last}")]
+            lines, ids = [batch.data], [record_msg_id(self.header, f"{first}-{last}")]
         else:
             lines = batch.data.splitlines(keepends=True)
-            ids = [self._msg_id(str(r.sequence)) for r in batch.records]
+            ids = [record_msg_id(self.header, str(r.sequence)) for r in batch.records]
         self.subject_seq = self._publish(lines, ids, expected=self.subject_seq)
         self.disk.fsyncs += 1
         self.disk.size += len(batch.data)
@@ -370,16 +291,15 @@ class JetStreamJournal:
 
     # ------------------------------------------------------------------ reads
 
-    def _records(self, start_seq: int = 1) -> list[Envelope]:
-        messages = self.link.run(lambda: self.link.read_subject(self.subject, start_seq))
-        return [_DECODER.decode(raw) for raw in _lines(messages).splitlines() if raw.strip()]
-
     def events_from(self, sequence: int) -> list[EventRecord]:
         """Every event with a sequence of at least ``sequence``, read from the stream."""
-        start = self.tail_seq if sequence > self.last_checkpoint_sequence else 1
+        start = self.tail_seq if sequence > self.position.last_checkpoint_sequence else 1
+        messages = self.link.run(lambda: self.link.read_subject(self.subject, start))
+        lines = stream_lines(messages).splitlines()
+        envelopes = [_DECODER.decode(raw) for raw in lines if raw.strip()]
         return [
             env.event
-            for env in self._records(start)
+            for env in envelopes
             if env.event is not None and env.event.sequence >= sequence
         ]
 
@@ -397,88 +317,45 @@ class JetStreamJournal:
         Raises:
             SessionInputError: no new events (``checkpoint_empty``).
         """
-        assert self.header is not None
+        header = self.header
+        assert header is not None
         self._check_lease()
         if self._resync:
             self._recover()
-        events = self.events_from(self.last_checkpoint_sequence + 1)[:CHECKPOINT_MAX_EVENTS]
+        position = self.position
+        events = self.events_from(position.last_checkpoint_sequence + 1)[:CHECKPOINT_MAX_EVENTS]
         if not events:
             raise SessionInputError(
                 "no new session events available for checkpoint", code="checkpoint_empty"
             )
-        index = len(self.checkpoints) + 1
-        prev = self.last_checkpoint_digest
-        now = self.options.clock.now_ns()
-        pv = self.options.producer_version or self.header.producer_version
-        runpack = build_checkpoint_runpack(
-            self.header.session_id,
-            index,
-            self.header.run_id,
-            events,
-            created_at_ns=now,
-            producer_version=pv,
-            env=self.options.env,
-            signing_key=self.options.signing_key,
-        )
-        name = Path(runpack_path).name
-        data = runpack.zip_bytes()
-        objects = self.link.objects
-        obj_name = checkpoint_object_name(self.header.session_id, name)
-        self.link.run(lambda: objects.put(obj_name, data))
-        record = build_checkpoint_record(
-            session_id=self.header.session_id,
-            run_id=self.header.run_id,
+        index = len(position.checkpoints) + 1
+        cp = build_stream_checkpoint(
+            header,
+            self.options,
             index=index,
+            prev_digest=position.last_checkpoint_digest,
             events=events,
-            runpack_path=f"{CHECKPOINT_DIR}/{name}",
-            manifest_digest=runpack.manifest_digest,
-            prev_digest=prev,
-            created_at_ns=now,
-            producer_version=pv,
+            file_name=Path(runpack_path).name,
         )
-        line = encode_line(Envelope("checkpoint", checkpoint=record))
-        seq = self._publish([line], [self._msg_id(f"cp{index}")], expected=self.subject_seq)
+        objects = self.link.objects
+        self.link.run(lambda: objects.put(cp.object_name, cp.runpack))
+        msg_id = record_msg_id(header, f"cp{index}")
+        seq = self._publish([cp.line], [msg_id], expected=self.subject_seq)
         self.subject_seq = self.tail_seq = seq
-        self.disk.size += len(line)
+        self.disk.size += len(cp.line)
         self.disk.fsyncs += 1
-        self.checkpoints.append(record)
-        self.position.last_sequence = max(self.position.last_sequence, record.sequence_end)
-        chain = chain_bytes(self.header, self.header.producer_version, self.checkpoints)
+        position.checkpoints.append(cp.record)
+        position.last_sequence = max(position.last_sequence, cp.record.sequence_end)
+        chain = chain_bytes(header, header.producer_version, position.checkpoints)
         kv = self.link.kv(self.link.settings.chain_bucket)
-        key = subject_token(self.header.session_id)
+        key = subject_token(header.session_id)
         self.link.run(lambda: kv.put(key, chain))
         if chain_out is not None:
             write_chain(chain_out, chain)
-            return record, chain_out
-        return record, Path(f"nats:{self.link.settings.chain_bucket}/{key}")
+            return cp.record, chain_out
+        return cp.record, Path(f"nats:{self.link.settings.chain_bucket}/{key}")
 
     # -------------------------------------------------------------- compaction
-
-    def _verify_covering(self, scan: JournalScan) -> None:
-        assert scan.events is not None
-        dropped = {e.sequence for e in scan.events if e.sequence <= scan.last_checkpoint_end}
-        objects = self.link.objects
-        with tempfile.TemporaryDirectory(prefix="gait-compact-") as tmp:
-            for cp in scan.checkpoints:
-                if not any(cp.sequence_start <= s <= cp.sequence_end for s in dropped):
-                    continue
-                name = checkpoint_object_name(scan.header.session_id, Path(cp.runpack_path).name)
-                where = f"checkpoint {cp.checkpoint_index} runpack {name}"
-                try:
-                    result = self.link.run(lambda n=name: objects.get(n))  # type: ignore[misc]
-                except nats.js.errors.NotFoundError as exc:
-                    raise VerificationError(
-                        f"refusing to compact: {where} is not in the object store",
-                        code="checkpoint_unverified",
-                    ) from exc
-                local = Path(tmp) / Path(cp.runpack_path).name
-                local.write_bytes(result.data or b"")
-                report = verify_runpack(local)
-                if not report.ok or report.manifest_digest.lower() != cp.manifest_digest.lower():
-                    raise VerificationError(
-                        f"refusing to compact: {where} fails verification",
-                        code="checkpoint_unverified",
-                    )
 
     def compact(self, out: Path | None = None, *, dry_run: bool = False) -> CompactionReport:
         """Replace the subject with the compacted journal (one ``Nats-Rollup: sub`` message).
@@ -493,30 +370,17 @@ class JetStreamJournal:
                 code="compact_out_unsupported",
             )
         self._check_lease()
-        messages = self.link.run(lambda: self.link.read_subject(self.subject))
-        data = _lines(messages)
+        link, subject = self.link, self.subject
+        messages = link.run(lambda: link.read_subject(subject))
+        data = stream_lines(messages)
         result = compact_bytes(data)
-        compacted = result.events_after < result.events_before or len(result.data) != len(data)
-        report = CompactionReport(
-            journal_path=self.subject,
-            output_path=self.subject,
-            dry_run=dry_run,
-            compacted=compacted,
-            events_before=result.events_before,
-            events_after=result.events_after,
-            checkpoints=len(result.scan.checkpoints),
-            last_checkpoint_sequence=result.scan.last_checkpoint_end,
-            bytes_before=len(data),
-            bytes_after=len(result.data),
-        )
-        if dry_run or not compacted:
+        report = stream_compaction_report(subject, data, result, dry_run=dry_run)
+        if dry_run or not report.compacted:
             return report
         if result.events_after < result.events_before:
-            self._verify_covering(result.scan)
-        link, subject = self.link, self.subject
-        msg_id = self._msg_id(
-            f"compact{self.position.last_sequence}.{len(result.scan.checkpoints)}"
-        )
+            verify_stream_covering(link, result.scan)
+        suffix = f"compact{self.position.last_sequence}.{len(result.scan.checkpoints)}"
+        msg_id = record_msg_id(self.header, suffix)
         seq = link.run(lambda: link.rollup(subject, result.data, msg_id, messages[-1].seq))
         self.subject_seq = self.tail_seq = seq
         self.disk.size = len(result.data)
@@ -534,7 +398,7 @@ class JetStreamJournal:
             "created_at": self.header.created_at,
             "started_at": self.header.started_at,
             "event_count": self.event_count,
-            "checkpoint_count": len(self.checkpoints),
+            "checkpoint_count": len(self.position.checkpoints),
             "last_sequence": self.position.last_sequence,
         }
 
@@ -547,4 +411,4 @@ class JetStreamJournal:
         try:
             self.link.run(lambda: leases.release(sid))
         except GaitError as exc:
-            _log.warning("releasing the lease of %s: %s", sid, exc)
+            _log.warning("lease_release_failed", session_id=sid, error=exc.message)

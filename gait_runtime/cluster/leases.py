@@ -18,19 +18,20 @@ step (NTP) to well under the lease time.
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import msgspec
 import nats.js.errors
+import structlog
 
 from ..errors import SessionOwnedElsewhere
-from .link import NatsLink, subject_token
+from ._settings import subject_token
+from .link import NatsLink
 
 __all__ = ["Lease", "LeaseTable"]
 
-_log = logging.getLogger("gait_runtime.cluster.leases")
+_log = structlog.get_logger("gait_runtime.cluster.leases")
 
 
 class Lease(msgspec.Struct, frozen=True):
@@ -176,7 +177,7 @@ class LeaseTable:
                 self.held[key] = await kv.update(key, self._value(found.session_id), last=revision)
             except nats.js.errors.KeyWrongLastSequenceError:
                 self.lost.add(key)
-                _log.warning("lease of %s lost to %s", key, found.owner if found else "?")
+                _log.warning("lease_lost", key=key, owner=found.owner if found else "?")
             except nats.js.errors.KeyNotFoundError:
                 self.lost.add(key)
 
@@ -186,7 +187,7 @@ class LeaseTable:
             try:
                 await asyncio.wait_for(self.renew_all(), self.ttl_s / 3)
             except Exception as exc:  # the cluster is away: leases run out, appends fail closed
-                _log.warning("lease renewal failed: %r", exc)
+                _log.warning("lease_renewal_failed", error=repr(exc))
 
     async def start_renewing(self) -> None:
         """Start the renewal loop on the link's event loop (call from that loop)."""

@@ -25,9 +25,10 @@ import anyio.to_thread
 
 from ..errors import GaitError
 from ..supervisor.journal.store import StoreOptions
+from ._settings import NatsSettings, subject_token
 from .journal import JetStreamJournal
 from .leases import LeaseTable
-from .link import NatsLink, NatsSettings, subject_token
+from .link import NatsLink
 
 __all__ = ["ClusterJournal"]
 

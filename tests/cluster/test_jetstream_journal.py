@@ -107,7 +107,7 @@ def test_recovery_reads_sequence_and_chain_head_from_the_stream(
     b = _journal(link)
     assert b.open(sid, "run_1") is False
     assert (b.last_sequence, b.event_count, b.pending_events()) == (4, 4, 1)
-    assert b.last_checkpoint_digest == record.checkpoint_digest
+    assert b.position.last_checkpoint_digest == record.checkpoint_digest
     assert b.subject_seq == a.subject_seq
     assert [e.sequence for e in b.events_from(2)] == [2, 3, 4]
     with pytest.raises(SessionInputError) as err:
