@@ -5,9 +5,11 @@ checks) in the contract order, each failing check with a fix to copy and
 paste; ``adoption_report`` reads an adoption log; ``init_project`` writes a
 starter policy. Synchronous and offline; never imports anyio.
 
-Modules: ``_check`` (check and result roll-up), ``checks`` (environment),
-``readiness`` (production settings), ``adoption`` (milestones report),
-``starter`` (``gait init`` templates), ``run`` (putting a run together).
+Modules: ``_check`` (check and result roll-up), ``_options`` (the inputs of
+a run), ``checks`` (the environment checks in contract order, built from
+``_fs_checks``, ``_key_checks`` and ``_onboarding``), ``readiness``
+(production settings), ``adoption`` (milestones report), ``starter``
+(``gait init`` templates), ``run`` (putting a run together).
 """
 
 from __future__ import annotations

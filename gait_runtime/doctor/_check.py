@@ -1,8 +1,9 @@
 """One doctor check, the result roll-up and POSIX quoting of fix commands.
 
-Owns: :class:`Check` (name, scope, status, message, copy-paste fix, non-fixable
-flag), :class:`DoctorResult` (the ``gait.doctor.result`` roll-up: status, fix
-commands, summary line, exit code) and :func:`sh_quote`. Pure.
+Owns: :class:`Check` (name, scope (:data:`UNIVERSAL`, :data:`REPO`, ...),
+status, message, copy-paste fix, non-fixable flag), :class:`DoctorResult`
+(the ``gait.doctor.result`` roll-up: status, fix commands, summary line, exit
+code) and :func:`sh_quote`. Pure.
 """
 
 from __future__ import annotations
@@ -12,9 +13,13 @@ from typing import Any, Final, Literal
 
 from ..errors import EXIT_DEPENDENCY_MISSING, EXIT_OK, EXIT_VERIFICATION_FAILED
 
-__all__ = ["Check", "DoctorResult", "Status", "sh_quote"]
+__all__ = ["REPO", "UNIVERSAL", "Check", "DoctorResult", "Status", "sh_quote"]
 
 Status = Literal["pass", "warn", "fail"]
+UNIVERSAL: Final = "universal"
+"""Scope of the checks that run everywhere."""
+REPO: Final = "repo_checkout"
+"""Scope of the checks that run only in a gait-runtime source checkout."""
 RESULT_SCHEMA_ID: Final = "gait.doctor.result"
 
 
