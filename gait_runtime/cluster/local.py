@@ -128,10 +128,6 @@ class LocalNats:
         """``nats://127.0.0.1:p1[,127.0.0.1:p2,…]``."""
         return "nats://" + ",".join(f"127.0.0.1:{n.port}" for n in self._nodes)
 
-    def node_url(self, index: int) -> str:
-        """The client URL of one node."""
-        return f"nats://127.0.0.1:{self._nodes[index].port}"
-
     def start(self) -> LocalNats:
         """Start every node and wait (bounded) until all are healthy."""
         binary = nats_server_binary()
