@@ -6,7 +6,9 @@ them. The gate core never imports the commands layer nor telemetry.
 `telemetry` imports nothing of ours except `errors`, `config` and
 `artifacts`. `commands` (the command bodies) sits between the libraries and
 the CLI; the supervisor never imports the CLI, the commands layer or the soak
-harness. `sdk` (the agent-side client) imports the gate, the artifacts and the plugin
+harness. `cluster` (the JetStream journal backend) imports only the
+supervisor's `journal` package, never the gate, telemetry, the CLI or the
+commands layer. `sdk` (the agent-side client) imports the gate, the artifacts and the plugin
 Protocols, never the supervisor, the CLI, the commands layer or the server libraries.
 Inside the supervisor the sub-packages are ordered too:
 ``_journal_io`` < ``journal`` < ``sessions`` < ``service``. Checked statically
@@ -38,6 +40,8 @@ RULES: dict[str, tuple[set[str], set[str]]] = {
     "supervisor": (set(), {"cli", "harness", "commands", "demo_swarm"}),
     # regress is synchronous and builds only on artifacts, gate and runpack
     "regress": (ASYNC_OR_NET, {"supervisor", "cli", "harness", "telemetry", "commands"}),
+    # the JetStream journal is a journal backend: beside the supervisor, below its sessions
+    "cluster": (set(), {"cli", "harness", "commands", "gate", "telemetry"}),
     # the soak harness drives a supervisor *subprocess*; it never imports the CLI
     "harness": (set(), {"cli"}),
     # the adoption kit drives the CLI (child processes or its entry point), never the runtime
@@ -103,6 +107,21 @@ def test_supervisor_subpackages_point_down(sub: str) -> None:
         for name, line in _imports(path):
             parts = name.split(".")
             if parts[:2] == ["gait_runtime", "supervisor"] and len(parts) > 2 and parts[2] in above:
+                problems.append(f"{path.relative_to(PACKAGE.parent)}:{line} imports {name}")
+    assert problems == []
+
+
+def test_cluster_uses_only_the_supervisor_journal() -> None:
+    """``cluster`` implements the journal backend: of the supervisor it imports only ``journal``.
+
+    The supervisor imports the cluster (``gait serve --journal nats://…``), so
+    an import of its sessions, service or runtime from here would run back up.
+    """
+    problems = []
+    for path in _modules("cluster"):
+        for name, line in _imports(path):
+            parts = name.split(".")
+            if parts[:2] == ["gait_runtime", "supervisor"] and parts[2:3] != ["journal"]:
                 problems.append(f"{path.relative_to(PACKAGE.parent)}:{line} imports {name}")
     assert problems == []
 
