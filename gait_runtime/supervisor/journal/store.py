@@ -56,6 +56,7 @@ from .records import (
     EventFields,
     EventRecord,
     build_event,
+    encode_events,
     encode_line,
 )
 from .recovery import events_since, full_scan, tail_events
@@ -296,7 +297,7 @@ class JournalStore:
         pv = self.options.producer_version or header.producer_version
         first = self.position.last_sequence + 1
         records = [build_event(sid, rid, first + i, f, t, pv) for i, (f, t) in enumerate(items)]
-        data = b"".join(encode_line(Envelope("event", event=r)) for r in records)
+        data = encode_events(records)
         return PreparedBatch(first, items, records, data)
 
     def commit(self, batch: PreparedBatch, *, fsync: bool | None = None) -> list[EventRecord]:
