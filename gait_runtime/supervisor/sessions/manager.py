@@ -360,12 +360,20 @@ class SessionManager:
             self._use += 1
             s.last_used = self._use
             reply: Reply[AppendAck] = Reply(self._new_event())
+            request = AppendRequest(fields, created, reply)
             s.in_flight += 1
             try:
-                if await self._deliver(s, AppendRequest(fields, created, reply), wait):
-                    return await self._await_reply(reply)
+                try:  # the common case inline: room in the mailbox, no extra frame
+                    s.send.send_nowait(request)
+                except (anyio.WouldBlock, anyio.BrokenResourceError, anyio.ClosedResourceError):
+                    if not await self._deliver(s, request, wait):
+                        continue
+                result = await reply.wait()
             finally:
                 s.in_flight -= 1
+            if isinstance(result, BaseException):
+                raise fresh_error(result)
+            return result
         raise InternalError(
             f"session {session_id} kept stopping while appending", code="session_unavailable"
         )
