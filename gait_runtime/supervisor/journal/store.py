@@ -2,12 +2,10 @@
 
 Owns: one open ``O_APPEND`` descriptor per journal, the Go session lock taken
 around every read-modify-write (``spec/sessions.md`` §7), appending a batch of
-events with one ``write`` and at most one ``fsync`` (§9.1), crash recovery on
-open (a torn tail is moved to a quarantine file and the journal truncated to
-its last good line), noticing foreign writers (a Go CLI appending between our
-batches, or a compaction that replaced the file) and re-syncing from disk,
-checkpoints (§4) and compaction (§5, via :mod:`.compaction`), and keeping
-``J.state.json`` correct for Go readers (§6).
+events with one ``write`` and at most one ``fsync`` (§9.1), recovery on open
+(via :mod:`.recovery`: a torn tail is quarantined), noticing foreign writers and
+re-syncing from disk, checkpoints (§4, :mod:`.checkpoint`) and compaction (§5,
+:mod:`.compaction`), and keeping ``J.state.json`` correct for Go readers (§6).
 
 The in-memory counters (:class:`~.position.JournalPosition`) are the truth
 while the store is open; the journal is re-read only on open, after a foreign

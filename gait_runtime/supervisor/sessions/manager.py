@@ -90,6 +90,8 @@ class SessionManager:
         self._bound = config.session_bound()
         self._use = 0
         self._evictions = 0
+        self._opening = 0
+        self._start_done = anyio.Event()
 
     # ------------------------------------------------------------- lifecycle
 
@@ -242,15 +244,22 @@ class SessionManager:
             session_id,
             self.config.drain_timeout_s,
             self._count_eviction,
+            lambda: self._opening,
+            lambda: self._start_done.wait(),
         )
         send, receive = anyio.create_memory_object_stream[Message](self.config.mailbox_size)
         s = SessionSlot(key, path, send, receive)
+        self._opening += 1  # no await since make_room: the bound holds across concurrent starts
         try:
             await self._tg.start(self._supervise, s)
         except BaseException:
             send.close()
             receive.close()
             raise
+        finally:
+            self._opening -= 1
+            done, self._start_done = self._start_done, anyio.Event()
+            done.set()
         self._sessions[key] = s
         self._by_id[key[0]] = key
         return s

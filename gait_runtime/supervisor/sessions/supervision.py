@@ -15,7 +15,7 @@ are its rules, with no task of their own.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
@@ -179,6 +179,8 @@ async def make_room(
     session_id: str,
     drain_timeout_s: float,
     on_evict: Callable[[], None],
+    starting: Callable[[], int],
+    start_finished: Callable[[], Awaitable[object]],
 ) -> None:
     """Keep open sessions under ``bound``: close the least recently used idle one(s).
 
@@ -187,13 +189,20 @@ async def make_room(
     flight is never closed for room; when every open session has one, the new
     session is refused (503 at the HTTP edge).
 
-    ``on_evict`` is called once per session closed.
+    ``on_evict`` is called once per session closed; ``starting()`` is how many
+    sessions other callers are starting (past this check, not yet registered):
+    they count against the bound too, or concurrent starts would overshoot it.
+    When only such starts fill it, this waits for one (``start_finished()``)
+    and looks again.
 
     Raises:
         SessionLimitReached: every open session is busy.
     """
-    while len(sessions) >= bound:
+    while len(sessions) + starting() >= bound:
         idle = [s for s in sessions.values() if s.routable and not s.in_flight]
+        if not idle and starting():
+            await start_finished()
+            continue
         if not idle:
             raise SessionLimitReached(
                 f"session {session_id}: {len(sessions)} sessions are open and "
