@@ -15,6 +15,17 @@ Scenarios, each with ``fsync=always`` on every backend given:
   measured in alternating rounds, to show that append latency does not grow with
   the journal.
 
+Every append carries its own trace id, as a decision's does.
+
+``--ab OTHER_TREE`` compares this checkout's library with another checkout's
+(a directory holding a ``gait_runtime`` package, e.g. ``git archive main
+gait_runtime | tar -x -C /tmp/base``): the scenarios given by ``--only`` run
+in child processes, alternately on each tree for ``--ab-rounds`` rounds, and
+the medians of CPU per append and their ratio (this / other) are printed. On a
+shared machine compare these ratios, not appends/s. One command:
+
+    .venv/bin/python soak/bench_sessions.py --ab /tmp/base --only one_session_64,sixteen_sessions
+
 Prints one JSON object per scenario: appends/s, p50/p90/p99 append latency (ms),
 fsyncs per append, batches, CPU time per append (whole process, and the event-loop
 thread alone), the load average when the scenario ended, and (for the pre-filled
@@ -30,6 +41,8 @@ import json
 import os
 import shutil
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -63,8 +76,10 @@ async def _load(
     latencies: list[float] = []
 
     async def appender(sid: str, k: int) -> None:
-        fields = EventFields(f"tool.{k}", "allow", reason_codes=("bench",))
-        for _ in range(per):
+        for i in range(per):
+            fields = EventFields(
+                f"tool.{k}", "allow", reason_codes=("bench",), trace_id=f"trace_{sid}_{k}_{i}"
+            )
             t0 = time.perf_counter()
             await manager.append(sid, f"run_{sid}", fields)
             latencies.append(time.perf_counter() - t0)
@@ -250,6 +265,35 @@ async def flat(
     return out
 
 
+def ab(ns: argparse.Namespace) -> None:
+    """Alternate child runs on this tree and on ``ns.ab``; print medians and ratios."""
+    here = str(Path(__file__).resolve().parent.parent)
+    trees = {"this": here, "other": str(Path(ns.ab).resolve())}
+    argv = [sys.executable, str(Path(__file__).resolve()), "--backends", ns.backends]
+    argv += ["--per-appender", str(ns.per_appender), "--only", ns.only or "one_session_64"]
+    argv += ["--lock-lease", str(ns.lock_lease), "--journal-io", ns.journal_io]
+    got: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
+    for r in range(ns.ab_rounds):
+        for side in ("this", "other") if r % 2 == 0 else ("other", "this"):
+            env = {**os.environ, "PYTHONPATH": trees[side]}
+            out = subprocess.run(
+                argv, env=env, cwd=tempfile.gettempdir(), capture_output=True, text=True,
+                check=True, timeout=600,
+            )  # fmt: skip
+            for line in out.stdout.splitlines():
+                if not line.startswith("{"):
+                    continue  # log lines
+                row = json.loads(line)
+                got.setdefault((row["scenario"], row["backend"], side), []).append(row)
+    for scen, backend in sorted({(k[0], k[1]) for k in got}):
+        summary: dict[str, Any] = {"ab": scen, "backend": backend, "rounds": ns.ab_rounds}
+        for key in ("cpu_us_per_append", "loop_cpu_us_per_append", "p99_ms", "appends_per_s"):
+            this = statistics.median(r[key] for r in got[(scen, backend, "this")])
+            other = statistics.median(r[key] for r in got[(scen, backend, "other")])
+            summary[key] = {"this": this, "other": other, "ratio": round(this / other, 3)}
+        print(json.dumps(summary), flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dir", default="", help="work directory (default: a temp dir)")
@@ -276,7 +320,12 @@ def main() -> None:
         choices=("auto", "uring", "thread"),
         help="how appends under a lock lease reach the journal (SessionConfig.journal_io)",
     )
+    parser.add_argument("--ab", default="", help="compare with the library in this tree")
+    parser.add_argument("--ab-rounds", type=int, default=6, help="alternating rounds for --ab")
     ns = parser.parse_args()
+    if ns.ab:
+        ab(ns)
+        return
     only = set(filter(None, ns.only.split(",")))
     root = Path(ns.dir) if ns.dir else Path(tempfile.mkdtemp(prefix="gait-bench-"))
     root.mkdir(parents=True, exist_ok=True)

@@ -20,12 +20,12 @@ from .journal.records import CheckpointRecord as CheckpointRecord
 from .journal.records import EventFields as EventFields
 from .journal.records import decode_event_fields as decode_event_fields
 from .journal.store import JournalStore as JournalStore
-from .sessions.actor import AppendAck as AppendAck
 from .sessions.actor import SessionActor as SessionActor
 from .sessions.config import FsyncPolicy as FsyncPolicy
 from .sessions.config import SessionConfig as SessionConfig
 from .sessions.manager import SessionManager as SessionManager
 from .sessions.manager import journal_path_for as journal_path_for
+from .sessions.messages import AppendAck as AppendAck
 
 if TYPE_CHECKING:
     from ..telemetry.otel import TracingHandle

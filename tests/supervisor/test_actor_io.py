@@ -19,14 +19,9 @@ from gait_runtime.supervisor import EventFields, SessionConfig, SessionManager
 from gait_runtime.supervisor._journal_io.iothread import IoThread
 from gait_runtime.supervisor.journal.scan import load_state
 from gait_runtime.supervisor.journal.store import JournalStore, OsJournalFile, StoreOptions
-from gait_runtime.supervisor.sessions.actor import (
-    ActorStats,
-    AppendRequest,
-    Message,
-    Reply,
-    SessionActor,
-)
-from gait_runtime.supervisor.sessions.manager import _Session
+from gait_runtime.supervisor.sessions.actor import SessionActor
+from gait_runtime.supervisor.sessions.messages import ActorStats, AppendRequest, Message, Reply
+from gait_runtime.supervisor.sessions.supervision import SessionSlot, answer_leftovers
 
 pytestmark = pytest.mark.anyio
 
@@ -186,11 +181,10 @@ async def test_messages_left_by_a_stopped_actor_are_answered(tmp_path: Path) -> 
     actor = SessionActor(
         "s1", "run_1", tmp_path / "s1.journal.jsonl", config, receive, ActorStats()
     )
-    manager = SessionManager(config)
     reply = Reply[Any]()
     send.send_nowait(AppendRequest(EV, 1, reply))
-    session = _Session(("s1", "run_1"), actor.journal_path, send, receive)
-    manager._answer_leftovers(session)
+    session = SessionSlot(("s1", "run_1"), actor.journal_path, send, receive)
+    answer_leftovers(session)
     with anyio.fail_after(5):
         answer = await reply.wait()
     assert isinstance(answer, Exception) and "stopped before answering" in str(answer)

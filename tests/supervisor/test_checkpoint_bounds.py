@@ -73,12 +73,13 @@ def test_a_long_journal_is_split_into_verifying_checkpoints(in_tmp: Path, small_
 
 
 @pytest.mark.anyio
-async def test_the_supervisor_covers_a_backlog_in_bounded_checkpoints(
-    tmp_path: Path, small_bound: int
-) -> None:
+async def test_the_supervisor_covers_a_backlog_in_bounded_checkpoints(tmp_path: Path) -> None:
     """A session's checkpoint call covers every pending event, in bounded runpacks."""
     config = SessionConfig(
-        session_dir=tmp_path / "s", idle_timeout_s=0, clock=FakeClock(step_ns=1000)
+        session_dir=tmp_path / "s",
+        idle_timeout_s=0,
+        clock=FakeClock(step_ns=1000),
+        checkpoint_max_events=100,
     )
     async with SessionManager(config) as manager:
         with anyio.fail_after(30):

@@ -18,9 +18,12 @@ from gait_runtime.supervisor.journal.records import (
     build_event,
     checkpoint_digest,
     decode_event_fields,
+    encode_events,
     encode_line,
+    event_relationship,
     normalize_fields,
 )
+from gait_runtime.supervisor.journal.records import _cached_relationship as _cached_relationship
 from gait_runtime.supervisor.journal.records import _time_text as _time_text
 from gait_runtime.supervisor.journal.scan import (
     chain_bytes,
@@ -222,3 +225,40 @@ def test_cached_event_time_text_equals_go_format(unix_ns: int, trim: int) -> Non
     unix_ns -= unix_ns % (10 ** (3 * trim))
     assert _time_text(unix_ns) == format_ns(unix_ns)
     assert _time_text(unix_ns + 1) == format_ns(unix_ns + 1)
+
+
+_IDS = st.sampled_from(["", " ", "a", "run_1", "tool.x", "s1", "zz", "m1", "ab" * 32])
+
+
+@given(
+    st.sampled_from(["s1", "a"]),
+    st.sampled_from(["run_1", "zz"]),
+    st.sampled_from(["tool.x", "a", "zz", "run_1"]),
+    _IDS,
+    _IDS,
+    _IDS,
+    st.lists(_IDS, max_size=3),
+)
+def test_cached_event_relationship_equals_the_direct_build(
+    sid: str, rid: str, tool: str, trace: str, digest: str, policy: str, rules: list[str]
+) -> None:
+    """The append path's cached envelope (keyed without the trace id) encodes exactly
+    like :func:`event_relationship`, whatever the trace id sorts next to."""
+    fields = normalize_fields(
+        EventFields(
+            tool, "allow", trace_id=trace, policy_digest=digest, policy_id=policy,
+            matched_rule_ids=tuple(rules),
+        )
+    )  # fmt: skip
+    cached = msgspec.json.encode(_cached_relationship(sid, rid, fields))
+    assert cached == msgspec.json.encode(event_relationship(sid, rid, fields))
+
+
+def test_a_batch_encodes_as_its_lines_one_by_one() -> None:
+    """One encoder call per batch writes the same bytes as one line per record."""
+    fields = normalize_fields(EventFields("tool.x", "allow", trace_id="t", reason_codes=("b", "a")))
+    records = [
+        build_event("s", "r", i, fields, 1_790_000_000_000_000_000 + i, "pv") for i in (1, 2, 3)
+    ]
+    expected = b"".join(encode_line(Envelope("event", event=r)) for r in records)
+    assert encode_events(records) == expected

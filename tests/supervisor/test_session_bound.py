@@ -54,6 +54,28 @@ async def test_least_recently_used_idle_sessions_close_to_make_room(tmp_path: Pa
     ]
 
 
+async def test_concurrent_starts_of_distinct_sessions_keep_the_bound(tmp_path: Path) -> None:
+    """max_sessions=4, three callers each starting new sessions at once (so an idle one
+    can always be closed): a session being started counts against the bound, so open
+    sessions never exceed it (they once overshot when two starts passed the room check
+    before either was registered)."""
+    seen: list[int] = []
+    async with SessionManager(_config(tmp_path, max_sessions=4)) as manager:
+
+        async def caller(k: int) -> None:
+            for n in range(8):
+                await manager.append(f"c{k}_{n}", f"run_{k}_{n}", EV)
+                seen.append(manager.stats()["sessions_open"])
+
+        with anyio.fail_after(60):
+            async with anyio.create_task_group() as tg:
+                for k in range(3):
+                    tg.start_soon(caller, k)
+    assert len(seen) == 24
+    assert max(seen) <= 4
+    assert len(list((tmp_path / "sessions").glob("c*.journal.jsonl"))) == 24
+
+
 async def test_a_full_house_of_busy_sessions_refuses_a_new_one(tmp_path: Path) -> None:
     """Every open session has a call in flight: the new session gets SessionLimitReached
     (a retryable MailboxFull, so 503 + Retry-After at the HTTP edge); nothing is lost."""

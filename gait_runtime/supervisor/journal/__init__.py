@@ -10,8 +10,8 @@ thread; the one-shot ``gait run session *`` commands call it directly.
   file; tests inject faults through the opener.
 - ``store``: :class:`JournalStore`, every byte a session writes (group commit's
   one ``write`` + fsync per batch, checkpoints, compaction, state updates).
-- ``recovery``: opening a journal: create, trust the state file or scan it
-  all, quarantine a torn tail, re-read after a foreign write.
+- ``recovery``: reading a journal back: the full scan that quarantines a torn
+  tail, the uncheckpointed tail for the next checkpoint, events from a sequence.
 - ``checkpoint``, ``compaction``, ``chain``: checkpoint runpacks, compaction
   and chain verification (``gait verify session-chain``).
 - ``lock``: the Go-compatible session lock and the state-directory lock.

@@ -21,12 +21,13 @@ import msgspec
 from ...artifacts.jcs import digest
 from ...artifacts.signing import SigningKey
 from ...artifacts.timefmt import format_ns, parse_rfc3339
-from ...runpack import Runpack, build_runpack
+from ...runpack import Runpack, build_runpack, write_runpack
 from .records import (
     CHECKPOINT_SCHEMA,
     SCHEMA_VERSION,
     CheckpointRecord,
     EventRecord,
+    HeaderRecord,
     checkpoint_digest,
     checkpoint_relationship,
     timeline_checkpoint_relationship,
@@ -40,6 +41,7 @@ __all__ = [
     "checkpoint_run_id",
     "go_journal_base",
     "journal_base",
+    "write_checkpoint",
 ]
 
 _ERROR_VERDICTS: Final = frozenset({"block", "require_approval"})
@@ -225,4 +227,45 @@ def build_checkpoint_record(
         relationship=checkpoint_relationship(
             session_id, run_id, checkpoint_run_id(run_id, index), cp_digest, manifest_digest
         ),
+    )
+
+
+def write_checkpoint(
+    header: HeaderRecord,
+    index: int,
+    prev_digest: str,
+    events: Sequence[EventRecord],
+    runpack_path: Path,
+    *,
+    created_at_ns: int,
+    producer_version: str,
+    env: dict[str, str] | None = None,
+    signing_key: SigningKey | None = None,
+) -> CheckpointRecord:
+    """Write the checkpoint runpack of ``events`` (§4.2) and return its record (§2.3).
+
+    Raises:
+        IOFailure: the runpack could not be written.
+    """
+    runpack = build_checkpoint_runpack(
+        header.session_id,
+        index,
+        header.run_id,
+        events,
+        created_at_ns=created_at_ns,
+        producer_version=producer_version,
+        env=env,
+        signing_key=signing_key,
+    )
+    write_runpack(runpack_path, runpack)
+    return build_checkpoint_record(
+        session_id=header.session_id,
+        run_id=header.run_id,
+        index=index,
+        events=events,
+        runpack_path=runpack_path,
+        manifest_digest=runpack.manifest_digest,
+        prev_digest=prev_digest,
+        created_at_ns=created_at_ns,
+        producer_version=producer_version,
     )

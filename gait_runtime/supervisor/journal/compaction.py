@@ -13,8 +13,10 @@ sequence 1) cannot happen here: the reader derives the next sequence from
 
 from __future__ import annotations
 
+import os
 from bisect import bisect_left
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -25,7 +27,13 @@ from ...runpack import verify_runpack
 from .records import Envelope, HeaderRecord, encode_line
 from .scan import JournalScan, scan_journal
 
-__all__ = ["CompactResult", "CompactionReport", "compact_bytes", "verify_covering_checkpoints"]
+__all__ = [
+    "CompactResult",
+    "CompactionReport",
+    "compact_bytes",
+    "compaction_report",
+    "verify_covering_checkpoints",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,3 +136,29 @@ def verify_covering_checkpoints(scan: JournalScan) -> None:
                 f"refusing to compact: {where} fails verification",
                 code="checkpoint_unverified",
             )
+
+
+def compaction_report(
+    journal: Path, target: Path, data: bytes, result: CompactResult, *, dry_run: bool
+) -> CompactionReport:
+    """What compacting ``journal`` (bytes ``data``) into ``target`` does: the §3 report.
+
+    ``compacted`` is true when events are dropped, the output is another file,
+    or the bytes change (a Go ``events: null`` header, blank lines).
+    """
+    in_place = os.path.abspath(target) == os.path.abspath(journal)
+    compacted = (
+        result.events_after < result.events_before or not in_place or len(result.data) != len(data)
+    )
+    return CompactionReport(
+        journal_path=str(journal),
+        output_path=str(target),
+        dry_run=dry_run,
+        compacted=compacted,
+        events_before=result.events_before,
+        events_after=result.events_after,
+        checkpoints=len(result.scan.checkpoints),
+        last_checkpoint_sequence=result.scan.last_checkpoint_end,
+        bytes_before=len(data),
+        bytes_after=len(result.data),
+    )

@@ -10,8 +10,9 @@ I/O and knows nothing about files, locks or tasks.
 
 from __future__ import annotations
 
+import bisect
 import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any, Final
 
 import msgspec
@@ -35,6 +36,7 @@ __all__ = [
     "checkpoint_digest",
     "checkpoint_relationship",
     "decode_event_fields",
+    "encode_events",
     "encode_line",
     "event_relationship",
     "normalize_fields",
@@ -211,6 +213,11 @@ def encode_line(envelope: Envelope) -> bytes:
     return _ENCODER.encode(envelope) + b"\n"
 
 
+def encode_events(records: Sequence[EventRecord]) -> bytes:
+    """The journal lines of ``records``, in order, each with its ``\\n`` (one encoder call)."""
+    return _ENCODER.encode_lines([Envelope("event", event=r) for r in records])
+
+
 def decode_event_fields(data: bytes | str, *, source: str = "event") -> EventFields:
     """Decode an append payload (JSON object) into :class:`EventFields`.
 
@@ -227,8 +234,13 @@ def decode_event_fields(data: bytes | str, *, source: str = "event") -> EventFie
     return normalize_fields(fields)
 
 
-def _clean_list(values: Iterable[str]) -> list[str]:
-    return sorted({v.strip() for v in values if v.strip()})
+def _clean_list(values: Sequence[str]) -> tuple[str, ...]:
+    if not values:
+        return ()
+    if len(values) == 1:
+        one = values[0].strip()
+        return (one,) if one else ()
+    return tuple(sorted({v.strip() for v in values if v.strip()}))
 
 
 def normalize_fields(fields: EventFields) -> EventFields:
@@ -259,10 +271,10 @@ def normalize_fields(fields: EventFields) -> EventFields:
         policy_digest=fields.policy_digest.strip().lower(),
         policy_id=fields.policy_id.strip(),
         policy_version=fields.policy_version.strip(),
-        reason_codes=tuple(_clean_list(fields.reason_codes)),
-        violations=tuple(_clean_list(fields.violations)),
+        reason_codes=_clean_list(fields.reason_codes),
+        violations=_clean_list(fields.violations),
         created_at_ns=fields.created_at_ns,
-        matched_rule_ids=tuple(_clean_list(fields.matched_rule_ids)),
+        matched_rule_ids=_clean_list(fields.matched_rule_ids),
     )
 
 
@@ -387,23 +399,50 @@ def _time_text(unix_ns: int) -> str:
 
 
 def _cached_relationship(session_id: str, run_id: str, f: EventFields) -> Relationship:
-    """Event relationships repeat (same tool, policy, trace); records never mutate them."""
+    """Event relationships repeat (same tool and policy); records never mutate them.
+
+    The trace id differs per decision, so the cache holds the envelope without
+    it and the trace reference is added here: ``trace`` sorts after every other
+    kind of an event's entity refs (policy, run, tool), so its ref goes last,
+    and its id joins the sorted, de-duplicated ``related_entity_ids``. Equal to
+    :func:`event_relationship` (a test holds the two together).
+    """
     key = (
         session_id,
         run_id,
         f.tool_name,
-        f.trace_id,
         f.policy_digest,
         f.policy_id,
         f.policy_version,
         f.matched_rule_ids,
     )
-    rel = _REL_CACHE.get(key)
-    if rel is None:
+    base = _REL_CACHE.get(key)
+    if base is None:
         if len(_REL_CACHE) >= _REL_CACHE_MAX:
             _REL_CACHE.clear()
-        rel = _REL_CACHE[key] = event_relationship(session_id, run_id, f)
-    return rel
+        base = _REL_CACHE[key] = event_relationship(session_id, run_id, _without_trace(f))
+    trace = f.trace_id
+    if not trace:
+        return base
+    related = base.related_entity_ids
+    at = bisect.bisect_left(related, trace)
+    if at == len(related) or related[at] != trace:
+        related = [*related[:at], trace, *related[at:]]
+    return Relationship(
+        parent_ref=base.parent_ref,
+        entity_refs=[*base.entity_refs, Ref("trace", trace)],
+        policy_ref=base.policy_ref,
+        agent_chain=base.agent_chain,
+        edges=base.edges,
+        parent_record_id=base.parent_record_id,
+        related_record_ids=base.related_record_ids,
+        related_entity_ids=related,
+        agent_lineage=base.agent_lineage,
+    )
+
+
+def _without_trace(f: EventFields) -> EventFields:
+    return msgspec.structs.replace(f, trace_id="")
 
 
 def build_event(

@@ -2,12 +2,10 @@
 
 Owns: one open ``O_APPEND`` descriptor per journal, the Go session lock taken
 around every read-modify-write (``spec/sessions.md`` §7), appending a batch of
-events with one ``write`` and at most one ``fsync`` (§9.1), crash recovery on
-open (a torn tail is moved to a quarantine file and the journal truncated to
-its last good line), noticing foreign writers (a Go CLI appending between our
-batches, or a compaction that replaced the file) and re-syncing from disk,
-checkpoints (§4) and compaction (§5, via :mod:`.compaction`), and keeping
-``J.state.json`` correct for Go readers (§6).
+events with one ``write`` and at most one ``fsync`` (§9.1), recovery on open
+(via :mod:`.recovery`: a torn tail is quarantined), noticing foreign writers and
+re-syncing from disk, checkpoints (§4, :mod:`.checkpoint`) and compaction (§5,
+:mod:`.compaction`), and keeping ``J.state.json`` correct for Go readers (§6).
 
 The in-memory counters (:class:`~.position.JournalPosition`) are the truth
 while the store is open; the journal is re-read only on open, after a foreign
@@ -26,7 +24,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final, Literal
 
-import msgspec
 import structlog
 
 from ...artifacts.fsutil import ensure_dir, fsync_dir, write_atomic
@@ -34,9 +31,13 @@ from ...artifacts.signing import SigningKey
 from ...artifacts.timefmt import format_ns
 from ...clock import Clock, SystemClock
 from ...errors import IOFailure, SessionInputError
-from ...runpack import write_runpack
-from .checkpoint import build_checkpoint_record, build_checkpoint_runpack
-from .compaction import CompactionReport, compact_bytes, verify_covering_checkpoints
+from .checkpoint import write_checkpoint
+from .compaction import (
+    CompactionReport,
+    compact_bytes,
+    compaction_report,
+    verify_covering_checkpoints,
+)
 from .disk import JournalDisk
 from .files import DirectJournalFile as DirectJournalFile
 from .files import FileOpener as FileOpener
@@ -53,14 +54,14 @@ from .records import (
     EventFields,
     EventRecord,
     build_event,
+    encode_events,
     encode_line,
 )
+from .recovery import events_since, full_scan, tail_events
 from .scan import (
     chain_bytes,
     chain_path_for,
     load_state,
-    scan_journal,
-    split_torn_tail,
     state_bytes,
     write_chain,
     write_state_fast,
@@ -86,7 +87,6 @@ CHECKPOINT_MAX_EVENTS: Final = 10_000
 bytes an event), far below the 100 MiB a runpack reader accepts per entry, and the
 memory a checkpoint needs stays bounded however long the journal grew. More pending
 events are covered by consecutive checkpoints, one call each."""
-_TAIL_DECODER = msgspec.json.Decoder(Envelope)
 StateUpdates = Literal["batch", "durable", "rest"]
 
 
@@ -119,6 +119,8 @@ class StoreOptions:
         opener: opens the journal descriptor (tests inject faults here).
         signing_key: signs checkpoint runpacks when set.
         env: ``env`` of checkpoint ``run.json`` (host default when ``None``).
+        checkpoint_max_events: events one checkpoint covers at most (default
+            :data:`CHECKPOINT_MAX_EVENTS`, read when the options are made).
     """
 
     lock: LockSettings = field(default_factory=LockSettings)
@@ -129,38 +131,7 @@ class StoreOptions:
     opener: FileOpener = OsJournalFile
     signing_key: SigningKey | None = None
     env: dict[str, str] | None = None
-
-
-def _tail_events(
-    disk: JournalDisk, position: JournalPosition, limit: int
-) -> tuple[list[EventRecord], int]:
-    """Up to ``limit`` events after the last checkpoint, read line by line.
-
-    Returns:
-        The events and the journal offset just past the last one returned (where
-        the events of the next checkpoint start; the journal size once all are in).
-    """
-    assert position.tail_offset is not None
-    covered = position.last_checkpoint_sequence
-    events: list[EventRecord] = []
-    offset = end = position.tail_offset
-    try:
-        with open(disk.path, "rb") as fh:
-            fh.seek(offset)
-            while offset < disk.size and len(events) < limit:
-                raw = fh.readline()
-                if not raw:
-                    break
-                offset += len(raw)
-                if not raw.strip():
-                    continue
-                env = _TAIL_DECODER.decode(raw)
-                if env.event is not None and env.event.sequence > covered:
-                    events.append(env.event)
-                    end = offset
-    except OSError as exc:
-        raise io_error("read session journal", disk.path, exc) from exc
-    return events, (disk.size if offset >= disk.size else end)
+    checkpoint_max_events: int = field(default_factory=lambda: CHECKPOINT_MAX_EVENTS)
 
 
 class JournalStore:
@@ -279,20 +250,8 @@ class JournalStore:
                 self.position.adopt_state(state)
                 self.disk.size = state.journal_size_bytes
                 return
-        self._full_scan()
+        full_scan(self.disk, self.position)
         self._write_state(durable=True)
-
-    def _full_scan(self) -> None:
-        data = self.disk.read_all()
-        good, torn = split_torn_tail(data)
-        # Judge what stays before moving anything: only a torn *final* line is
-        # repaired. When the rest is invalid too, nothing is quarantined and every
-        # start refuses the journal with the same error (never one line per try).
-        scan = scan_journal(data[:good] if torn else data)
-        if torn:
-            self.disk.quarantine(torn, good)
-        self.position.adopt_scan(scan)
-        self.disk.size = scan.size
 
     def _refresh_if_changed(self) -> None:
         """Re-sync from disk when someone else wrote or replaced the journal."""
@@ -336,7 +295,7 @@ class JournalStore:
         pv = self.options.producer_version or header.producer_version
         first = self.position.last_sequence + 1
         records = [build_event(sid, rid, first + i, f, t, pv) for i, (f, t) in enumerate(items)]
-        data = b"".join(encode_line(Envelope("event", event=r)) for r in records)
+        data = encode_events(records)
         return PreparedBatch(first, items, records, data)
 
     def commit(self, batch: PreparedBatch, *, fsync: bool | None = None) -> list[EventRecord]:
@@ -430,7 +389,7 @@ class JournalStore:
         chain_out: Path | None = None,
     ) -> tuple[CheckpointRecord, Path]:
         """Emit a checkpoint covering the events since the last one (§4.1), at most
-        :data:`CHECKPOINT_MAX_EVENTS` of them: call again while events are pending.
+        ``options.checkpoint_max_events`` of them: call again while events are pending.
 
         Args:
             runpack_path: where the checkpoint runpack goes; recorded as given.
@@ -447,41 +406,26 @@ class JournalStore:
         with self.lease.around():
             self._refresh_if_changed()
             if pos.checkpoints is None or pos.tail_offset is None:
-                self._full_scan()
+                full_scan(self.disk, self.position)
             header, checkpoints = pos.header, pos.checkpoints
             assert header is not None and checkpoints is not None
-            events, covered_to = _tail_events(self.disk, pos, CHECKPOINT_MAX_EVENTS)
+            events, covered_to = tail_events(self.disk, pos, self.options.checkpoint_max_events)
             if not events:
                 raise SessionInputError(
                     "no new session events available for checkpoint", code="checkpoint_empty"
                 )
             if chain_out is not None:
                 ensure_dir(chain_out.parent if str(chain_out.parent) else Path("."))
-            index = len(checkpoints) + 1
-            prev = checkpoints[-1].checkpoint_digest if checkpoints else ""
-            now = self.options.clock.now_ns()
-            pv = self.options.producer_version or header.producer_version
-            runpack = build_checkpoint_runpack(
-                header.session_id,
-                index,
-                header.run_id,
+            record = write_checkpoint(
+                header,
+                len(checkpoints) + 1,
+                checkpoints[-1].checkpoint_digest if checkpoints else "",
                 events,
-                created_at_ns=now,
-                producer_version=pv,
+                runpack_path,
+                created_at_ns=self.options.clock.now_ns(),
+                producer_version=self.options.producer_version or header.producer_version,
                 env=self.options.env,
                 signing_key=self.options.signing_key,
-            )
-            write_runpack(runpack_path, runpack)
-            record = build_checkpoint_record(
-                session_id=header.session_id,
-                run_id=header.run_id,
-                index=index,
-                events=events,
-                runpack_path=runpack_path,
-                manifest_digest=runpack.manifest_digest,
-                prev_digest=prev,
-                created_at_ns=now,
-                producer_version=pv,
             )
             self.disk.append(encode_line(Envelope("checkpoint", checkpoint=record)), fsync=True)
             self.disk.dirty = False
@@ -512,24 +456,8 @@ class JournalStore:
             self.disk.sync()
             data = self.disk.read_all()
             result = compact_bytes(data)
-            in_place = os.path.abspath(target) == os.path.abspath(self.path)
-            compacted = (
-                result.events_after < result.events_before
-                or not in_place
-                or len(result.data) != len(data)
-            )
-            report = CompactionReport(
-                journal_path=str(self.path),
-                output_path=str(target),
-                dry_run=dry_run,
-                compacted=compacted,
-                events_before=result.events_before,
-                events_after=result.events_after,
-                checkpoints=len(result.scan.checkpoints),
-                last_checkpoint_sequence=result.scan.last_checkpoint_end,
-                bytes_before=len(data),
-                bytes_after=len(result.data),
-            )
+            report = compaction_report(self.path, target, data, result, dry_run=dry_run)
+            compacted = report.compacted
             # A dry run answers what the real run would do: it too refuses to drop
             # history whose covering checkpoint is missing or does not verify.
             if compacted and result.events_after < result.events_before:
@@ -537,9 +465,9 @@ class JournalStore:
             if dry_run or not compacted:
                 return report
             write_atomic(target, result.data)
-            if in_place:
+            if os.path.abspath(target) == os.path.abspath(self.path):
                 self.disk.reopen()
-                self._full_scan()
+                full_scan(self.disk, self.position)
                 self._write_state(durable=True)
             return report
 
@@ -554,13 +482,7 @@ class JournalStore:
         with self.lease.around():
             self._refresh_if_changed()
             data = self.disk.read_all()[: self.disk.size]
-        return [
-            env.event
-            for raw in data.split(b"\n")
-            if raw.strip()
-            and (env := _TAIL_DECODER.decode(raw)).event is not None
-            and env.event.sequence >= sequence
-        ]
+        return events_since(data, sequence)
 
     def refresh(self) -> None:
         """Take the lock and re-sync from disk if the journal changed (Go's ``status``)."""

@@ -5,7 +5,7 @@ to ``batch_limit``, commit the batch with one worker-thread call = Go lock +
 one ``write`` + one ``fsync`` + state update, then answer every caller), the
 message types of its mailbox, the fsync ``interval`` timer, checkpoints every N
 events or T seconds, the idle stop, and the clean drain when its mailbox is
-closed, and :class:`Reply`, the one-shot answer slot every message carries. It
+closed. The messages and their one-shot answers are :mod:`.messages`'. It
 does not own the mailbox (the :class:`~.sessions.SessionManager` creates it and
 keeps it across restarts, so queued messages survive a crash) nor restart
 policy.
@@ -26,131 +26,30 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Generic, Literal, TypeVar, cast
+from typing import Literal, TypeVar
 
 import anyio
 import anyio.lowlevel
-import msgspec
 import structlog
 from anyio.streams.memory import MemoryObjectReceiveStream
 
 from ...errors import GaitError, InternalError
 from .._journal_io.iothread import IoThread
-from .._journal_io.loop import OneShot, loop_primitives
+from .._journal_io.loop import loop_primitives
 from .._journal_io.uring import JournalRing, RingBusy
-from ..journal import store as journal_store
 from ..journal.backend import JournalBackend
 from ..journal.checkpoint import checkpoint_file_name, journal_base
-from ..journal.compaction import CompactionReport
-from ..journal.records import CheckpointRecord, EventFields, EventRecord
+from ..journal.records import CheckpointRecord, EventRecord
 from ..journal.store import JournalStore, PreparedBatch, StoreOptions
 from .config import SessionConfig
+from .messages import ActorStats, AppendAck, AppendRequest, CallRequest, Message
 
-__all__ = [
-    "AppendAck",
-    "AppendRequest",
-    "ActorStats",
-    "CallRequest",
-    "Message",
-    "Reply",
-    "SessionActor",
-]
-
-_log = structlog.get_logger("gait_runtime.supervisor.sessions.actor")
-
-
-class AppendAck(msgspec.Struct, frozen=True):
-    """The answer to a durable append.
-
-    Attributes:
-        sequence: the event's sequence number.
-        journal_path: the journal it was written to.
-        created_at: the event's ``created_at`` text.
-    """
-
-    sequence: int
-    journal_path: Path
-    created_at: str
-
+__all__ = ["SessionActor"]
 
 _T = TypeVar("_T")
 
-
-class Reply(Generic[_T]):
-    """A one-shot answer: set once by the actor, awaited by the one caller that made it.
-
-    It replaces a one-shot memory object stream per request (STYLE habit 6): the
-    same contract (one value, one reader, never blocks the actor) for one small
-    object and one :class:`anyio.Event`, which matters at tens of thousands of
-    appends per second. Cancellation-safe both ways: a caller that stops waiting
-    just leaves (the actor's later :meth:`set` is harmless, and the record it
-    answers for may still have been written, as documented for ``append``), and
-    the actor never waits on a caller. The first answer wins.
-    """
-
-    __slots__ = ("_event", "_value")
-
-    def __init__(self, event: OneShot | None = None) -> None:
-        self._value: _T | BaseException | None = None
-        self._event: OneShot = anyio.Event() if event is None else event
-
-    @property
-    def answered(self) -> bool:
-        """True once :meth:`set` was called."""
-        return self._event.is_set()
-
-    def set(self, value: _T | BaseException) -> None:
-        """Answer (a no-op when already answered)."""
-        if not self._event.is_set():
-            self._value = value
-            self._event.set()
-
-    async def wait(self) -> _T | BaseException:
-        """Wait for the answer (the value or the error the actor answered with)."""
-        await self._event.wait()
-        return cast("_T | BaseException", self._value)
-
-
-@dataclass(slots=True, eq=False)
-class AppendRequest:
-    """Append one event; the actor answers on ``reply`` once it is durable."""
-
-    fields: EventFields
-    created_at_ns: int
-    reply: Reply[AppendAck]
-
-
-CallOp = Literal["checkpoint", "compact", "status"]
-
-
-@dataclass(slots=True, eq=False)
-class CallRequest:
-    """A control message (checkpoint, compact, status); answered on ``reply``."""
-
-    op: CallOp
-    reply: Reply[object]
-
-
-Message = AppendRequest | CallRequest
-
-
-@dataclass(slots=True)
-class ActorStats:
-    """Counters shared by every actor of a manager (touched only from the event loop)."""
-
-    appends: int = 0
-    batches: int = 0
-    fsyncs: int = 0
-    checkpoints: int = 0
-    checkpoint_failures: int = 0
-    compactions: int = 0
-    quarantined_tails: int = 0
-    reclaimed_locks: int = 0
-    failed_batches: int = 0
-    ring_writes: int = 0
-    max_batch: int = 0
+_log = structlog.get_logger("gait_runtime.supervisor.sessions.actor")
 
 
 class SessionActor:
@@ -197,6 +96,7 @@ class SessionActor:
                 clock=config.clock,
                 opener=config.journal_opener(),
                 signing_key=config.signing_key,
+                checkpoint_max_events=config.checkpoint_max_events,
             ),
         )
         self._base = journal_base(session_id)
@@ -354,7 +254,7 @@ class SessionActor:
             try:
                 message = await self._receive()
             except anyio.EndOfStream:
-                await self._drain()
+                await self._final_checkpoint()
                 return "closed"
             now = self._now()
             if message is None:
@@ -463,17 +363,13 @@ class SessionActor:
 
     # ------------------------------------------------------------- checkpoints
 
-    def _runpack_path(self, sequence_end: int) -> Path:
-        directory = self.config.checkpoint_dir or self.config.session_dir
-        return directory / checkpoint_file_name(self._base, sequence_end)
-
     def _checkpoint(self) -> CheckpointRecord:
         """Cover every pending event, in bounded checkpoints; the last one is returned."""
         position = self.store.position
+        directory = self.config.checkpoint_dir or self.config.session_dir
         while True:
-            end = position.next_checkpoint_end(journal_store.CHECKPOINT_MAX_EVENTS)
-            path = self._runpack_path(end)
-            record, _ = self.store.checkpoint(path)
+            end = position.next_checkpoint_end(self.config.checkpoint_max_events)
+            record, _ = self.store.checkpoint(directory / checkpoint_file_name(self._base, end))
             if position.pending_events() == 0:
                 return record
 
@@ -504,9 +400,6 @@ class SessionActor:
             with anyio.CancelScope(shield=True):
                 await self._auto_checkpoint()
 
-    async def _drain(self) -> None:
-        await self._final_checkpoint()
-
     # ------------------------------------------------------------------- calls
 
     async def _call(self, request: CallRequest) -> None:
@@ -520,7 +413,7 @@ class SessionActor:
                 )
                 self._next_checkpoint = self._now() + self.config.checkpoint_every_s
             elif request.op == "compact":
-                result = await self._io(self._compact)
+                result = await self._io(self.store.compact)
                 self.stats.compactions += 1
             else:
                 result = self.store.status()
@@ -535,6 +428,3 @@ class SessionActor:
             )
             raise
         request.reply.set(result)
-
-    def _compact(self) -> CompactionReport:
-        return self.store.compact()

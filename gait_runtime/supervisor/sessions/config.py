@@ -18,7 +18,7 @@ from ...clock import Clock, SystemClock
 from ...errors import UsageError
 from ..journal.backend import JournalFactory
 from ..journal.lock import LockSettings
-from ..journal.store import FileOpener, StateUpdates, journal_opener
+from ..journal.store import CHECKPOINT_MAX_EVENTS, FileOpener, StateUpdates, journal_opener
 
 __all__ = [
     "FSYNC_POLICIES",
@@ -58,6 +58,8 @@ class SessionConfig:
             (0 disables).
         checkpoint_every_s: checkpoint pending events this often (0 disables).
         checkpoint_dir: where checkpoint runpacks go (default ``session_dir``).
+        checkpoint_max_events: events one checkpoint covers at most (more
+            pending events are covered by consecutive checkpoints).
         restart_intensity: ``(max_restarts, window_s)``; one more crash inside the
             window marks the session failed.
         signing_key: sign checkpoint runpacks with this key.
@@ -111,6 +113,7 @@ class SessionConfig:
     checkpoint_every_events: int = 0
     checkpoint_every_s: float = 0.0
     checkpoint_dir: Path | None = None
+    checkpoint_max_events: int = CHECKPOINT_MAX_EVENTS
     restart_intensity: tuple[int, float] = (3, 10.0)
     signing_key: SigningKey | None = None
     producer_version: str = __version__
@@ -139,6 +142,8 @@ class SessionConfig:
             raise UsageError("restart_intensity must be (restarts >= 0, window_s > 0)")
         if self.checkpoint_every_events < 0 or self.checkpoint_every_s < 0:
             raise UsageError("checkpoint cadence must not be negative")
+        if self.checkpoint_max_events < 1:
+            raise UsageError("checkpoint_max_events must be at least 1")
         if self.lock_lease_s < 0:
             raise UsageError("lock_lease_s must not be negative")
         if self.journal_io not in JOURNAL_IO_MODES:

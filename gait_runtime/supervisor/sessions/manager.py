@@ -5,108 +5,57 @@ appends and control calls to its mailbox (``send`` for backpressure,
 ``send_nowait`` + :class:`~gait_runtime.errors.MailboxFull` for load
 shedding), ``one_for_one`` restarts with a restart intensity (then the session
 answers ``session_failed`` while the others carry on), idle stops and
-transparent restarts, the state-directory lock, the journal file naming of
-``spec/service.md`` §3.3, the bounded and shielded drain on exit, and the
-statistics the HTTP layer reports. It is the only object that holds a task
-group and spawns into it on behalf of other tasks.
+transparent restarts, the state-directory lock, the bounded and shielded drain
+on exit, and the statistics the HTTP layer reports. It is the only object that
+holds a task group and spawns into it on behalf of other tasks. The rules it
+supervises by (restart intensity, eviction under the session bound, journal
+naming, answering stranded messages) are :mod:`.supervision`'s; the messages
+are :mod:`.messages`'.
 """
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Final, TypeVar
+from typing import Any, TypeVar
 
 import anyio
-import msgspec
 import structlog
 import structlog.contextvars
 from anyio.abc import TaskGroup, TaskStatus
-from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from ...errors import (
-    GaitError,
     InternalError,
     MailboxFull,
     SessionFailedError,
     SessionInputError,
-    SessionLimitReached,
 )
 from .._journal_io.loop import OneShot, loop_primitives
 from .._journal_io.uring import JournalRing, RingUnavailable
 from ..journal.checkpoint import journal_base
 from ..journal.compaction import CompactionReport
 from ..journal.lock import StateDirLock, acquire_state_dir_lock
-from ..journal.records import CheckpointRecord, Envelope, EventFields, normalize_fields
-from .actor import (
-    ActorStats,
-    AppendAck,
-    AppendRequest,
-    CallOp,
-    CallRequest,
-    Message,
-    Reply,
-    SessionActor,
-)
+from ..journal.records import CheckpointRecord, EventFields, normalize_fields
+from .actor import SessionActor
 from .config import SessionConfig
+from .messages import ActorStats, AppendAck, AppendRequest, CallOp, CallRequest, Message, Reply
+from .supervision import (
+    SessionSlot,
+    answer_leftovers,
+    fail_pending,
+    fresh_error,
+    header_ids,
+    idle_callback,
+    journal_path_for,
+    make_room,
+    restart_allowed,
+)
 
 __all__ = ["MailboxFull", "SessionManager", "journal_path_for"]
 
 _log = structlog.get_logger("gait_runtime.supervisor.sessions.manager")
-_HEADER_PROBE_BYTES: Final = 64 * 1024
 _T = TypeVar("_T")
-
-
-def _header_ids(path: Path) -> tuple[str, str] | None:
-    try:
-        with open(path, "rb") as fh:
-            first = fh.readline(_HEADER_PROBE_BYTES)
-        env = msgspec.json.decode(first, type=Envelope)
-    except (OSError, msgspec.DecodeError):
-        return None
-    if env.header is None:
-        return None
-    return env.header.session_id, env.header.run_id
-
-
-def journal_path_for(session_dir: Path, session_id: str, run_id: str) -> Path:
-    """``<dir>/<base>.journal.jsonl``, or ``<base>_<run_id>.journal.jsonl`` when the
-    first belongs to another run (``spec/service.md`` §3.3)."""
-    base = journal_base(session_id)
-    path = session_dir / f"{base}.journal.jsonl"
-    ids = _header_ids(path)
-    if ids is None or ids == (session_id, run_id):
-        return path
-    return session_dir / f"{base}_{journal_base(run_id)}.journal.jsonl"
-
-
-def _fresh(exc: BaseException) -> BaseException:
-    """A new exception object per caller (one object must not be raised in two tasks)."""
-    if isinstance(exc, GaitError):
-        clone = type(exc)(
-            exc.message, code=exc.code_override, hint=exc.hint, details=dict(exc.details)
-        )
-        clone.__cause__ = exc.__cause__
-        return clone
-    return InternalError(f"session actor error: {exc!r}")
-
-
-@dataclass(eq=False)
-class _Session:
-    key: tuple[str, str]
-    journal_path: Path
-    send: MemoryObjectSendStream[Message]
-    receive: MemoryObjectReceiveStream[Message]
-    done: anyio.Event = field(default_factory=anyio.Event)
-    restarts: deque[float] = field(default_factory=deque)
-    restart_count: int = 0
-    failed: str = ""
-    routable: bool = True
-    last_used: int = 0
-    in_flight: int = 0
 
 
 class SessionManager:
@@ -126,7 +75,7 @@ class SessionManager:
     def __init__(self, config: SessionConfig) -> None:
         self.config = config
         self._stats = ActorStats()
-        self._sessions: dict[tuple[str, str], _Session] = {}
+        self._sessions: dict[tuple[str, str], SessionSlot] = {}
         self._by_id: dict[str, tuple[str, str]] = {}
         self._failed: dict[tuple[str, str], str] = {}
         self._stopping: dict[Path, anyio.Event] = {}
@@ -141,6 +90,8 @@ class SessionManager:
         self._bound = config.session_bound()
         self._use = 0
         self._evictions = 0
+        self._opening = 0
+        self._start_done = anyio.Event()
 
     # ------------------------------------------------------------- lifecycle
 
@@ -238,7 +189,7 @@ class SessionManager:
 
     # --------------------------------------------------------------- routing
 
-    async def _session(self, session_id: str, run_id: str | None) -> _Session:
+    async def _session(self, session_id: str, run_id: str | None) -> SessionSlot:
         key = self._key(session_id, run_id)
         s = self._sessions.get(key) if key is not None else None
         if s is not None and s.routable:
@@ -258,7 +209,7 @@ class SessionManager:
             del self._starting[session_id.strip()]
             gate.set()
 
-    async def _start(self, session_id: str, run_id: str | None) -> _Session:
+    async def _start(self, session_id: str, run_id: str | None) -> SessionSlot:
         key = self._key(session_id, run_id)
         if key is None:
             raise SessionInputError(
@@ -286,42 +237,32 @@ class SessionManager:
         stopping = self._stopping.get(path)
         if stopping is not None:
             await stopping.wait()
-        await self._make_room(session_id)
+        await make_room(
+            self._sessions,
+            self._stopping,
+            self._bound,
+            session_id,
+            self.config.drain_timeout_s,
+            self._count_eviction,
+            lambda: self._opening,
+            lambda: self._start_done.wait(),
+        )
         send, receive = anyio.create_memory_object_stream[Message](self.config.mailbox_size)
-        s = _Session(key, path, send, receive)
+        s = SessionSlot(key, path, send, receive)
+        self._opening += 1  # no await since make_room: the bound holds across concurrent starts
         try:
             await self._tg.start(self._supervise, s)
         except BaseException:
             send.close()
             receive.close()
             raise
+        finally:
+            self._opening -= 1
+            done, self._start_done = self._start_done, anyio.Event()
+            done.set()
         self._sessions[key] = s
         self._by_id[key[0]] = key
         return s
-
-    async def _make_room(self, session_id: str) -> None:
-        """Keep open sessions under the bound: close the least recently used idle one.
-
-        An actor closed here stops like on an idle timeout (its journal is closed)
-        and reopens transparently on its next message. A session with a call in
-        flight is never closed for room; when every open session has one, the new
-        session is refused (503 at the HTTP edge).
-        """
-        while len(self._sessions) >= self._bound:
-            idle = [s for s in self._sessions.values() if s.routable and not s.in_flight]
-            if not idle:
-                raise SessionLimitReached(
-                    f"session {session_id}: {len(self._sessions)} sessions are open and "
-                    f"busy (max_sessions {self._bound})",
-                    details={"retry_after_s": 1},
-                )
-            victim = min(idle, key=lambda s: s.last_used)
-            victim.routable = False
-            self._stopping[victim.journal_path] = victim.done
-            victim.send.close()
-            self._evictions += 1
-            with anyio.move_on_after(self.config.drain_timeout_s, shield=True):
-                await victim.done.wait()
 
     def _key(self, session_id: str, run_id: str | None) -> tuple[str, str] | None:
         sid = session_id.strip()
@@ -335,12 +276,12 @@ class SessionManager:
         key = self._by_id.get(sid)
         if key is not None:
             return key
-        ids = _header_ids(self.config.session_dir / f"{journal_base(sid)}.journal.jsonl")
+        ids = header_ids(self.config.session_dir / f"{journal_base(sid)}.journal.jsonl")
         return ids if ids is not None and ids[0] == sid else None
 
     # ----------------------------------------------------------- supervision
 
-    async def _supervise(self, s: _Session, *, task_status: TaskStatus[None]) -> None:
+    async def _supervise(self, s: SessionSlot, *, task_status: TaskStatus[None]) -> None:
         # This task copied the context of the request that opened the session: drop
         # that request's log ids, keep only this session's.
         structlog.contextvars.clear_contextvars()
@@ -355,7 +296,7 @@ class SessionManager:
                     self.config,
                     s.receive,
                     self._stats,
-                    on_idle=self._idle_callback(s),
+                    on_idle=idle_callback(s, self._stopping),
                     ring=self._ring,
                 )
                 try:
@@ -369,8 +310,11 @@ class SessionManager:
                 except Exception as exc:
                     if first:
                         raise
-                    if not self._may_restart(s, exc):
+                    if not restart_allowed(s, exc, self.config.restart_intensity):
+                        self._failed[s.key] = s.failed
+                        fail_pending(s)
                         return
+                    self._restarts_total += 1
                     continue
                 _log.info("session stopped", session_id=s.key[0], outcome=outcome)
                 return
@@ -380,63 +324,14 @@ class SessionManager:
                 del self._sessions[s.key]
                 if self._by_id.get(s.key[0]) == s.key:
                     del self._by_id[s.key[0]]
-            self._answer_leftovers(s)
+            answer_leftovers(s)
             s.receive.close()
             s.send.close()
             s.done.set()
             self._stopping.pop(s.journal_path, None)
 
-    def _idle_callback(self, s: _Session) -> Callable[[], None]:
-        def on_idle() -> None:
-            s.routable = False
-            self._stopping[s.journal_path] = s.done
-
-        return on_idle
-
-    def _may_restart(self, s: _Session, exc: Exception) -> bool:
-        _log.error("session actor crashed", session_id=s.key[0], error=repr(exc), exc_info=exc)
-        max_restarts, window = self.config.restart_intensity
-        now = anyio.current_time()
-        while s.restarts and s.restarts[0] <= now - window:
-            s.restarts.popleft()
-        if len(s.restarts) >= max_restarts:
-            s.failed = (
-                f"session {s.key[0]} failed: its actor crashed {len(s.restarts) + 1} times "
-                f"within {window:g}s (restart intensity {max_restarts} in {window:g}s); "
-                f"last error: {exc!r}"
-            )
-            self._failed[s.key] = s.failed
-            s.routable = False
-            self._fail_pending(s)
-            _log.error("session failed", session_id=s.key[0], reason=str(s.failed))
-            return False
-        s.restarts.append(now)
-        s.restart_count += 1
-        self._restarts_total += 1
-        return True
-
-    def _fail_pending(self, s: _Session) -> None:
-        while True:
-            try:
-                message = s.receive.receive_nowait()
-            except (anyio.WouldBlock, anyio.EndOfStream, anyio.ClosedResourceError):
-                break
-            message.reply.set(SessionFailedError(s.failed))
-        s.receive.close()
-
-    def _answer_leftovers(self, s: _Session) -> None:
-        """Answer what an actor that is gone for good left in its mailbox (nothing
-        after a clean stop; after a cancelled drain, its callers must not hang)."""
-        while True:
-            try:
-                message = s.receive.receive_nowait()
-            except (anyio.WouldBlock, anyio.EndOfStream, anyio.ClosedResourceError):
-                return
-            message.reply.set(
-                InternalError(
-                    "session actor stopped before answering", code="session_actor_crashed"
-                )
-            )
+    def _count_eviction(self) -> None:
+        self._evictions += 1
 
     # ------------------------------------------------------------------- API
 
@@ -474,17 +369,25 @@ class SessionManager:
             self._use += 1
             s.last_used = self._use
             reply: Reply[AppendAck] = Reply(self._new_event())
+            request = AppendRequest(fields, created, reply)
             s.in_flight += 1
             try:
-                if await self._deliver(s, AppendRequest(fields, created, reply), wait):
-                    return await self._await_reply(reply)
+                try:  # the common case inline: room in the mailbox, no extra frame
+                    s.send.send_nowait(request)
+                except (anyio.WouldBlock, anyio.BrokenResourceError, anyio.ClosedResourceError):
+                    if not await self._deliver(s, request, wait):
+                        continue
+                result = await reply.wait()
             finally:
                 s.in_flight -= 1
+            if isinstance(result, BaseException):
+                raise fresh_error(result)
+            return result
         raise InternalError(
             f"session {session_id} kept stopping while appending", code="session_unavailable"
         )
 
-    async def _deliver(self, s: _Session, request: Message, wait: bool) -> bool:
+    async def _deliver(self, s: SessionSlot, request: Message, wait: bool) -> bool:
         """Queue ``request``; ``False`` when the actor stopped (the caller retries).
 
         With room in the mailbox this does not yield (``send_nowait``): the caller
@@ -516,7 +419,7 @@ class SessionManager:
     async def _await_reply(self, reply: Reply[_T]) -> _T:
         result = await reply.wait()
         if isinstance(result, BaseException):
-            raise _fresh(result)
+            raise fresh_error(result)
         return result
 
     async def _request(self, session_id: str, op: CallOp) -> object:
