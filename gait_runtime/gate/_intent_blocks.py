@@ -8,6 +8,7 @@ digest preimage; :mod:`.intent` assembles them.
 from __future__ import annotations
 
 import posixpath
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -136,14 +137,14 @@ def _target(raw: Any, index: int, tool_base: str) -> Target:
     )
 
 
-def normalize_targets(raw: dict[str, Any], tool_name: str) -> tuple[Target, ...]:
+def normalize_targets(raw: Mapping[str, Any], tool_name: str) -> tuple[Target, ...]:
     tool_base = go_path_base(tool_name)
     items = opt_list(raw, "targets", "")
     seen = {t.sort_key(): t for t in (_target(item, i, tool_base) for i, item in enumerate(items))}
     return tuple(seen[k] for k in sorted(seen))
 
 
-def normalize_provenance(raw: dict[str, Any]) -> list[dict[str, str]]:
+def normalize_provenance(raw: Mapping[str, Any]) -> list[dict[str, str]]:
     entries: dict[tuple[str, str, str, str], dict[str, str]] = {}
     for i, item in enumerate(opt_list(raw, "arg_provenance", "")):
         path = f"arg_provenance[{i}]."
@@ -254,7 +255,7 @@ def _sandbox(raw: dict[str, Any]) -> dict[str, Any] | None:
     return out or None
 
 
-def normalize_context(raw: dict[str, Any], unsafe: list[bool]) -> dict[str, Any]:
+def normalize_context(raw: Mapping[str, Any], unsafe: list[bool]) -> dict[str, Any]:
     ctx = opt_obj(raw, "context", "")
     if ctx is None:
         raise intent_error("context is required")
@@ -320,7 +321,7 @@ def normalize_context(raw: dict[str, Any], unsafe: list[bool]) -> dict[str, Any]
 # --------------------------------------------------------------------------- optional blocks
 
 
-def normalize_skill(raw: dict[str, Any]) -> dict[str, Any] | None:
+def normalize_skill(raw: Mapping[str, Any]) -> dict[str, Any] | None:
     block = opt_obj(raw, "skill_provenance", "")
     if block is None:
         return None
@@ -345,7 +346,7 @@ def normalize_skill(raw: dict[str, Any]) -> dict[str, Any] | None:
     return out
 
 
-def normalize_delegation(raw: dict[str, Any]) -> dict[str, Any] | None:
+def normalize_delegation(raw: Mapping[str, Any]) -> dict[str, Any] | None:
     block = opt_obj(raw, "delegation", "")
     if block is None:
         return None
@@ -398,7 +399,7 @@ def _window(block: dict[str, Any], path: str) -> dict[str, str]:
     return {"issued_at": time_text(issued), "expires_at": time_text(expires)}
 
 
-def normalize_relationship(raw: dict[str, Any]) -> dict[str, Any] | None:
+def normalize_relationship(raw: Mapping[str, Any]) -> dict[str, Any] | None:
     block = opt_obj(raw, "relationship", "")
     if not block:
         return None

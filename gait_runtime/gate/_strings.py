@@ -58,8 +58,10 @@ def lower(text: str) -> str:
 
 
 def trim_lower(text: str) -> str:
-    """``lower(trim(text))``."""
-    return lower(trim(text))
+    """``lower(trim(text))`` (one call on the ASCII hot path)."""
+    if text.isascii():
+        return text.strip(_ASCII_SPACE).lower()
+    return lower(text.strip(GO_SPACE))
 
 
 def uniq_sorted(items: Iterable[str]) -> list[str]:

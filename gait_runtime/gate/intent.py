@@ -115,9 +115,9 @@ def _normalize(raw: Mapping[str, Any], strip_context_claims: bool) -> Normalized
     unsafe = [False]
     args = free_form(args_raw, "args", unsafe)
     check_credentials(args, "args")
-    targets = normalize_targets(dict(raw), tool_name)
-    provenance = normalize_provenance(dict(raw))
-    context = normalize_context(dict(raw), unsafe)
+    targets = normalize_targets(raw, tool_name)
+    provenance = normalize_provenance(raw)
+    context = normalize_context(raw, unsafe)
     if strip_context_claims:
         context = strip_context_claims_from(context)
     preimage: dict[str, Any] = {
@@ -128,10 +128,10 @@ def _normalize(raw: Mapping[str, Any], strip_context_claims: bool) -> Normalized
     }
     if provenance:
         preimage["arg_provenance"] = provenance
-    skill = normalize_skill(dict(raw))
+    skill = normalize_skill(raw)
     if skill is not None:
         preimage["skill_provenance"] = skill
-    delegation = normalize_delegation(dict(raw))
+    delegation = normalize_delegation(raw)
     if delegation is not None:
         preimage["delegation"] = delegation
     created = read_time(raw.get("created_at"), "created_at")
@@ -147,7 +147,7 @@ def _normalize(raw: Mapping[str, Any], strip_context_claims: bool) -> Normalized
         preimage=preimage,
         created_at=(time_text(created) if created is not None else EPOCH_1980.utc_text()),
         producer_version=trim(producer) if isinstance(producer, str) else "",
-        relationship=normalize_relationship(dict(raw)),
+        relationship=normalize_relationship(raw),
         has_delegation=delegation is not None,
         destructive=any(t.destructive for t in targets),
     )

@@ -61,6 +61,7 @@ def decide(
     *,
     result: GateResult | None = None,
     tokens: Sequence[Mapping[str, Any]] = (),
+    approval_flow: bool = True,
     approval_key: VerifyKey | None = None,
     signing_key: SigningKey,
     now_ns: int,
@@ -69,13 +70,20 @@ def decide(
     latency_ms: float | None = None,
     producer_version: str = DEFAULT_PRODUCER_VERSION,
 ) -> FinalDecision:
-    """Evaluate, apply approvals and simulate, then sign the trace.
+    """Evaluate, apply approvals and simulate, then sign the trace (the one trace path).
+
+    ``gate eval``, the MCP proxy and the service all build and sign their trace
+    here; reason codes and violations come back sorted and unique, once.
 
     Args:
         policy: compiled policy.
         intent: normalised intent (context claims already stripped).
         result: a precomputed ``evaluate(policy, intent)`` (evaluated here when None).
         tokens: decoded approval tokens (``--approval-token`` and chain).
+        approval_flow: run the approval flow of gate.md §7.4 on a
+            ``require_approval`` verdict (``gate eval``). The service passes
+            False when a request carries no tokens: its ``require_approval`` is
+            final (service.md §6 differences) and nothing is added to it.
         approval_key: key that verifies tokens (None: every token is invalid).
         signing_key: key that signs the trace.
         now_ns: current time in Unix ns (token expiry, trace ``observed_at``).
@@ -88,7 +96,7 @@ def decide(
         result = evaluate(policy, intent)
     verdict, reasons, violations = result.verdict, result.reason_codes, result.violations
     approval: ApprovalOutcome | None = None
-    if verdict == "require_approval":
+    if verdict == "require_approval" and approval_flow:
         scope = required_scope(intent.tool_name, intent.phase, intent.destructive)
         checks = [
             validate_token(
