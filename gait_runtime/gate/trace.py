@@ -10,7 +10,7 @@ embed ``event_id`` so no emission overwrites another). The clock is injected as
 
 from __future__ import annotations
 
-import base64
+import binascii
 import hashlib
 import json
 from dataclasses import dataclass
@@ -215,7 +215,7 @@ def _sign_fast(record: dict[str, Any], key: SigningKey) -> dict[str, str]:
     return {
         "alg": ALG,
         "key_id": key.key_id,
-        "sig": base64.b64encode(key.sign_digest(digest_bytes)).decode("ascii"),
+        "sig": binascii.b2a_base64(key.sign_digest(digest_bytes), newline=False).decode("ascii"),
         "signed_digest": digest_bytes.hex(),
     }
 
