@@ -1,15 +1,23 @@
 """The decision path: one evaluate request body in, one decision (or error) out.
 
-Owns: decoding the ``/v1/evaluate`` request (``spec/service.md`` §3.1), the
-client-path lockdown (§4, checked *before* evaluating), adapter decoding (§6),
-evaluation against the current compiled policy, the signed trace and its
-unique file name (§3.3), journaling through the session's actor before the
-reply, the decision span with its ``gait.trace.sign`` and
-``gait.journal.append`` children, the log correlation ids (``session_id``,
-``trace_id``, ``event_id``), export submission (lossy), the response body in Go field order (§3.2)
-and the HTTP status (compat/strict, §5). Does not own: HTTP framing, auth,
-content type or body limits (``service/http.py``), nor policy reload
-(``runtime.py``).
+One decision is a sequence of named steps, each a method of :class:`DecisionService`:
+
+1. decode — :func:`~.request.decode_request` and :func:`~.request.check_lockdown`
+   (``spec/service.md`` §3.1, §4; every input fault a 400 before anything is evaluated);
+2. ``_evaluate`` — adapter decoding (§6), normalisation and digests, the decision's one
+   session id (:func:`session_of`) and run id (§3.3);
+3. ``_sign_and_write`` — evaluation, :func:`~gait_runtime.gate.pipeline.decide` (the one
+   trace path) and the durable trace file (the only place the trace is written);
+4. ``_append_journal`` — the session's actor, before the reply, then checkpoints;
+5. ``_write_runpack`` — the one-decision runpack when asked for;
+6. ``_respond`` — the span record, lossy exports, metrics, the ``decision`` log line and
+   the typed body (:class:`~.reply.DecisionBody`, Go field order, §3.2) with its
+   compat/strict status (§5).
+
+Owns the order of these steps, the decision span with its ``gait.trace.sign`` and
+``gait.journal.append`` children and the log correlation ids (``session_id``,
+``trace_id``, ``event_id``). Does not own: HTTP framing, auth, content type or body
+limits (``service/http.py``), nor policy reload (``runtime.py``).
 
 Fail-closed rule: an invalid input answers 400 with the Go message; a full
 session mailbox answers 503 + ``Retry-After``; any other failure after the
