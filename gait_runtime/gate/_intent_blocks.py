@@ -91,12 +91,8 @@ def _infer_domain(kind: str, value: str) -> str:
     return ""
 
 
-_TARGET_FLAGS: Final = (
-    "destructive",
-    "destructive_hint",
-    "read_only_hint",
-    "idempotent_hint",
-    "open_world_hint",
+_TARGET_FLAGS: Final = frozenset(
+    {"destructive_hint", "destructive", "read_only_hint", "idempotent_hint", "open_world_hint"}
 )
 
 
@@ -108,16 +104,6 @@ def _low(raw: Mapping[str, Any], key: str, path: str) -> str:
     if type(value) is str and value.isascii():
         return value.strip(ASCII_SPACE).lower()
     return trim_lower(opt_str(raw, key, path))
-
-
-def _flags(raw: Mapping[str, Any], path: str) -> tuple[bool, ...]:
-    """The optional booleans of a target, in :data:`_TARGET_FLAGS` order."""
-    if _TARGET_FLAGS_SET.isdisjoint(raw):
-        return (False, False, False, False, False)
-    return tuple(opt_bool(raw, key, path) for key in _TARGET_FLAGS)
-
-
-_TARGET_FLAGS_SET: Final = frozenset(_TARGET_FLAGS)
 
 
 def _target(raw: Any, index: int, tool_base: str) -> Target:
@@ -145,7 +131,16 @@ def _target(raw: Any, index: int, tool_base: str) -> Target:
     method = method or "unknown"
     if method not in DISCOVERY_METHODS:
         raise intent_error(f"targets[{index}].discovery_method {method!r} is not supported")
-    destructive_in, destructive_hint, read_only, idempotent, open_world = _flags(raw, path)
+    if _TARGET_FLAGS.isdisjoint(raw):  # the common target: no booleans to read
+        destructive_hint = destructive_in = read_only = idempotent = open_world = False
+        sensitivity = _low(raw, "sensitivity", path)
+    else:  # the order of reads (so of the reported type error) is the historical one
+        destructive_hint = opt_bool(raw, "destructive_hint", path)
+        destructive_in = opt_bool(raw, "destructive", path)
+        sensitivity = _low(raw, "sensitivity", path)
+        read_only = opt_bool(raw, "read_only_hint", path)
+        idempotent = opt_bool(raw, "idempotent_hint", path)
+        open_world = opt_bool(raw, "open_world_hint", path)
     destructive = (
         destructive_in
         or destructive_hint
@@ -156,7 +151,7 @@ def _target(raw: Any, index: int, tool_base: str) -> Target:
         kind=kind,
         value=value,
         operation=op,
-        sensitivity=_low(raw, "sensitivity", path),
+        sensitivity=sensitivity,
         endpoint_class=endpoint_class,
         endpoint_domain=domain,
         destructive=destructive,
