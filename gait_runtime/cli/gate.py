@@ -222,22 +222,24 @@ def build_trace_verify(parser: Parser) -> Handler:
 
 def build_bench_gate(parser: Parser) -> Handler:
     """``gait bench gate [--iterations N]``: median/p90/p99 of evaluate and a full call."""
-    add_common(parser, "times evaluate and normalise+digest+evaluate+sign in-process")
+    add_common(
+        parser, "times evaluate, normalise+digest+evaluate, +sign, and the full call in-process"
+    )
     parser.add_argument("--iterations", type=int, default=2000, help="timed iterations per case")
 
     def handle(ns: argparse.Namespace) -> Result:
-        from ..commands.bench import run_gate_bench
+        from ..commands.bench import BENCH_CASES, run_gate_bench
         from ..errors import UsageError
 
         if ns.iterations < 10:
             raise UsageError("--iterations must be at least 10")
         report = run_gate_bench(ns.iterations)
         text = [f"bench gate: {report['iterations']} iterations, {report['policy_rules']} rules"]
-        for case in ("evaluate", "full_call"):
+        for case in BENCH_CASES:
             s = report[case]
             text.append(
                 f"  {case:<10} median {s['median_us']:.1f} us  p90 {s['p90_us']:.1f} us  "
-                f"p99 {s['p99_us']:.1f} us"
+                f"p99 {s['p99_us']:.1f} us  cpu {s['cpu_us']:.1f} us"
             )
         return Result({"ok": True, **report}, text)
 

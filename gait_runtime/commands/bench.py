@@ -1,10 +1,19 @@
 """In-process gate benchmark (``gait bench gate``).
 
-Owns: a typical 10-rule policy and intent, and two timed loops: (a) pure
-:func:`evaluate`; (b) the whole tool-call path: decode intent JSON, normalise,
-digest, evaluate, build and sign the trace. Reports median/p90/p99 in
-microseconds. Uses ``time.perf_counter_ns`` only to measure; the trace's
-``observed_at`` comes from a fixed, injected value.
+Owns: a typical 10-rule policy and intent, and five timed cases:
+
+- ``evaluate``: pure :func:`evaluate` of a normalised intent;
+- ``bare``: normalise + digest + evaluate, from the decoded intent object
+  (target <= 40 us);
+- ``signed``: ``bare`` plus :func:`~gait_runtime.gate.pipeline.decide` — the
+  trace built, canonicalised and signed (target <= 90 us);
+- ``sign_only``: one Ed25519 signature of 32 bytes (the floor under ``signed``);
+- ``full_call``: decode the intent JSON, then ``signed``.
+
+The cases run interleaved in rounds, so drift in a shared machine's load spreads
+over all of them alike. Reports wall-clock median/p90/p99 per call and the mean
+CPU time per call (``time.process_time_ns`` over the timed loops), in
+microseconds. The trace's ``observed_at`` comes from a fixed, injected value.
 """
 
 from __future__ import annotations
@@ -17,10 +26,21 @@ from ..artifacts.signing import SigningKey
 from ..gate.evaluate import evaluate
 from ..gate.intent import normalize_intent, parse_intent_json
 from ..gate.model import CompiledPolicy
+from ..gate.pipeline import decide
 from ..gate.policy import compile_policy
-from ..gate.trace import build_trace
 
-__all__ = ["BENCH_INTENT", "BENCH_POLICY", "bench_policy", "run_gate_bench", "summarize"]
+__all__ = [
+    "BENCH_CASES",
+    "BENCH_INTENT",
+    "BENCH_POLICY",
+    "bench_policy",
+    "run_gate_bench",
+    "summarize",
+]
+
+BENCH_CASES: Final = ("evaluate", "bare", "signed", "sign_only", "full_call")
+"""The timed cases, in report order."""
+_ROUNDS: Final = 10
 
 BENCH_POLICY: Final = """\
 schema_id: gait.gate.policy
@@ -114,47 +134,68 @@ def summarize(samples_ns: list[int]) -> dict[str, float]:
     }
 
 
-def _time(fn: Callable[[], object], iterations: int, warmup: int) -> list[int]:
-    for _ in range(warmup):
-        fn()
+def _timed_round(fn: Callable[[], object], n: int, samples: list[int]) -> int:
+    """Run ``fn`` ``n`` times, appending wall ns per call; return the CPU ns spent."""
     clock = time.perf_counter_ns
-    samples = []
-    for _ in range(iterations):
+    cpu = time.process_time_ns
+    cpu_start = cpu()
+    for _ in range(n):
         start = clock()
         fn()
         samples.append(clock() - start)
-    return samples
+    return cpu() - cpu_start
 
 
 def run_gate_bench(iterations: int = 2000) -> dict[str, Any]:
-    """Run both benchmarks; return ``{"evaluate": {...}, "full_call": {...}}``."""
+    """Run every case of :data:`BENCH_CASES`; one summary per case plus ``cpu_us``."""
     policy = bench_policy()
     key = SigningKey(_SEED)
     raw = parse_intent_json(BENCH_INTENT, source="<bench>")
     intent = normalize_intent(raw, strip_context_claims=True)
+    digest_bytes = bytes(32)
 
-    def eval_only() -> object:
-        return evaluate(policy, intent)
-
-    def full_call() -> object:
-        decoded = parse_intent_json(BENCH_INTENT, source="<bench>")
-        normalized = normalize_intent(decoded, strip_context_claims=True)
-        result = evaluate(policy, normalized)
-        return build_trace(
+    def sign(normalized: Any) -> object:
+        return decide(
             policy,
             normalized,
-            result,
-            observed_at_ns=_FIXED_NOW_NS,
+            result=evaluate(policy, normalized),
+            approval_flow=False,
             signing_key=key,
+            now_ns=_FIXED_NOW_NS,
             producer_version="bench",
             latency_ms=0.01,
         )
 
+    cases: dict[str, Callable[[], object]] = {
+        "evaluate": lambda: evaluate(policy, intent),
+        "bare": lambda: evaluate(policy, normalize_intent(raw, strip_context_claims=True)),
+        "signed": lambda: sign(normalize_intent(raw, strip_context_claims=True)),
+        "sign_only": lambda: key.sign_digest(digest_bytes),
+        "full_call": lambda: sign(
+            normalize_intent(
+                parse_intent_json(BENCH_INTENT, source="<bench>"), strip_context_claims=True
+            )
+        ),
+    }
     warmup = max(50, iterations // 10)
-    return {
+    for fn in cases.values():
+        for _ in range(warmup):
+            fn()
+    samples: dict[str, list[int]] = {name: [] for name in cases}
+    cpu_ns = dict.fromkeys(cases, 0)
+    per_round = [
+        iterations // _ROUNDS + (1 if r < iterations % _ROUNDS else 0) for r in range(_ROUNDS)
+    ]
+    for n in per_round:
+        for name, fn in cases.items():
+            cpu_ns[name] += _timed_round(fn, n, samples[name])
+    report: dict[str, Any] = {
         "iterations": iterations,
         "policy_rules": len(policy.rules),
         "verdict": evaluate(policy, intent).verdict,
-        "evaluate": summarize(_time(eval_only, iterations, warmup)),
-        "full_call": summarize(_time(full_call, iterations, warmup)),
     }
+    for name in cases:
+        stats = summarize(samples[name])
+        stats["cpu_us"] = round(cpu_ns[name] / iterations / 1000.0, 3)
+        report[name] = stats
+    return report

@@ -32,6 +32,11 @@ def es_number_text(x: float) -> str:
         raise ValueError("non-finite number")
     if x == 0:
         return "0"
+    text = repr(x)
+    if "e" not in text and 1e-4 <= abs(x) < 1e16:
+        # Fixed notation already, shortest round-trip digits: ECMAScript prints
+        # the same text without Python's ".0" on integral values.
+        return text[:-2] if text.endswith(".0") else text
     sign = "-" if x < 0 else ""
     mantissa, _, exp_text = repr(abs(x)).partition("e")
     int_part, _, frac_part = mantissa.partition(".")

@@ -8,7 +8,8 @@ digest preimage; :mod:`.intent` assembles them.
 from __future__ import annotations
 
 import posixpath
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, Final
 from urllib.parse import urlsplit
 
 from ._intent_parse import (
@@ -42,7 +43,7 @@ from ._intent_values import (
     TARGET_KINDS,
     Target,
 )
-from ._strings import go_path_base, lower, trim, trim_lower, uniq_sorted
+from ._strings import ASCII_SPACE, go_path_base, lower, trim, trim_lower, uniq_sorted
 
 # --------------------------------------------------------------------------- targets
 
@@ -90,11 +91,26 @@ def _infer_domain(kind: str, value: str) -> str:
     return ""
 
 
+_TARGET_FLAGS: Final = frozenset(
+    {"destructive_hint", "destructive", "read_only_hint", "idempotent_hint", "open_world_hint"}
+)
+
+
+def _low(raw: Mapping[str, Any], key: str, path: str) -> str:
+    """``trim_lower`` of an optional string field, in one call on the hot path."""
+    value = raw.get(key)
+    if value is None:
+        return ""
+    if type(value) is str and value.isascii():
+        return value.strip(ASCII_SPACE).lower()
+    return trim_lower(opt_str(raw, key, path))
+
+
 def _target(raw: Any, index: int, tool_base: str) -> Target:
     path = f"targets[{index}]."
     if not isinstance(raw, dict):
         raise intent_error(f"targets[{index}] must be an object", "intent_type")
-    kind = trim_lower(opt_str(raw, "kind", path))
+    kind = _low(raw, "kind", path)
     value = trim(opt_str(raw, "value", path))
     if not kind:
         raise intent_error(f"targets[{index}].kind is required")
@@ -102,20 +118,31 @@ def _target(raw: Any, index: int, tool_base: str) -> Target:
         raise intent_error(f"targets[{index}].value is required")
     if kind not in TARGET_KINDS:
         raise intent_error(f"targets[{index}].kind {kind!r} is not supported")
-    op = trim_lower(opt_str(raw, "operation", path))
-    endpoint_class = trim_lower(opt_str(raw, "endpoint_class", path))
+    op = _low(raw, "operation", path)
+    endpoint_class = _low(raw, "endpoint_class", path)
     if endpoint_class and endpoint_class not in ENDPOINT_CLASSES:
         raise intent_error(f"targets[{index}].endpoint_class {endpoint_class!r} is not supported")
     if not endpoint_class:
         endpoint_class = _infer_class(kind, op, tool_base)
-    domain = trim_lower(opt_str(raw, "endpoint_domain", path)) or _infer_domain(kind, value)
-    method = trim_lower(opt_str(raw, "discovery_method", path)).replace("-", "_").replace(" ", "_")
+    domain = _low(raw, "endpoint_domain", path) or _infer_domain(kind, value)
+    method = _low(raw, "discovery_method", path)
+    if method:
+        method = method.replace("-", "_").replace(" ", "_")
     method = method or "unknown"
     if method not in DISCOVERY_METHODS:
         raise intent_error(f"targets[{index}].discovery_method {method!r} is not supported")
-    destructive_hint = opt_bool(raw, "destructive_hint", path)
+    if _TARGET_FLAGS.isdisjoint(raw):  # the common target: no booleans to read
+        destructive_hint = destructive_in = read_only = idempotent = open_world = False
+        sensitivity = _low(raw, "sensitivity", path)
+    else:  # the order of reads (so of the reported type error) is the historical one
+        destructive_hint = opt_bool(raw, "destructive_hint", path)
+        destructive_in = opt_bool(raw, "destructive", path)
+        sensitivity = _low(raw, "sensitivity", path)
+        read_only = opt_bool(raw, "read_only_hint", path)
+        idempotent = opt_bool(raw, "idempotent_hint", path)
+        open_world = opt_bool(raw, "open_world_hint", path)
     destructive = (
-        opt_bool(raw, "destructive", path)
+        destructive_in
         or destructive_hint
         or endpoint_class in ("fs.delete", "proc.exec")
         or op in OPS_DESTRUCTIVE
@@ -124,26 +151,26 @@ def _target(raw: Any, index: int, tool_base: str) -> Target:
         kind=kind,
         value=value,
         operation=op,
-        sensitivity=trim_lower(opt_str(raw, "sensitivity", path)),
+        sensitivity=sensitivity,
         endpoint_class=endpoint_class,
         endpoint_domain=domain,
         destructive=destructive,
         discovery_method=method,
-        read_only_hint=opt_bool(raw, "read_only_hint", path),
+        read_only_hint=read_only,
         destructive_hint=destructive_hint,
-        idempotent_hint=opt_bool(raw, "idempotent_hint", path),
-        open_world_hint=opt_bool(raw, "open_world_hint", path),
+        idempotent_hint=idempotent,
+        open_world_hint=open_world,
     )
 
 
-def normalize_targets(raw: dict[str, Any], tool_name: str) -> tuple[Target, ...]:
+def normalize_targets(raw: Mapping[str, Any], tool_name: str) -> tuple[Target, ...]:
     tool_base = go_path_base(tool_name)
     items = opt_list(raw, "targets", "")
     seen = {t.sort_key(): t for t in (_target(item, i, tool_base) for i, item in enumerate(items))}
     return tuple(seen[k] for k in sorted(seen))
 
 
-def normalize_provenance(raw: dict[str, Any]) -> list[dict[str, str]]:
+def normalize_provenance(raw: Mapping[str, Any]) -> list[dict[str, str]]:
     entries: dict[tuple[str, str, str, str], dict[str, str]] = {}
     for i, item in enumerate(opt_list(raw, "arg_provenance", "")):
         path = f"arg_provenance[{i}]."
@@ -254,7 +281,24 @@ def _sandbox(raw: dict[str, Any]) -> dict[str, Any] | None:
     return out or None
 
 
-def normalize_context(raw: dict[str, Any], unsafe: list[bool]) -> dict[str, Any]:
+_CONTEXT_RARE: Final = frozenset(
+    {
+        "credential_source",
+        "credential_access_type",
+        "context_evidence_mode",
+        "credential_ttl_seconds",
+        "credential_scopes",
+        "context_refs",
+        "context_set_digest",
+        "auth_context",
+        "agent_identity",
+        "sandbox",
+    }
+)
+"""Context keys read one by one after the trimmed strings (absent from most contexts)."""
+
+
+def normalize_context(raw: Mapping[str, Any], unsafe: list[bool]) -> dict[str, Any]:
     ctx = opt_obj(raw, "context", "")
     if ctx is None:
         raise intent_error("context is required")
@@ -282,6 +326,8 @@ def normalize_context(raw: dict[str, Any], unsafe: list[bool]) -> dict[str, Any]
         text = trim(opt_str(ctx, key, p))
         if text:
             out[key] = text
+    if _CONTEXT_RARE.isdisjoint(ctx):  # the common context: nothing more to read
+        return out
     for key, allowed in (
         ("credential_source", CRED_SOURCES),
         ("credential_access_type", CRED_ACCESS),
@@ -320,7 +366,7 @@ def normalize_context(raw: dict[str, Any], unsafe: list[bool]) -> dict[str, Any]
 # --------------------------------------------------------------------------- optional blocks
 
 
-def normalize_skill(raw: dict[str, Any]) -> dict[str, Any] | None:
+def normalize_skill(raw: Mapping[str, Any]) -> dict[str, Any] | None:
     block = opt_obj(raw, "skill_provenance", "")
     if block is None:
         return None
@@ -345,7 +391,7 @@ def normalize_skill(raw: dict[str, Any]) -> dict[str, Any] | None:
     return out
 
 
-def normalize_delegation(raw: dict[str, Any]) -> dict[str, Any] | None:
+def normalize_delegation(raw: Mapping[str, Any]) -> dict[str, Any] | None:
     block = opt_obj(raw, "delegation", "")
     if block is None:
         return None
@@ -398,7 +444,7 @@ def _window(block: dict[str, Any], path: str) -> dict[str, str]:
     return {"issued_at": time_text(issued), "expires_at": time_text(expires)}
 
 
-def normalize_relationship(raw: dict[str, Any]) -> dict[str, Any] | None:
+def normalize_relationship(raw: Mapping[str, Any]) -> dict[str, Any] | None:
     block = opt_obj(raw, "relationship", "")
     if not block:
         return None

@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from typing import Final
 
 __all__ = [
+    "ASCII_SPACE",
     "GO_SPACE",
     "go_json_escape",
     "go_path_base",
@@ -32,14 +33,15 @@ GO_SPACE: Final = (
 )
 """Every code point Go's ``unicode.IsSpace`` accepts (not U+001C-U+001F)."""
 
-_ASCII_SPACE: Final = "\t\n\v\f\r "
+ASCII_SPACE: Final = "\t\n\v\f\r "
+"""The ASCII part of :data:`GO_SPACE` (``str.strip`` argument on the ASCII fast path)."""
 _HEX64: Final = re.compile(r"[0-9a-f]{64}")
 
 
 def trim(text: str) -> str:
     """Go ``strings.TrimSpace``: strip leading/trailing Unicode white space."""
     if text.isascii():
-        return text.strip(_ASCII_SPACE)
+        return text.strip(ASCII_SPACE)
     return text.strip(GO_SPACE)
 
 
@@ -58,8 +60,10 @@ def lower(text: str) -> str:
 
 
 def trim_lower(text: str) -> str:
-    """``lower(trim(text))``."""
-    return lower(trim(text))
+    """``lower(trim(text))`` (one call on the ASCII hot path)."""
+    if text.isascii():
+        return text.strip(ASCII_SPACE).lower()
+    return lower(text.strip(GO_SPACE))
 
 
 def uniq_sorted(items: Iterable[str]) -> list[str]:

@@ -21,6 +21,7 @@ as ``3`` either way (proved by a Hypothesis test).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Mapping
 from typing import Any
@@ -115,9 +116,9 @@ def _normalize(raw: Mapping[str, Any], strip_context_claims: bool) -> Normalized
     unsafe = [False]
     args = free_form(args_raw, "args", unsafe)
     check_credentials(args, "args")
-    targets = normalize_targets(dict(raw), tool_name)
-    provenance = normalize_provenance(dict(raw))
-    context = normalize_context(dict(raw), unsafe)
+    targets = normalize_targets(raw, tool_name)
+    provenance = normalize_provenance(raw)
+    context = normalize_context(raw, unsafe)
     if strip_context_claims:
         context = strip_context_claims_from(context)
     preimage: dict[str, Any] = {
@@ -128,13 +129,18 @@ def _normalize(raw: Mapping[str, Any], strip_context_claims: bool) -> Normalized
     }
     if provenance:
         preimage["arg_provenance"] = provenance
-    skill = normalize_skill(dict(raw))
+    skill = normalize_skill(raw)
     if skill is not None:
         preimage["skill_provenance"] = skill
-    delegation = normalize_delegation(dict(raw))
+    delegation = normalize_delegation(raw)
     if delegation is not None:
         preimage["delegation"] = delegation
-    created = read_time(raw.get("created_at"), "created_at")
+    created_raw = raw.get("created_at")
+    if type(created_raw) is str and created_raw:
+        created_at = _created_at_text(created_raw)
+    else:
+        created = read_time(created_raw, "created_at")
+        created_at = time_text(created) if created is not None else EPOCH_1980.utc_text()
     producer = raw.get("producer_version")
     return NormalizedIntent(
         tool_name=tool_name,
@@ -145,12 +151,22 @@ def _normalize(raw: Mapping[str, Any], strip_context_claims: bool) -> Normalized
         provenance_sources=frozenset(p["source"] for p in provenance),
         context=context,
         preimage=preimage,
-        created_at=(time_text(created) if created is not None else EPOCH_1980.utc_text()),
+        created_at=created_at,
         producer_version=trim(producer) if isinstance(producer, str) else "",
-        relationship=normalize_relationship(dict(raw)),
+        relationship=normalize_relationship(raw),
         has_delegation=delegation is not None,
         destructive=any(t.destructive for t in targets),
     )
+
+
+@functools.lru_cache(maxsize=1024)
+def _created_at_text(value: str) -> str:
+    """Go RFC3339Nano text of a ``created_at`` string (memoised: callers repeat them).
+
+    Raises:
+        IntentError: not RFC 3339 (errors are not cached).
+    """
+    return time_text(read_time(value, "created_at"))
 
 
 def strip_context_claims_from(context: dict[str, Any]) -> dict[str, Any]:

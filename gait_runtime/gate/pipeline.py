@@ -11,13 +11,13 @@ both call it.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from ..artifacts.signing import SigningKey, VerifyKey
 from ..errors import verdict_exit_code
 from .approval import ApprovalOutcome, apply_approvals, audit_record, required_scope, validate_token
-from .evaluate import GateResult, apply_simulate, evaluate
+from .evaluate import GateResult, SimulatedResult, apply_simulate, evaluate
 from .intent import NormalizedIntent
 from .model import CompiledPolicy
 from .trace import DEFAULT_PRODUCER_VERSION, build_trace
@@ -31,13 +31,14 @@ class FinalDecision:
 
     Attributes:
         verdict: final verdict (after approvals and simulate).
-        reason_codes: final reason codes.
-        violations: final violations.
+        reason_codes: final reason codes (sorted, unique).
+        violations: final violations (sorted, unique).
         result: the pure evaluation result before post-processing.
         trace: the signed trace record.
         audit: the approval audit record, or None when no approval flow ran.
         approval: the approval outcome, or None.
-        payload: the ``--json`` fields (without paths, profile, warnings).
+        simulated: the simulate rewrite, or None when not simulating.
+        phase: the intent's phase.
     """
 
     verdict: str
@@ -47,12 +48,49 @@ class FinalDecision:
     trace: dict[str, Any]
     audit: dict[str, Any] | None
     approval: ApprovalOutcome | None
-    payload: dict[str, Any] = field(default_factory=dict)
+    simulated: SimulatedResult | None = None
+    phase: str = "apply"
 
     @property
     def exit_code(self) -> int:
         """CLI exit code: 3 block, 4 require_approval, else 0."""
         return verdict_exit_code(self.verdict)
+
+    @property
+    def payload(self) -> dict[str, Any]:
+        """The ``gate eval --json`` fields (without paths, profile, warnings).
+
+        Built on demand: the service path never reads it.
+        """
+        trace, result, approval, sim = self.trace, self.result, self.approval, self.simulated
+        out: dict[str, Any] = {
+            "intent_digest": trace["intent_digest"],
+            "policy_digest": trace["policy_digest"],
+            "phase": self.phase,
+        }
+        if sim is not None:
+            out["simulate_mode"] = True
+            out["simulated_verdict"] = sim.simulated_verdict
+            if sim.simulated_reason_codes:
+                out["simulated_reason_codes"] = list(sim.simulated_reason_codes)
+            if sim.would_have_blocked:
+                out["would_have_blocked"] = True
+        out["verdict"] = self.verdict
+        out["trace_id"] = trace["trace_id"]
+        if self.reason_codes:
+            out["reason_codes"] = list(self.reason_codes)
+        if self.violations:
+            out["violations"] = list(self.violations)
+        if result.matched_rule:
+            out["matched_rule"] = result.matched_rule
+        if result.required_approvals:
+            out["required_approvals"] = result.required_approvals
+        if approval is not None:
+            if approval.valid_approvals:
+                out["valid_approvals"] = approval.valid_approvals
+            if approval.approval_ref:
+                out["approval_ref"] = approval.approval_ref
+        return out
 
 
 def decide(
@@ -61,6 +99,7 @@ def decide(
     *,
     result: GateResult | None = None,
     tokens: Sequence[Mapping[str, Any]] = (),
+    approval_flow: bool = True,
     approval_key: VerifyKey | None = None,
     signing_key: SigningKey,
     now_ns: int,
@@ -69,13 +108,20 @@ def decide(
     latency_ms: float | None = None,
     producer_version: str = DEFAULT_PRODUCER_VERSION,
 ) -> FinalDecision:
-    """Evaluate, apply approvals and simulate, then sign the trace.
+    """Evaluate, apply approvals and simulate, then sign the trace (the one trace path).
+
+    ``gate eval``, the MCP proxy and the service all build and sign their trace
+    here; reason codes and violations come back sorted and unique, once.
 
     Args:
         policy: compiled policy.
         intent: normalised intent (context claims already stripped).
         result: a precomputed ``evaluate(policy, intent)`` (evaluated here when None).
         tokens: decoded approval tokens (``--approval-token`` and chain).
+        approval_flow: run the approval flow of gate.md §7.4 on a
+            ``require_approval`` verdict (``gate eval``). The service passes
+            False when a request carries no tokens: its ``require_approval`` is
+            final (service.md §6 differences) and nothing is added to it.
         approval_key: key that verifies tokens (None: every token is invalid).
         signing_key: key that signs the trace.
         now_ns: current time in Unix ns (token expiry, trace ``observed_at``).
@@ -88,7 +134,7 @@ def decide(
         result = evaluate(policy, intent)
     verdict, reasons, violations = result.verdict, result.reason_codes, result.violations
     approval: ApprovalOutcome | None = None
-    if verdict == "require_approval":
+    if verdict == "require_approval" and approval_flow:
         scope = required_scope(intent.tool_name, intent.phase, intent.destructive)
         checks = [
             validate_token(
@@ -110,20 +156,10 @@ def decide(
             checks=checks,
         )
         verdict, reasons, violations = approval.verdict, approval.reason_codes, approval.violations
-    payload: dict[str, Any] = {
-        "intent_digest": intent.intent_digest,
-        "policy_digest": policy.digest,
-        "phase": intent.phase,
-    }
+    sim: SimulatedResult | None = None
     if simulate:
         sim = apply_simulate(verdict, reasons, violations)
         verdict, reasons, violations = sim.verdict, sim.reason_codes, sim.violations
-        payload["simulate_mode"] = True
-        payload["simulated_verdict"] = sim.simulated_verdict
-        if sim.simulated_reason_codes:
-            payload["simulated_reason_codes"] = list(sim.simulated_reason_codes)
-        if sim.would_have_blocked:
-            payload["would_have_blocked"] = True
     final = _Final(verdict, violations)
     trace = build_trace(
         policy,
@@ -148,21 +184,6 @@ def decide(
             required=result.required_approvals,
             outcome=approval,
         )
-    payload["verdict"] = verdict
-    payload["trace_id"] = trace["trace_id"]
-    if reasons:
-        payload["reason_codes"] = list(reasons)
-    if violations:
-        payload["violations"] = list(violations)
-    if result.matched_rule:
-        payload["matched_rule"] = result.matched_rule
-    if result.required_approvals:
-        payload["required_approvals"] = result.required_approvals
-    if approval is not None:
-        if approval.valid_approvals:
-            payload["valid_approvals"] = approval.valid_approvals
-        if approval.approval_ref:
-            payload["approval_ref"] = approval.approval_ref
     return FinalDecision(
         verdict=verdict,
         reason_codes=tuple(reasons),
@@ -171,7 +192,8 @@ def decide(
         trace=trace,
         audit=audit,
         approval=approval,
-        payload=payload,
+        simulated=sim,
+        phase=intent.phase,
     )
 
 

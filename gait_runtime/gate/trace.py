@@ -10,7 +10,7 @@ embed ``event_id`` so no emission overwrites another). The clock is injected as
 
 from __future__ import annotations
 
-import base64
+import binascii
 import hashlib
 import json
 from dataclasses import dataclass
@@ -78,40 +78,38 @@ def event_id_for(trace_id: str, observed_at: str) -> str:
     return short_id(f"{trace_id}:{observed_at}")
 
 
+_CONTEXT_COPY_SET: Final = frozenset(_CONTEXT_COPY)
+_CONTEXT_CLAIMS: Final = frozenset({"context_set_digest", "context_evidence_mode", "context_refs"})
+
+
 def _relationship(
     trace_id: str, tool: str, identity: str, session_id: str, policy: CompiledPolicy
 ) -> dict[str, Any]:
-    refs = sorted(
-        (
-            ("agent", identity),
-            ("policy", policy.digest),
-            ("tool", tool),
-            ("trace", trace_id),
-        )
-    )
+    # Entity refs sort by (kind, id); the four kinds are distinct and already in
+    # order (agent < policy < tool < trace), so no sort is needed.
+    digest = policy.digest
+    agent = {"kind": "agent", "id": identity}
+    tool_ref = {"kind": "tool", "id": tool}
     out: dict[str, Any] = {}
     if session_id:
         out["parent_ref"] = {"kind": "session", "id": session_id}
-    out["entity_refs"] = [{"kind": k, "id": i} for k, i in refs]
+    out["entity_refs"] = [
+        agent,
+        {"kind": "policy", "id": digest},
+        tool_ref,
+        {"kind": "trace", "id": trace_id},
+    ]
     out["policy_ref"] = {
         "policy_id": policy.policy_id,
         "policy_version": policy.policy_version,
-        "policy_digest": policy.digest,
+        "policy_digest": digest,
     }
     out["agent_chain"] = [{"identity": identity, "role": "requester"}]
     out["edges"] = [
-        {
-            "kind": "calls",
-            "from": {"kind": "agent", "id": identity},
-            "to": {"kind": "tool", "id": tool},
-        },
-        {
-            "kind": "governed_by",
-            "from": {"kind": "tool", "id": tool},
-            "to": {"kind": "policy", "id": policy.digest},
-        },
+        {"kind": "calls", "from": agent, "to": tool_ref},
+        {"kind": "governed_by", "from": tool_ref, "to": {"kind": "policy", "id": digest}},
     ]
-    out["related_entity_ids"] = sorted({i for _, i in refs})
+    out["related_entity_ids"] = sorted({identity, digest, tool, trace_id})
     return out
 
 
@@ -160,7 +158,8 @@ def build_trace(
     """
     verdict = result.verdict
     violations = result.violations
-    trace_id = trace_id_for(policy.digest, intent.intent_digest, verdict)
+    digest = policy.digest
+    trace_id = short_id(f"{digest}:{intent.intent_digest}:{verdict}")
     observed = format_ns(observed_at_ns)
     ctx = intent.context
     record: dict[str, Any] = {
@@ -170,41 +169,39 @@ def build_trace(
         "observed_at": observed,
         "producer_version": producer_version or DEFAULT_PRODUCER_VERSION,
         "trace_id": trace_id,
-        "event_id": event_id_for(trace_id, observed),
+        "event_id": short_id(f"{trace_id}:{observed}"),
     }
     if correlation_id:
         record["correlation_id"] = correlation_id
-    record.update(
-        {
-            "tool_name": intent.tool_name,
-            "args_digest": intent.args_digest,
-            "intent_digest": intent.intent_digest,
-            "policy_digest": policy.digest,
-            "policy_id": policy.policy_id,
-            "policy_version": policy.policy_version,
-            "verdict": verdict,
-        }
-    )
+    record["tool_name"] = intent.tool_name
+    record["args_digest"] = intent.args_digest
+    record["intent_digest"] = intent.intent_digest
+    record["policy_digest"] = digest
+    record["policy_id"] = policy.policy_id
+    record["policy_version"] = policy.policy_version
+    record["verdict"] = verdict
     if violations:
         record["violations"] = list(violations)
     if latency_ms:
         record["latency_ms"] = float(latency_ms)
     if approval_token_ref:
         record["approval_token_ref"] = approval_token_ref
-    for key in _CONTEXT_COPY:
-        value = ctx.get(key)
-        if value:
-            record[key] = value
+    if not _CONTEXT_COPY_SET.isdisjoint(ctx):  # most contexts carry none of them
+        for key in _CONTEXT_COPY:
+            value = ctx.get(key)
+            if value:
+                record[key] = value
     skill = intent.skill_provenance
     if skill:
         record["skill_provenance"] = skill
-    for key in ("context_set_digest", "context_evidence_mode"):
-        if ctx.get(key):
-            record[key] = ctx[key]
-    if ctx.get("context_refs"):
-        record["context_ref_count"] = len(ctx["context_refs"])
+    if not _CONTEXT_CLAIMS.isdisjoint(ctx):
+        for key in ("context_set_digest", "context_evidence_mode"):
+            if ctx.get(key):
+                record[key] = ctx[key]
+        if ctx.get("context_refs"):
+            record["context_ref_count"] = len(ctx["context_refs"])
     record["relationship"] = _relationship(
-        trace_id, intent.tool_name, intent.identity, str(ctx.get("session_id", "")), policy
+        trace_id, intent.tool_name, intent.identity, ctx.get("session_id") or "", policy
     )
     record["signature"] = _sign_fast(record, signing_key)
     return record
@@ -218,7 +215,7 @@ def _sign_fast(record: dict[str, Any], key: SigningKey) -> dict[str, str]:
     return {
         "alg": ALG,
         "key_id": key.key_id,
-        "sig": base64.b64encode(key.sign_digest(digest_bytes)).decode("ascii"),
+        "sig": binascii.b2a_base64(key.sign_digest(digest_bytes), newline=False).decode("ascii"),
         "signed_digest": digest_bytes.hex(),
     }
 

@@ -69,7 +69,8 @@ class DecisionAttributes(msgspec.Struct, frozen=True, kw_only=True):
 
     Attributes:
         run_id: resolved run id (``service.md`` §3.3).
-        session_id: intent ``context.session_id`` or ``""``.
+        session_id: the decision's session (the request's ``session_id``, else the
+            intent's ``context.session_id``) or ``""``.
         trace_path: path of the signed trace file.
         verdict: ``allow``, ``block``, ``dry_run`` or ``require_approval``.
         reason_codes: reason codes; emitted sorted, empty when none.

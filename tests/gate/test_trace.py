@@ -181,6 +181,28 @@ def test_es_number_text_equals_rfc8785(x: float) -> None:
     assert es_number_text(x) == rfc8785.dumps(x).decode()
 
 
+@settings(max_examples=2000, deadline=None)
+@given(
+    x=st.one_of(
+        st.floats(min_value=1e-4, max_value=1e16),
+        st.floats(min_value=-1e16, max_value=-1e-4),
+        st.integers(min_value=-(2**53), max_value=2**53).map(float),
+    )
+)
+def test_es_number_text_fixed_notation_fast_path_equals_rfc8785(x: float) -> None:
+    """The repr-based fast path (1e-4 <= |x| < 1e16, integral values too) equals rfc8785."""
+    assert es_number_text(x) == rfc8785.dumps(x).decode()
+
+
+@pytest.mark.parametrize(
+    "x",
+    [1e-4, 9.999999999999999e-05, 1e16, 9999999999999998.0, 1e15, 123.0, -0.0001, 0.1 + 0.2],
+)
+def test_es_number_text_at_the_fast_path_edges(x: float) -> None:
+    """Both sides of each edge of the fast path print like rfc8785."""
+    assert es_number_text(x) == rfc8785.dumps(x).decode()
+
+
 json_values = st.recursive(
     st.one_of(
         st.none(),

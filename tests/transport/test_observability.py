@@ -442,6 +442,42 @@ async def test_metrics_show_every_listed_metric_after_a_few_decisions(tmp_path: 
 
 
 @pytest.mark.anyio
+async def test_one_session_id_per_decision_for_journal_span_body_and_log(
+    tmp_path: Path, memory_tracing: TracingHandle
+) -> None:
+    """``request.session_id`` wins over ``call.context.session_id`` everywhere the decision
+    names its session (journal, response, decision and journal spans, log line); the signed
+    trace keeps the Go shape: its ``parent_ref`` is the intent's own context session."""
+    doc = json.loads(ALLOW)
+    doc["session_id"] = "sess-request"
+    doc["call"].setdefault("context", {})["session_id"] = "sess-context"
+    stream = io.StringIO()
+    configure_logging(level="info", fmt="json", stream=stream, capture_stdlib=False)
+    try:
+        async with _serving(tmp_path, tracing=memory_tracing) as run:
+            (response,) = await _decide_all(run, [json.dumps(doc).encode()])
+    finally:
+        reset_logging()
+    body = response.json()
+    assert body["session_id"] == "sess-request"
+    journal = [w for w in body["warnings"] if w.startswith("session_journal=")]
+    assert len(journal) == 1 and "sess-request.journal.jsonl" in journal[0]
+    assert list((tmp_path / "sessions").glob("sess-request*.journal.jsonl"))
+    assert not list((tmp_path / "sessions").glob("sess-context*"))
+    spans = await _finished_spans(memory_tracing)
+    (decision,) = [s for s in spans if s.name == DECISION_SPAN_NAME]
+    (append,) = [s for s in spans if s.name == JOURNAL_APPEND_SPAN_NAME]
+    assert dict(decision.attributes or {})["gait.session_id"] == "sess-request"
+    assert dict(append.attributes or {})["gait.session_id"] == "sess-request"
+    (line,) = [json.loads(x) for x in stream.getvalue().splitlines() if '"decision"' in x]
+    assert line["session_id"] == "sess-request"
+    assert _trace_file(body)["relationship"]["parent_ref"] == {
+        "kind": "session",
+        "id": "sess-context",
+    }
+
+
+@pytest.mark.anyio
 async def test_decision_log_lines_carry_the_correlation_ids(tmp_path: Path) -> None:
     """``request_id`` (also in ``x-request-id``), ``session_id``, ``trace_id``, ``event_id``."""
     stream = io.StringIO()

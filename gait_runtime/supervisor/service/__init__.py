@@ -3,7 +3,9 @@
 - ``config``: :class:`ServiceConfig` (every server setting, validated once),
   ``--listen`` parsing, retention rules, the duration-flag adapter.
 - ``decisions``: :class:`DecisionService`, the decision path (request →
-  adapters → gate → signed trace → session journal → exports → reply).
+  adapters → gate → signed trace → session journal → exports → reply), one
+  named step per stage; ``request`` decodes and checks the request body,
+  ``reply`` holds the typed response body and the HTTP answer.
 - ``trace_writer``: durable trace files with group commit off the event loop.
 - ``http``: the ASGI app (routes, body limit, JSON/SSE/NDJSON framing, the one
   error → HTTP status map).

@@ -1,15 +1,23 @@
 """The decision path: one evaluate request body in, one decision (or error) out.
 
-Owns: decoding the ``/v1/evaluate`` request (``spec/service.md`` §3.1), the
-client-path lockdown (§4, checked *before* evaluating), adapter decoding (§6),
-evaluation against the current compiled policy, the signed trace and its
-unique file name (§3.3), journaling through the session's actor before the
-reply, the decision span with its ``gait.trace.sign`` and
-``gait.journal.append`` children, the log correlation ids (``session_id``,
-``trace_id``, ``event_id``), export submission (lossy), the response body in Go field order (§3.2)
-and the HTTP status (compat/strict, §5). Does not own: HTTP framing, auth,
-content type or body limits (``service/http.py``), nor policy reload
-(``runtime.py``).
+One decision is a sequence of named steps, each a method of :class:`DecisionService`:
+
+1. decode — :func:`~.request.decode_request` and :func:`~.request.check_lockdown`
+   (``spec/service.md`` §3.1, §4; every input fault a 400 before anything is evaluated);
+2. ``_evaluate`` — adapter decoding (§6), normalisation and digests, the decision's one
+   session id (:func:`session_of`) and run id (§3.3);
+3. ``_sign_and_write`` — evaluation, :func:`~gait_runtime.gate.pipeline.decide` (the one
+   trace path) and the durable trace file (the only place the trace is written);
+4. ``_append_journal`` — the session's actor, before the reply, then checkpoints;
+5. ``_write_runpack`` — the one-decision runpack when asked for;
+6. ``_respond`` — the span record, lossy exports, metrics, the ``decision`` log line and
+   the typed body (:class:`~.reply.DecisionBody`, Go field order, §3.2) with its
+   compat/strict status (§5).
+
+Owns the order of these steps, the decision span with its ``gait.trace.sign`` and
+``gait.journal.append`` children and the log correlation ids (``session_id``,
+``trace_id``, ``event_id``). Does not own: HTTP framing, auth, content type or body
+limits (``service/http.py``), nor policy reload (``runtime.py``).
 
 Fail-closed rule: an invalid input answers 400 with the Go message; a full
 session mailbox answers 503 + ``Retry-After``; any other failure after the
@@ -19,25 +27,19 @@ request was accepted answers 500 with a body that also says
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, Final
 
 import anyio
 import anyio.to_thread
-import msgspec
 import structlog
 
-from ...artifacts.fsutil import reject_parent_traversal
 from ...artifacts.keys import ResolvedSigningKey
 from ...artifacts.signing import VerifyKey
-from ...artifacts.timefmt import format_ns
 from ...errors import (
-    ArtifactInputError,
     GaitError,
     InvalidInputError,
     JournalUnavailableError,
@@ -47,10 +49,9 @@ from ...errors import (
     verdict_exit_code,
 )
 from ...gate.evaluate import evaluate
-from ...gate.intent import normalize_intent
-from ...gate.pipeline import decide
+from ...gate.intent import NormalizedIntent, normalize_intent
+from ...gate.pipeline import FinalDecision, decide
 from ...gate.policy import CompiledPolicy
-from ...gate.trace import build_trace
 from ...plugin import FALLBACK_WARNING, decode_call
 from ...runpack.store import write_runpack
 from ...telemetry._record import DecisionAttributes
@@ -64,6 +65,12 @@ from ..sessions.manager import SessionManager
 from .config import ServiceConfig
 from .evidence import decision_runpack, default_run_id, file_stamp, trace_file_bytes
 from .evidence import normalize_run_id as normalize_run_id
+from .reply import INTERNAL_FAILURE_REASON as INTERNAL_FAILURE_REASON
+from .reply import DecisionBody, DecisionReply, internal_failure_reply, verdict_status
+from .reply import error_reply as error_reply
+from .request import MAX_ID_BYTES as MAX_ID_BYTES
+from .request import MAX_NESTING as MAX_NESTING
+from .request import EvaluateRequest, RequestError, check_lockdown, decode_request
 from .trace_writer import TraceWriter
 
 __all__ = [
@@ -73,58 +80,8 @@ __all__ = [
     "normalize_run_id",
 ]
 
-_log = structlog.get_logger("gait_runtime.supervisor.service.decisions")
-
-_STRICT_STATUS: Final[dict[str, int]] = {
-    "allow": 200,
-    "block": 403,
-    "require_approval": 409,
-    "dry_run": 409,
-}
-INTERNAL_FAILURE_REASON: Final = "internal_failure"
-"""Reason code of the block answer given when the decision path itself fails."""
-
-
-class _Request(msgspec.Struct, forbid_unknown_fields=True):
-    call: dict[str, Any] | None = None
-    adapter: str = ""
-    run_id: str = ""
-    session_id: str = ""
-    session_journal: str = ""
-    checkpoint_interval: Annotated[int, msgspec.Meta(ge=-(2**63), le=2**63 - 1)] = 0
-    trace_path: str = ""
-    runpack_out: str = ""
-    emit_runpack: bool = False
-    pack_out: str = ""
-    emit_pack: bool = False
-    approval_tokens: list[dict[str, Any]] | None = None
-
-
-_DECODER: Final = msgspec.json.Decoder(_Request)
-
-
-class _RequestError(Exception):
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-
-
-@dataclass(frozen=True, slots=True)
-class DecisionReply:
-    """An HTTP answer from the decision path.
-
-    Attributes:
-        status: HTTP status code.
-        body: the JSON object to send (Go field order).
-        headers: extra response headers.
-        verdict: the decision's verdict, or ``""`` for an error answer.
-    """
-
-    status: int
-    body: dict[str, Any]
-    headers: tuple[tuple[bytes, bytes], ...] = ()
-    verdict: str = ""
+_LOGGER_NAME = "gait_runtime.supervisor.service.decisions"
+_log = structlog.get_logger(_LOGGER_NAME)
 
 
 @dataclass(slots=True)
@@ -140,100 +97,33 @@ class DecisionStats:
     dropped_exports: int = 0
 
 
-def error_reply(status: int, message: str, *headers: tuple[bytes, bytes]) -> DecisionReply:
-    """The Go error body ``{"error": <message>, "ok": false}``."""
-    return DecisionReply(status, {"error": message, "ok": False}, tuple(headers))
+@dataclass(slots=True)
+class _Decision:
+    """What the steps of one decision hand each other."""
+
+    request: EvaluateRequest
+    adapter: str
+    intent: NormalizedIntent
+    policy: CompiledPolicy
+    session_id: str
+    run_id: str
+    stamp_ns: int
+    warnings: list[str]
+    final: FinalDecision | None = None
+    trace_path: Path = Path()
+    runpack_path: Path | None = None
 
 
-MAX_ID_BYTES: Final = 128
-"""Longest ``session_id`` / ``run_id`` accepted, in UTF-8 bytes (file names stay < 255)."""
-MAX_NESTING: Final = 64
-"""Deepest nesting of objects and arrays accepted in ``request.call``."""
-_ID_FORBIDDEN: Final = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
-_CONTEXT_STRINGS: Final = (
-    "identity",
-    "workspace",
-    "risk_class",
-    "phase",
-    "agent_id",
-    "run_id",
-    "workflow_id",
-    "repo",
-    "environment",
-    "job_id",
-    "session_id",
-    "request_id",
-    "environment_fingerprint",
-)
+def session_of(request: EvaluateRequest, intent: NormalizedIntent) -> str:
+    """The one session a decision belongs to: ``request.session_id``, else the
+    intent's ``context.session_id`` (empty: no session).
 
-
-def _decode(body: bytes) -> _Request:
-    """Decode and validate a request body; every input fault is a 400, before any artifact."""
-    try:
-        request = _DECODER.decode(body)
-    except msgspec.DecodeError as exc:
-        raise _RequestError(400, _decode_message(body, str(exc))) from None
-    except UnicodeDecodeError:
-        raise _RequestError(400, "decode request: body is not valid UTF-8") from None
-    except RecursionError:
-        raise _RequestError(
-            400, f"request.call is nested deeper than {MAX_NESTING} levels"
-        ) from None
-    if not request.call:
-        raise _RequestError(400, "request.call is required")
-    _check_depth(request.call)
-    _check_id("request.session_id", request.session_id)
-    _check_id("request.run_id", request.run_id)
-    context = request.call.get("context")
-    if isinstance(context, dict):
-        for key in _CONTEXT_STRINGS:
-            value = context.get(key)
-            if value is None:
-                continue
-            if not isinstance(value, str):
-                raise _RequestError(400, f"call.context.{key} must be a string")
-            if key in ("session_id", "run_id"):
-                _check_id(f"call.context.{key}", value)
-    elif context is not None:
-        raise _RequestError(400, "call.context must be an object")
-    return request
-
-
-def _check_id(name: str, value: str) -> None:
-    """Identifiers name files: bounded length, no control or line-breaking characters."""
-    if len(value) > MAX_ID_BYTES or len(value.encode()) > MAX_ID_BYTES:
-        raise _RequestError(400, f"{name} is longer than {MAX_ID_BYTES} bytes")
-    if _ID_FORBIDDEN.search(value):
-        raise _RequestError(400, f"{name} contains a control character")
-
-
-def _check_depth(value: object) -> None:
-    """Refuse containers nested deeper than :data:`MAX_NESTING` (no recursion: any depth)."""
-    stack: list[tuple[object, int]] = [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
-        if isinstance(item, dict):
-            children: Any = item.values()
-        elif isinstance(item, list):
-            children = item
-        else:
-            continue
-        if depth > MAX_NESTING:
-            raise _RequestError(400, f"request.call is nested deeper than {MAX_NESTING} levels")
-        stack.extend((child, depth + 1) for child in children)
-
-
-def _decode_message(body: bytes, detail: str) -> str:
-    if not body.strip():
-        return "decode request: EOF"
-    if "truncated" in detail:
-        return "decode request: unexpected EOF"
-    if "trailing characters" in detail:
-        return "request body must contain a single JSON object"
-    unknown = re.match(r"Object contains unknown field `(.*)`", detail)
-    if unknown:
-        return f'decode request: json: unknown field "{unknown.group(1)}"'
-    return f"decode request: {detail}"
+    The journal, the response ``session_id``, the decision span's
+    ``gait.session_id``, the log lines and the exports all use this value. The
+    signed trace keeps the Go shape: its ``relationship.parent_ref`` names the
+    intent's own ``context.session_id`` (it is part of what the caller sent).
+    """
+    return request.session_id.strip() or str(intent.context.get("session_id") or "")
 
 
 class DecisionService:
@@ -276,6 +166,9 @@ class DecisionService:
         self._approval_key = approval_key
         self._last_stamp_ns = 0
         self.stats = DecisionStats()
+        # Bound once, when the server is built (after logging is configured): a
+        # filtered-out level is then a no-op call, not a lazy proxy re-bind.
+        self._log = structlog.get_logger(_LOGGER_NAME).bind()
 
     async def decide(
         self, body: bytes, *, traceparent: str | None = None, tracestate: str | None = None
@@ -293,16 +186,29 @@ class DecisionService:
         """
         started = time.perf_counter_ns()
         try:
-            request = _decode(body)
-            self._lockdown(request)
+            request = decode_request(body)
+            check_lockdown(request, allow_client_paths=self._config.allow_client_artifact_paths)
             with (
                 ExitStack() as ids,
                 decision_span(
                     "", traceparent=traceparent, tracestate=tracestate, surface="mcp_serve"
                 ) as span,
             ):
-                return await self._decide(request, started, span, ids)
-        except _RequestError as exc:
+                decision = self._evaluate(request)
+                await self._sign_and_write(decision, span)
+                assert decision.final is not None
+                trace = decision.final.trace
+                ids.enter_context(
+                    bind_ids(
+                        session_id=decision.session_id,
+                        trace_id=trace["trace_id"],
+                        event_id=trace["event_id"],
+                    )
+                )
+                await self._append_journal(decision, span)
+                await self._write_runpack(decision)
+                return self._respond(decision, started, span)
+        except RequestError as exc:
             self.stats.errors += 1
             return error_reply(exc.status, exc.message)
         except MailboxFull as exc:
@@ -334,44 +240,185 @@ class DecisionService:
 
     def _internal_failure(self, message: str) -> DecisionReply:
         self.stats.internal_failures += 1
-        body = {
-            "ok": False,
-            "executed": False,
-            "verdict": "block",
-            "reason_codes": [INTERNAL_FAILURE_REASON],
-            "error": f"internal failure: {message}",
-            "exit_code": verdict_exit_code("block"),
-        }
-        return DecisionReply(500, body, verdict="block")
+        return internal_failure_reply(message)
 
-    def _lockdown(self, request: _Request) -> None:
-        """Refuse client output paths in Go's order (``spec/service.md`` §4), before evaluating."""
-        allowed = self._config.allow_client_artifact_paths
-        for name, what in (("trace_path", "trace path"), ("runpack_out", "runpack path")):
-            value = str(getattr(request, name)).strip()
-            if not value:
-                continue
-            if not allowed:
-                raise _RequestError(400, f"request.{name} is not allowed by server configuration")
-            try:
-                reject_parent_traversal(value, what)
-            except ArtifactInputError as exc:
-                raise _RequestError(400, exc.message.split(":")[0]) from None
-        if request.pack_out.strip():
-            raise _RequestError(400, "request.pack_out is not allowed by server configuration")
-        if request.emit_pack:
-            raise _RequestError(400, "request.emit_pack requires server --pack-dir")
-        if request.session_journal.strip():
-            raise _RequestError(
-                400, "request.session_journal is not allowed by server configuration"
+    # ----------------------------------------------------------------- the steps
+
+    def _evaluate(self, request: EvaluateRequest) -> _Decision:
+        """Adapter decoding (§6), normalisation and digests, the session and run ids."""
+        assert request.call is not None
+        config = self._config
+        adapter = request.adapter.strip().lower() or config.adapter
+        decoded = decode_call(adapter, request.call, profile=config.profile)
+        intent = normalize_intent(decoded.intent, strip_context_claims=True)
+        session_id = session_of(request, intent)
+        run_id = (
+            normalize_run_id(request.run_id)
+            or normalize_run_id(decoded.run_id_hint)
+            or default_run_id(session_id, intent.intent_digest)
+        )
+        return _Decision(
+            request=request,
+            adapter=adapter,
+            intent=intent,
+            policy=self._policy(),
+            session_id=session_id,
+            run_id=run_id,
+            stamp_ns=self._stamp_ns(),
+            warnings=[
+                *self._signing.warnings,
+                *([FALLBACK_WARNING] if decoded.fallback_used else []),
+            ],
+        )
+
+    async def _sign_and_write(self, d: _Decision, span: DecisionSpan) -> None:
+        """Evaluate, decide (approval tokens when the request carries any), sign the
+        trace and make its file durable (the one place the trace is written)."""
+        result = evaluate(d.policy, d.intent)
+        tokens = d.request.approval_tokens or ()
+        with span.trace_sign():
+            d.final = final = decide(
+                d.policy,
+                d.intent,
+                result=result,
+                tokens=tokens,
+                approval_flow=bool(tokens),
+                approval_key=self._approval_key,
+                signing_key=self._signing.key,
+                now_ns=d.stamp_ns,
+                producer_version=self._config.producer_version,
             )
-        context = request.call.get("context") if request.call else None
-        if isinstance(context, dict) and str(context.get("context_envelope_path") or "").strip():
-            raise _RequestError(
-                400,
-                "call.context.context_envelope_path is not supported; "
-                "use --context-envelope at the boundary",
+            d.trace_path = self._trace_path(d.request, d.stamp_ns)
+            await self._traces.write(d.trace_path, trace_file_bytes(final.trace))
+
+    async def _append_journal(self, d: _Decision, span: DecisionSpan) -> None:
+        """Append the decision to its session's journal (before the reply), then checkpoint."""
+        if not d.session_id or self._journal is None:
+            return
+        assert d.final is not None
+        final, policy = d.final, d.policy
+        append_started = time.perf_counter_ns()
+        with span.journal_append(**{"gait.session_id": d.session_id}):
+            ack = await self._journal.append(
+                d.session_id,
+                d.run_id,
+                EventFields(
+                    tool_name=d.intent.tool_name,
+                    verdict=final.verdict,
+                    trace_id=final.trace["trace_id"],
+                    trace_path=str(d.trace_path),
+                    intent_digest=d.intent.intent_digest,
+                    policy_digest=policy.digest,
+                    policy_id=policy.policy_id,
+                    policy_version=policy.policy_version,
+                    reason_codes=final.reason_codes,
+                    violations=final.violations,
+                    created_at_ns=d.stamp_ns,
+                ),
+                wait=False,
             )
+        if self._metrics is not None:
+            self._metrics.append_latency.observe((time.perf_counter_ns() - append_started) / 1e9)
+        d.warnings.append(f"session_journal={ack.journal_path} sequence={ack.sequence}")
+        checkpoint = await self._checkpoint(
+            d.request, d.session_id, ack.sequence, str(ack.journal_path)
+        )
+        if checkpoint:
+            d.warnings.append(checkpoint)
+
+    async def _write_runpack(self, d: _Decision) -> None:
+        """The one-decision runpack of ``emit_runpack`` / ``runpack_out``."""
+        d.runpack_path = self._runpack_path(d.request, d.stamp_ns)
+        if d.runpack_path is None:
+            return
+        assert d.final is not None
+        final = d.final
+        pack = decision_runpack(
+            d.run_id,
+            d.intent,
+            final.verdict,
+            list(final.reason_codes),
+            list(final.violations),
+            final.trace["trace_id"],
+        )
+        await anyio.to_thread.run_sync(write_runpack, d.runpack_path, pack)
+
+    def _respond(self, d: _Decision, started_ns: int, span: DecisionSpan) -> DecisionReply:
+        """Span, exports, metrics and the log line; then the typed body and status."""
+        assert d.final is not None
+        final, intent, policy, trace = d.final, d.intent, d.policy, d.final.trace
+        verdict = final.verdict
+        reason_codes = list(final.reason_codes)
+        latency_ms = (time.perf_counter_ns() - started_ns) // 1_000_000
+        attrs = DecisionAttributes(
+            run_id=d.run_id,
+            session_id=d.session_id,
+            trace_path=str(d.trace_path),
+            verdict=verdict,
+            reason_codes=final.reason_codes,
+            policy_digest=policy.digest,
+            intent_digest=intent.intent_digest,
+            decision_latency_ms=latency_ms,
+            tool_name=intent.tool_name,
+            trace_id=trace["trace_id"],
+            event_id=trace["event_id"],
+            created_at=intent.created_at,
+            observed_at=trace["observed_at"],
+            surface="mcp_serve",
+        )
+        span.record(attrs)
+        exporter = self._exporter
+        if exporter is not None and not exporter.submit_nowait(attrs):
+            self.stats.dropped_exports += 1
+        context = intent.context
+        body = DecisionBody(
+            ok=True,
+            executed=False,
+            adapter=d.adapter,
+            run_id=d.run_id,
+            job_id=context.get("job_id") or "",
+            phase=context.get("phase") or "",
+            session_id=d.session_id,
+            tool_name=intent.tool_name,
+            verdict=verdict,
+            reason_codes=reason_codes,
+            violations=list(final.violations),
+            policy_digest=policy.digest,
+            policy_id=policy.policy_id,
+            policy_version=policy.policy_version,
+            intent_digest=intent.intent_digest,
+            decision_latency_ms=latency_ms,
+            trace_id=trace["trace_id"],
+            trace_path=attrs.trace_path,
+            runpack_path=str(d.runpack_path) if d.runpack_path is not None else "",
+            log_export=str(exporter.log_path or "") if exporter is not None else "",
+            otel_export=str(exporter.otel_path or "") if exporter is not None else "",
+            approval_ref=final.approval.approval_ref if final.approval else "",
+            warnings=d.warnings,
+            relationship=trace.get("relationship") or None,
+            exit_code=verdict_exit_code(verdict),
+        )
+        self.stats.decisions[verdict] = self.stats.decisions.get(verdict, 0) + 1
+        if self._metrics is not None:
+            self._metrics.observe_decision(verdict, (time.perf_counter_ns() - started_ns) / 1e9)
+        status = verdict_status(verdict, strict=self._config.strict_status)
+        self._log.info(
+            "decision",
+            run_id=d.run_id,
+            session_id=d.session_id,
+            trace_id=attrs.trace_id,
+            trace_path=attrs.trace_path,
+            tool_name=intent.tool_name,
+            verdict=verdict,
+            reason_codes=reason_codes,
+            policy_digest=policy.digest,
+            intent_digest=intent.intent_digest,
+            decision_latency_ms=latency_ms,
+            status=status,
+        )
+        return DecisionReply(status, body, verdict=verdict)
+
+    # ----------------------------------------------------------------- helpers
 
     def _stamp_ns(self) -> int:
         """A wall-clock time strictly after the previous one (unique trace names)."""
@@ -381,13 +428,13 @@ class DecisionService:
         self._last_stamp_ns = now
         return now
 
-    def _trace_path(self, request: _Request, stamp_ns: int) -> Path:
+    def _trace_path(self, request: EvaluateRequest, stamp_ns: int) -> Path:
         if request.trace_path.strip():
             return Path(request.trace_path.strip())
         name = f"trace_{normalize_run_id(request.run_id)}_{file_stamp(stamp_ns)}.json"
         return self._config.trace_dir / name
 
-    def _runpack_path(self, request: _Request, stamp_ns: int) -> Path | None:
+    def _runpack_path(self, request: EvaluateRequest, stamp_ns: int) -> Path | None:
         if request.runpack_out.strip():
             return Path(request.runpack_out.strip())
         if not request.emit_runpack or self._config.runpack_dir is None:
@@ -396,7 +443,7 @@ class DecisionService:
         return self._config.runpack_dir / name
 
     async def _checkpoint(
-        self, request: _Request, session_id: str, sequence: int, journal: str
+        self, request: EvaluateRequest, session_id: str, sequence: int, journal: str
     ) -> str:
         """Checkpoint every ``checkpoint_interval`` events when ``--runpack-dir`` is set."""
         interval = request.checkpoint_interval
@@ -416,170 +463,3 @@ class DecisionService:
         if record is None:
             return ""
         return f"session_checkpoint={record.runpack_path} chain={chain_path_for(Path(journal))}"
-
-    async def _decide(
-        self, request: _Request, started_ns: int, span: DecisionSpan, ids: ExitStack
-    ) -> DecisionReply:
-        assert request.call is not None
-        config = self._config
-        adapter = request.adapter.strip().lower() or config.adapter
-        decoded = decode_call(adapter, request.call, profile=config.profile)
-        intent = normalize_intent(decoded.intent, strip_context_claims=True)
-        policy = self._policy()
-        result = evaluate(policy, intent)
-        context = intent.context
-        session_id = request.session_id.strip() or str(context.get("session_id") or "")
-        run_id = (
-            normalize_run_id(request.run_id)
-            or normalize_run_id(decoded.run_id_hint)
-            or default_run_id(session_id, intent.intent_digest)
-        )
-        stamp_ns = self._stamp_ns()
-        verdict = result.verdict
-        reason_codes = sorted(result.reason_codes)
-        violations = sorted(result.violations)
-        approval_ref = ""
-        with span.trace_sign():
-            if request.approval_tokens and verdict == "require_approval":
-                final = decide(
-                    policy,
-                    intent,
-                    result=result,
-                    tokens=request.approval_tokens,
-                    approval_key=self._approval_key,
-                    signing_key=self._signing.key,
-                    now_ns=stamp_ns,
-                    producer_version=config.producer_version,
-                )
-                trace = final.trace
-                verdict = final.verdict
-                reason_codes = sorted(final.reason_codes)
-                violations = sorted(final.violations)
-                approval_ref = final.approval.approval_ref if final.approval else ""
-            else:
-                trace = build_trace(
-                    policy,
-                    intent,
-                    result,
-                    observed_at_ns=stamp_ns,
-                    signing_key=self._signing.key,
-                    producer_version=config.producer_version,
-                )
-            trace_path = self._trace_path(request, stamp_ns)
-            await self._traces.write(trace_path, trace_file_bytes(trace))
-        trace_id = str(trace["trace_id"])
-        event_id = str(trace.get("event_id", ""))
-        ids.enter_context(bind_ids(session_id=session_id, trace_id=trace_id, event_id=event_id))
-        warnings: list[str] = list(self._signing.warnings)
-        if decoded.fallback_used:
-            warnings.append(FALLBACK_WARNING)
-        if session_id and self._journal is not None:
-            append_started = time.perf_counter_ns()
-            with span.journal_append(**{"gait.session_id": session_id}):
-                ack = await self._journal.append(
-                    session_id,
-                    run_id,
-                    EventFields(
-                        tool_name=intent.tool_name,
-                        verdict=verdict,
-                        trace_id=trace_id,
-                        trace_path=str(trace_path),
-                        intent_digest=intent.intent_digest,
-                        policy_digest=policy.digest,
-                        policy_id=policy.policy_id,
-                        policy_version=policy.policy_version,
-                        reason_codes=tuple(reason_codes),
-                        violations=tuple(violations),
-                        created_at_ns=stamp_ns,
-                    ),
-                    wait=False,
-                )
-            if self._metrics is not None:
-                self._metrics.append_latency.observe(
-                    (time.perf_counter_ns() - append_started) / 1e9
-                )
-            warnings.append(f"session_journal={ack.journal_path} sequence={ack.sequence}")
-            checkpoint = await self._checkpoint(
-                request, session_id, ack.sequence, str(ack.journal_path)
-            )
-            if checkpoint:
-                warnings.append(checkpoint)
-        runpack_path = self._runpack_path(request, stamp_ns)
-        if runpack_path is not None:
-            pack = decision_runpack(
-                run_id, intent, verdict, reason_codes, violations, str(trace["trace_id"])
-            )
-            await anyio.to_thread.run_sync(write_runpack, runpack_path, pack)
-        latency_ms = (time.perf_counter_ns() - started_ns) // 1_000_000
-        attrs = DecisionAttributes(
-            run_id=run_id,
-            session_id=session_id,
-            trace_path=str(trace_path),
-            verdict=verdict,
-            reason_codes=tuple(reason_codes),
-            policy_digest=policy.digest,
-            intent_digest=intent.intent_digest,
-            decision_latency_ms=latency_ms,
-            tool_name=intent.tool_name,
-            trace_id=str(trace["trace_id"]),
-            event_id=event_id,
-            created_at=intent.created_at,
-            observed_at=format_ns(stamp_ns),
-            surface="mcp_serve",
-        )
-        span.record(attrs)
-        if self._exporter is not None and not self._exporter.submit_nowait(attrs):
-            self.stats.dropped_exports += 1
-        body: dict[str, Any] = {"ok": True, "executed": False, "adapter": adapter, "run_id": run_id}
-        for key in ("job_id", "phase"):
-            if context.get(key):
-                body[key] = context[key]
-        if session_id:
-            body["session_id"] = session_id
-        body["tool_name"] = intent.tool_name
-        body["verdict"] = verdict
-        if reason_codes:
-            body["reason_codes"] = reason_codes
-        if violations:
-            body["violations"] = violations
-        body["policy_digest"] = policy.digest
-        body["policy_id"] = policy.policy_id
-        body["policy_version"] = policy.policy_version
-        body["intent_digest"] = intent.intent_digest
-        if latency_ms:
-            body["decision_latency_ms"] = latency_ms
-        body["trace_id"] = trace["trace_id"]
-        body["trace_path"] = str(trace_path)
-        if runpack_path is not None:
-            body["runpack_path"] = str(runpack_path)
-        if self._exporter is not None:
-            if self._exporter.log_path is not None:
-                body["log_export"] = str(self._exporter.log_path)
-            if self._exporter.otel_path is not None:
-                body["otel_export"] = str(self._exporter.otel_path)
-        if approval_ref:
-            body["approval_ref"] = approval_ref
-        if warnings:
-            body["warnings"] = warnings
-        if trace.get("relationship"):
-            body["relationship"] = trace["relationship"]
-        body["exit_code"] = verdict_exit_code(verdict)
-        self.stats.decisions[verdict] = self.stats.decisions.get(verdict, 0) + 1
-        if self._metrics is not None:
-            self._metrics.observe_decision(verdict, (time.perf_counter_ns() - started_ns) / 1e9)
-        status = _STRICT_STATUS[verdict] if config.strict_status else 200
-        _log.info(
-            "decision",
-            run_id=run_id,
-            session_id=attrs.session_id,
-            trace_id=attrs.trace_id,
-            trace_path=attrs.trace_path,
-            tool_name=intent.tool_name,
-            verdict=verdict,
-            reason_codes=reason_codes,
-            policy_digest=policy.digest,
-            intent_digest=intent.intent_digest,
-            decision_latency_ms=latency_ms,
-            status=status,
-        )
-        return DecisionReply(status, body, verdict=verdict)
