@@ -32,6 +32,7 @@ complete. When it fires the connection is closed (a request in progress sees
 from __future__ import annotations
 
 import asyncio
+import logging
 import socket
 from typing import Any, Final, Literal
 
@@ -49,6 +50,16 @@ _TOO_LARGE_HEAD: Final = (
     b"content-type: text/plain; charset=utf-8\r\ncontent-length: 32\r\n"
     b"connection: close\r\n\r\nrequest header fields too large\n"
 )
+
+
+class _WarningsOnly(logging.Filter):
+    """uvicorn's life-cycle lines (start-up, shutdown) repeat ours; its warnings pass."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno >= logging.WARNING
+
+
+logging.getLogger("uvicorn.error").addFilter(_WarningsOnly())
 
 
 class BoundedHttpToolsProtocol(HttpToolsProtocol):
