@@ -134,8 +134,10 @@ async def test_an_oversized_request_head_is_refused(tmp_path: Path, http_server:
             except (anyio.BrokenResourceError, OSError):
                 pass
             received = await _read_until_closed(stream)
+        # Both servers answer 431 and close; the close may reset the connection before
+        # the answer is read (the client was still sending), which leaves nothing.
         status = received.split(b" ", 2)[1] if received else b""
-        assert status in (b"", b"400", b"431"), received[:80]
+        assert status in (b"", b"431"), received[:80]
 
 
 @every_server

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import socket
 from typing import Any, Final, Literal
 
@@ -153,8 +154,8 @@ def _config(
         proxy_headers=False,
         server_header=False,
         date_header=False,
-        timeout_keep_alive=max(1, round(header_timeout_s)),
-        timeout_graceful_shutdown=max(1, round(drain_timeout_s)),
+        timeout_keep_alive=max(1, math.ceil(header_timeout_s)),  # ours is the tighter bound
+        timeout_graceful_shutdown=math.ceil(drain_timeout_s),
         ssl_certfile=certfile or None,
         ssl_keyfile=keyfile or None,
         backlog=backlog,
