@@ -1,16 +1,19 @@
 """Server CPU per request of the HTTP servers we could run the ASGI app under.
 
 Starts one subprocess per server, each serving the same fixed-body ASGI app
-(``GET /`` → 200, 39 bytes of JSON) on loopback, then drives them in alternating
+(any path → 200, 39 bytes of JSON) on loopback, then drives them in alternating
 rounds with ``wrk`` (32 keep-alive connections, one thread) and reads each
 server's CPU time (user + system, all threads) from ``/proc/<pid>/stat`` around
 every round. Reports µs of server CPU per request, the median over rounds; the
 wall-clock rate is printed too but is only comparable within one round.
 
 Servers: ``hypercorn`` (h11, asyncio), ``hypercorn-trio``, ``uvicorn`` (httptools,
-asyncio, on a socket bound by this script) and ``granian-embed`` (granian's
+asyncio, on a socket bound by this script), ``uvicorn-bounded`` (the same with our
+protocol subclass, the one ``gait serve`` runs) and ``granian-embed`` (granian's
 embedded server in an asyncio loop, ASGI and RSGI; skipped when granian is not
-installed). Usage::
+installed); ``uvicorn-bounded-gaitapp`` / ``hypercorn-gaitapp`` serve our own ASGI app's
+``GET /healthz`` instead (its access log line, request id, span scope and HTTP metrics
+included): the cost of our per-request wrapper on top of the server. Usage::
 
     .venv/bin/python soak/bench_http_front.py --rounds 3 --seconds 4
 """
@@ -49,11 +52,28 @@ async def app(scope, receive, send):
     await send({"type": "http.response.body", "body": BODY})
 
 kind, port = sys.argv[1], int(sys.argv[2])
-if kind == "uvicorn":
+if kind.endswith("-gaitapp"):
+    # Our ASGI app's GET /healthz, with the access log line (JSON, as gait serve writes it)
+    # and the HTTP metrics: the cost of our per-request wrapper on top of the server.
+    import os
+    from gait_runtime.supervisor.service.http import GaitApp
+    from gait_runtime.telemetry.logging import configure_logging
+    from gait_runtime.telemetry.metrics import Metrics
+    configure_logging(level="info", fmt="json", stream=open(os.devnull, "w"))
+    metrics = Metrics(process_collectors=False)
+    app = GaitApp(None, max_request_bytes=1 << 20, auth=None, health=dict,
+                  metrics=metrics.render, recorder=metrics)
+    kind = kind.removesuffix("-gaitapp")
+if kind.startswith("uvicorn"):
     import uvicorn, uvloop
+    http = "httptools"
+    if kind == "uvicorn-bounded":
+        from gait_runtime.supervisor.service.uvicorn_server import BoundedHttpToolsProtocol
+        http = BoundedHttpToolsProtocol
     sock = socket.socket(); sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", port)); sock.listen(1024)
-    cfg = uvicorn.Config(app, http="httptools", lifespan="on", access_log=False, log_level="warning")
+    cfg = uvicorn.Config(app, http=http, lifespan="on", access_log=False, log_level="warning",
+                         server_header=False, date_header=False, proxy_headers=False)
     uvloop.run(uvicorn.Server(cfg).serve(sockets=[sock]))
 elif kind.startswith("hypercorn"):
     from hypercorn.config import Config
@@ -105,9 +125,9 @@ def _wait_listening(port: int, deadline_s: float = 20.0) -> None:
     raise RuntimeError(f"server on {port} did not listen")
 
 
-def _wrk(port: int, seconds: float) -> tuple[int, int]:
+def _wrk(port: int, seconds: float, path: str = "/") -> tuple[int, int]:
     out = subprocess.run(
-        ["wrk", "-t1", "-c32", f"-d{int(seconds)}s", f"http://127.0.0.1:{port}/"],
+        ["wrk", "-t1", "-c32", f"-d{int(seconds)}s", f"http://127.0.0.1:{port}{path}"],
         capture_output=True,
         text=True,
         check=True,
@@ -124,7 +144,8 @@ def main() -> int:
     parser.add_argument("--seconds", type=int, default=4)
     parser.add_argument(
         "--servers",
-        default="hypercorn,hypercorn-trio,uvicorn,granian-asgi,granian-rsgi",
+        default="hypercorn,hypercorn-trio,uvicorn,uvicorn-bounded,granian-asgi,granian-rsgi,"
+        "uvicorn-bounded-gaitapp,hypercorn-gaitapp",
         help="comma-separated subset",
     )
     args = parser.parse_args()
@@ -143,14 +164,14 @@ def main() -> int:
             procs[kind] = (proc, port)
             _wait_listening(port)
         for _proc, port in procs.values():
-            _wrk(port, 1)  # warm-up
+            _wrk(port, 1, "/healthz")  # warm-up
         for rnd in range(args.rounds):
             order = kinds if rnd % 2 == 0 else list(reversed(kinds))
             for kind in order:
                 proc, port = procs[kind]
                 before = _cpu(proc.pid)
                 started = time.monotonic()
-                requests, bad = _wrk(port, args.seconds)
+                requests, bad = _wrk(port, args.seconds, "/healthz")
                 wall = time.monotonic() - started
                 cpu = _cpu(proc.pid) - before
                 us = cpu / max(requests, 1) * 1e6

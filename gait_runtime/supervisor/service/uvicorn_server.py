@@ -68,68 +68,84 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
 
     The deadlines come from ``config.gait_header_timeout_s`` / ``gait_read_timeout_s``
     (attributes :func:`serve_uvicorn` sets on the uvicorn config).
+
+    One lazy timer per connection: moving a deadline later only stores the new time;
+    the timer, when it fires early, re-arms itself for the time left. So a steady
+    keep-alive connection costs an attribute write per request and one timer event
+    per header-timeout period, not a timer per request. Phases: ``head`` (waiting for
+    a complete request head; from connection open or the end of the previous
+    response), ``body`` (head complete, body not yet; each read re-arms the read
+    deadline), ``busy`` (the request is with the app: no deadline).
     """
 
     def __init__(self, config: Config, *args: Any, **kwargs: Any) -> None:
         super().__init__(config, *args, **kwargs)
         self._header_timeout: float = getattr(config, "gait_header_timeout_s", 5.0)
         self._read_timeout: float = getattr(config, "gait_read_timeout_s", 30.0)
-        self._deadline: asyncio.TimerHandle | None = None
-        self._in_head = True
+        self._phase = "head"
+        self._deadline_at = 0.0
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at = 0.0
         self._head_bytes = 0
 
-    def _arm(self, seconds: float) -> None:
-        if self._deadline is not None:
-            self._deadline.cancel()
-        self._deadline = self.loop.call_later(seconds, self._expired)
+    def _set_deadline(self, at: float) -> None:
+        self._deadline_at = at
+        if self._timer is not None and self._timer_at <= at:
+            return  # it fires first and re-arms for the time left
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer_at = at
+        self._timer = self.loop.call_at(at, self._check_deadline)
 
-    def _disarm(self) -> None:
-        if self._deadline is not None:
-            self._deadline.cancel()
-            self._deadline = None
-
-    def _expired(self) -> None:
-        self._deadline = None
-        if self.transport is not None and not self.transport.is_closing():
+    def _check_deadline(self) -> None:
+        self._timer = None
+        if self.transport is None or self.transport.is_closing() or self._phase == "busy":
+            return
+        if self.loop.time() >= self._deadline_at:
             self.transport.close()
+        else:
+            self._set_deadline(self._deadline_at)
+
+    def _enter_head(self) -> None:
+        self._phase = "head"
+        self._set_deadline(self.loop.time() + self._header_timeout)
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
-        self._arm(self._header_timeout)
+        self._enter_head()
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._disarm()
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
-        if self._in_head:
+        if self._phase != "body":
             self._head_bytes += len(data)
         super().data_received(data)
-        if self._in_head and self._head_bytes > MAX_HEAD_BYTES and not self.transport.is_closing():
+        if self.transport.is_closing():
+            return
+        if self._phase == "body":
+            self._set_deadline(self.loop.time() + self._read_timeout)
+        elif self._head_bytes > MAX_HEAD_BYTES:
             self.transport.write(_TOO_LARGE_HEAD)
             self.transport.close()
 
     def on_headers_complete(self) -> None:
-        self._in_head = False
+        self._phase = "body"
         self._head_bytes = 0
-        self._arm(self._read_timeout)
         super().on_headers_complete()
 
-    def on_body(self, body: bytes) -> None:
-        if self._deadline is not None:
-            self._arm(self._read_timeout)
-        super().on_body(body)
-
     def on_message_complete(self) -> None:
-        self._disarm()
-        self._in_head = True
+        self._phase = "busy"
         super().on_message_complete()
 
     def on_response_complete(self) -> None:
         pipelined = bool(self.pipeline)
         super().on_response_complete()
-        if not pipelined and self._in_head and not self.transport.is_closing():
-            self._arm(self._header_timeout)
+        if not pipelined and self._phase == "busy" and not self.transport.is_closing():
+            self._enter_head()
 
 
 def _config(
