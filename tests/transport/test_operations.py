@@ -358,7 +358,7 @@ def _self_signed(directory: Path) -> tuple[Path, Path]:
 
 @every_server
 async def test_tls_with_a_self_signed_certificate(tmp_path: Path, http_server: str) -> None:
-    """``certfile``/``keyfile``: the server answers HTTPS (hypercorn's TLS) to a client
+    """``certfile``/``keyfile``: the server answers HTTPS (the HTTP server's TLS) to a client
     trusting that certificate, decisions included; plain HTTP gets no answer."""
     certfile, keyfile = _self_signed(tmp_path)
     async with running(
