@@ -254,8 +254,8 @@ async def serve_http(
                 task_status.started(bound)
                 await shutdown.wait()
             finally:
-                # Cancelled from outside: ask hypercorn for its bounded graceful stop
-                # instead of cancelling it (it runs shielded, see _run_hypercorn).
+                # Cancelled from outside: ask the server for its bounded graceful stop
+                # instead of cancelling it (both run shielded: _run_hypercorn, serve_uvicorn).
                 shutdown.set()
     finally:
         sock.close()
