@@ -2,21 +2,30 @@
 
 For each mode it starts a fresh ``python -m gait_runtime serve`` subprocess
 (dev keys, ``--fsync always``), waits for its ``--json`` start-up line, warms it
-up, then drives it with ``--concurrency`` concurrent HTTP/1.1 keep-alive
-clients (``httpx``, spread over ``--client-procs`` processes) until
-``--requests`` decisions were answered or ``--max-seconds`` passed. Modes:
+up, then drives it with ``--concurrency`` HTTP/1.1 keep-alive connections
+for ``--max-seconds``. Modes:
 
-* ``none``: no session id (trace written and signed, nothing journaled);
+* ``none``: no session id (trace signed and made durable, nothing journaled);
 * ``shared``: every call journaled to one shared session;
-* ``sessions16``: calls spread over 16 sessions.
+* ``sessions16``: calls spread over 16 sessions (round robin);
+* ``trio-shared``: ``shared`` on the trio backend (hypercorn, the only server there).
 
-It reports decisions/s, p50/p99 latency, errors, and the server's CPU time per
-decision (from ``/proc/<pid>/stat``), and with ``--profile`` runs one more
-pass of a mode with the server under ``cProfile`` and prints where the time
-goes. Real time is the point here, so this lives in ``soak/``, not in the test
-suite. Usage::
+Load generators (``--client``): ``wrk`` (the default; a Lua script posts the
+evaluate body and varies the session id and tool per request, ``--latency``
+gives p50/p99; it costs the least CPU, which on a small machine counts against
+the server), ``raw`` (a minimal Python HTTP/1.1 client) or ``httpx``. It reports
+decisions/s, p50/p99 latency, errors (transport errors and non-2xx answers), and
+the server's CPU time per decision (from ``/proc/<pid>/stat``), and with
+``--profile`` runs one more pass of a mode with the server under ``cProfile``
+and prints where the time goes. Real time is the point here, so this lives in
+``soak/``, not in the test suite. The table of ``docs/performance.md``, one
+command (about 4 × 25 s)::
 
-    .venv/bin/python soak/bench_serve.py --requests 8000 --max-seconds 30 --profile shared
+    .venv/bin/python soak/bench_serve.py
+
+Other runs: ``--modes shared --rounds 3`` (alternating rounds),
+``--server-arg=--http-server --server-arg=hypercorn`` (the old front),
+``--client raw --requests 8000 --profile shared``.
 """
 
 from __future__ import annotations
@@ -26,6 +35,8 @@ import json
 import multiprocessing
 import os
 import pstats
+import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -55,7 +66,34 @@ rules:
       tool_names: [tool.delete]
     reason_codes: [destructive_tool_blocked]
 """
-MODES = ("none", "shared", "sessions16")
+MODES = ("none", "shared", "sessions16", "trio-shared")
+
+WRK_SCRIPT = r"""
+-- gait bench: POST /v1/evaluate, the session id and tool varied per request.
+local mode = "none"
+local counter = 0
+function init(args)
+  if args[1] then mode = args[1] end
+end
+function request()
+  counter = counter + 1
+  local session = ""
+  if mode == "shared" then
+    session = ',"session_id":"bench-shared"'
+  elseif mode == "sessions16" then
+    session = string.format(',"session_id":"bench-%d"', counter % 16)
+  end
+  local tool = "tool.read"
+  if counter % 10 == 9 then tool = "tool.delete" end
+  local path = string.format("/srv/data/%d.txt", counter)
+  local body = string.format(
+    '{"run_id":"bench-%s","call":{"name":"%s","args":{"path":"%s"},' ..
+    '"targets":[{"kind":"path","value":"%s","operation":"read"}],' ..
+    '"context":{"identity":"agent-%d","workspace":"/srv","risk_class":"low"%s}}}',
+    mode, tool, path, path, counter % 32, session)
+  return wrk.format("POST", "/v1/evaluate", {["content-type"] = "application/json"}, body)
+end
+"""
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
@@ -66,6 +104,105 @@ class ClientResult:
     latencies: list[float] = field(default_factory=list)
     errors: int = 0
     statuses: dict[int, int] = field(default_factory=dict)
+
+
+def _mode_parts(mode: str, backend: str) -> tuple[str, str]:
+    """``(session mode, backend)`` of a benchmark mode (``trio-shared`` sets the backend)."""
+    if mode.startswith("trio-"):
+        return mode.removeprefix("trio-"), "trio"
+    return mode, backend
+
+
+def _latency_ms(text: str) -> float:
+    value = float(text.rstrip("usm"))
+    if text.endswith("us"):
+        return value / 1000
+    if text.endswith("ms"):
+        return value
+    if text.endswith("m"):
+        return value * 60_000
+    return value * 1000  # seconds
+
+
+def _wrk(url: str, mode: str, seconds: int, concurrency: int, script: Path) -> dict[str, Any]:
+    """One wrk run: requests, non-2xx, socket errors, p50/p99 in ms."""
+    out = subprocess.run(
+        [
+            "wrk",
+            "-t1",
+            f"-c{concurrency}",
+            f"-d{max(1, int(seconds))}s",
+            "--timeout",
+            "10s",
+            "--latency",
+            "-s",
+            str(script),
+            url,
+            "--",
+            mode,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=seconds + 60,
+    ).stdout
+    requests = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
+    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    sockets = re.search(
+        r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out
+    )
+    percentiles = dict(re.findall(r"^\s+(50|99)(?:\.000)?%\s+(\S+)", out, re.M))
+    return {
+        "requests": requests,
+        "non_2xx": int(non_2xx.group(1)) if non_2xx else 0,
+        "socket_errors": sum(int(x) for x in sockets.groups()) if sockets else 0,
+        "p50_ms": round(_latency_ms(percentiles["50"]), 2) if "50" in percentiles else None,
+        "p99_ms": round(_latency_ms(percentiles["99"]), 2) if "99" in percentiles else None,
+    }
+
+
+def run_mode_wrk(
+    mode: str,
+    *,
+    max_seconds: float,
+    concurrency: int,
+    backend: str,
+    server_args: list[str] | None = None,
+) -> dict[str, Any]:
+    """Benchmark one mode with wrk against a fresh server; return its figures."""
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is not installed (Debian: apt-get install wrk), or use --client raw")
+    session_mode, backend = _mode_parts(mode, backend)
+    with tempfile.TemporaryDirectory(prefix=f"gait-bench-{mode}-") as tmp:
+        script = Path(tmp) / "evaluate.lua"
+        script.write_text(WRK_SCRIPT)
+        server = _start(Path(tmp), backend, None, server_args or [])
+        try:
+            _wrk(server.url, session_mode, 2, concurrency, script)  # warm-up
+            cpu_before = _cpu_seconds(server.pid)
+            started = time.perf_counter()
+            figures = _wrk(server.url, session_mode, int(max_seconds), concurrency, script)
+            elapsed = time.perf_counter() - started
+            cpu = _cpu_seconds(server.pid) - cpu_before
+        finally:
+            _stop(server)
+    done = figures["requests"]
+    return {
+        "mode": mode,
+        "backend": backend,
+        "http_server": server.http_server,
+        "client": "wrk",
+        "concurrency": concurrency,
+        "decisions": done,
+        "seconds": round(elapsed, 3),
+        "decisions_per_s": round(done / elapsed, 1) if elapsed else 0.0,
+        "p50_ms": figures["p50_ms"],
+        "p99_ms": figures["p99_ms"],
+        "errors": figures["non_2xx"] + figures["socket_errors"],
+        "non_2xx": figures["non_2xx"],
+        "server_cpu_us_per_decision": round(cpu * 1e6 / done, 1) if done else None,
+        "server_cpu_utilisation": round(cpu / elapsed, 2) if elapsed else None,
+    }
 
 
 def _body(mode: str, client: int, n: int) -> bytes:
@@ -189,6 +326,7 @@ class Server:
     process: subprocess.Popen[bytes]
     url: str
     pid: int
+    http_server: str = ""
 
 
 def _start(workdir: Path, backend: str, profile_to: Path | None, extra: list[str]) -> Server:
@@ -226,7 +364,12 @@ def _start(workdir: Path, backend: str, profile_to: Path | None, extra: list[str
     startup = json.loads(line)
     if not startup.get("ok"):
         raise SystemExit(f"server did not start: {startup}")
-    return Server(process, "http://" + startup["listen"], int(startup["pid"]))
+    return Server(
+        process,
+        "http://" + startup["listen"],
+        int(startup["pid"]),
+        str(startup.get("http_server", "")),
+    )
 
 
 def _stop(server: Server) -> None:
@@ -252,7 +395,8 @@ def run_mode(
     profile_to: Path | None = None,
     server_args: list[str] | None = None,
 ) -> dict[str, Any]:
-    """Benchmark one mode against a fresh server; return its figures."""
+    """Benchmark one mode against a fresh server with a Python client; return its figures."""
+    mode, backend = _mode_parts(mode, backend)
     with tempfile.TemporaryDirectory(prefix=f"gait-bench-{mode}-") as tmp:
         server = _start(Path(tmp), backend, profile_to, server_args or [])
         try:
@@ -284,6 +428,7 @@ def run_mode(
     return {
         "mode": mode,
         "backend": backend,
+        "http_server": server.http_server,
         "client": client,
         "concurrency": concurrency,
         "decisions": done,
@@ -296,6 +441,20 @@ def run_mode(
         "server_cpu_ms_per_decision": round(cpu * 1000 / done, 3) if done else None,
         "server_cpu_utilisation": round(cpu / elapsed, 2) if elapsed else None,
     }
+
+
+def _print_table(figures: list[dict[str, Any]]) -> None:
+    """The figures as the Markdown table of ``docs/performance.md``."""
+    print("\n| mode | server | decisions/s | p50 ms | p99 ms | errors | server CPU µs/decision |")
+    print("|---|---|---|---|---|---|---|")
+    for f in figures:
+        cpu = f.get("server_cpu_us_per_decision")
+        if cpu is None and f.get("server_cpu_ms_per_decision") is not None:
+            cpu = round(f["server_cpu_ms_per_decision"] * 1000, 1)
+        print(
+            f"| {f['mode']} | {f['backend']}/{f.get('http_server') or '?'} | "
+            f"{f['decisions_per_s']:,.0f} | {f['p50_ms']} | {f['p99_ms']} | {f['errors']} | {cpu} |"
+        )
 
 
 def print_profile(path: Path, limit: int = 25) -> None:
@@ -318,7 +477,8 @@ def print_profile(path: Path, limit: int = 25) -> None:
         "trace file write (await)": ("trace_writer.py", "write"),
         "session append (await)": ("sessions.py", "append"),
         "ASGI app": ("http.py", "__call__"),
-        "h11 parsing": ("_connection.py", "next_event"),
+        "h11 parsing (hypercorn)": ("_connection.py", "next_event"),
+        "httptools protocol (uvicorn)": ("httptools_impl.py", "data_received"),
     }
     print("cumulative time of the main steps (own + callees, including awaits):")
     for label, (file_suffix, func) in buckets.items():
@@ -331,14 +491,15 @@ def print_profile(path: Path, limit: int = 25) -> None:
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark and print a JSON line per mode (and a profile)."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0] if __doc__ else None)
-    parser.add_argument("--requests", type=int, default=8000, help="decisions per mode")
-    parser.add_argument("--max-seconds", type=float, default=30.0, help="time cap per mode")
+    parser.add_argument("--requests", type=int, default=8000, help="decisions per mode (python)")
+    parser.add_argument("--max-seconds", type=float, default=25.0, help="time per mode")
+    parser.add_argument("--rounds", type=int, default=1, help="alternating rounds of all modes")
     parser.add_argument("--concurrency", type=int, default=32, help="concurrent clients")
     parser.add_argument("--client-procs", type=int, default=1, help="load generator processes")
     parser.add_argument("--modes", default=",".join(MODES), help="comma-separated modes")
     parser.add_argument("--backend", default="asyncio", choices=("asyncio", "trio"))
     parser.add_argument(
-        "--client", default="httpx", choices=("httpx", "raw"), help="load generator HTTP client"
+        "--client", default="wrk", choices=("wrk", "httpx", "raw"), help="load generator"
     )
     parser.add_argument("--profile", default="", help="also profile the server in this mode")
     parser.add_argument("--out", default="", help="write all figures as JSON here")
@@ -347,19 +508,31 @@ def main(argv: list[str] | None = None) -> int:
     )
     ns = parser.parse_args(argv)
     figures = []
-    for mode in ns.modes.split(","):
-        result = run_mode(
-            mode,
-            requests=ns.requests,
-            max_seconds=ns.max_seconds,
-            concurrency=ns.concurrency,
-            client_procs=ns.client_procs,
-            backend=ns.backend,
-            client=ns.client,
-            server_args=ns.server_arg,
-        )
-        figures.append(result)
-        print(json.dumps(result), flush=True)
+    modes = ns.modes.split(",")
+    for rnd in range(ns.rounds):
+        for mode in modes if rnd % 2 == 0 else list(reversed(modes)):
+            if ns.client == "wrk":
+                result = run_mode_wrk(
+                    mode,
+                    max_seconds=ns.max_seconds,
+                    concurrency=ns.concurrency,
+                    backend=ns.backend,
+                    server_args=ns.server_arg,
+                )
+            else:
+                result = run_mode(
+                    mode,
+                    requests=ns.requests,
+                    max_seconds=ns.max_seconds,
+                    concurrency=ns.concurrency,
+                    client_procs=ns.client_procs,
+                    backend=ns.backend,
+                    client=ns.client,
+                    server_args=ns.server_arg,
+                )
+            figures.append({**result, "round": rnd + 1})
+            print(json.dumps(result), flush=True)
+    _print_table(figures)
     if ns.profile:
         with tempfile.TemporaryDirectory() as tmp:
             prof = Path(tmp) / f"serve-{ns.profile}.prof"
@@ -370,7 +543,7 @@ def main(argv: list[str] | None = None) -> int:
                 concurrency=ns.concurrency,
                 client_procs=ns.client_procs,
                 backend=ns.backend,
-                client=ns.client,
+                client="raw" if ns.client == "wrk" else ns.client,
                 profile_to=prof,
                 server_args=ns.server_arg,
             )

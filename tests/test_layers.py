@@ -26,7 +26,7 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "gait_runtime"
 
-ASYNC_OR_NET = {"anyio", "trio", "asyncio", "httpx", "hypercorn", "socket"}
+ASYNC_OR_NET = {"anyio", "trio", "asyncio", "httpx", "hypercorn", "uvicorn", "httptools", "socket"}
 RULES: dict[str, tuple[set[str], set[str]]] = {
     # layer: (forbidden third-party roots, forbidden gait_runtime subpackages)
     "artifacts": (
@@ -51,7 +51,7 @@ RULES: dict[str, tuple[set[str], set[str]]] = {
     "doctor": (ASYNC_OR_NET, {"supervisor", "cli", "harness", "commands", "scout", "telemetry"}),
     # the SDK is a client: the gate, artifacts and plugin Protocols only, never the server
     "sdk": (
-        {"hypercorn", "structlog", "opentelemetry"},
+        {"hypercorn", "uvicorn", "httptools", "structlog", "opentelemetry"},
         {"supervisor", "cli", "harness", "commands", "runpack", "telemetry", "demo_swarm"},
     ),
 }

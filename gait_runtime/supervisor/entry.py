@@ -35,11 +35,14 @@ class ServeReady:
         listen: the bound address (``host:port`` or ``unix:/path``).
         loop: the event loop actually used (``uvloop``, ``asyncio`` or ``trio``).
         policy_digest: digest of the policy loaded at start-up.
+        http_server: the HTTP server serving it (``uvicorn`` or ``hypercorn``; empty
+            when no HTTP is served).
     """
 
     listen: str
     loop: str
     policy_digest: str
+    http_server: str = ""
 
 
 def loop_choice(backend: str, *, use_uvloop: bool = True) -> tuple[str, dict[str, Any]]:
@@ -108,7 +111,8 @@ def serve(
             bound = await tg.start(supervisor.run)
             if on_ready is not None:
                 digest = supervisor.policy.current.digest if supervisor.policy else ""
-                on_ready(ServeReady(bound.display(), loop, digest))
+                http_server = supervisor.health()["http_server"]
+                on_ready(ServeReady(bound.display(), loop, digest, http_server))
             if stdio is not None:
                 await stdio()
                 supervisor.request_shutdown()

@@ -290,6 +290,7 @@ class Supervisor:
                         header_timeout_s=config.header_timeout_s,
                         read_timeout_s=config.read_timeout_s,
                         drain_timeout_s=config.drain_timeout_s,
+                        server=config.http_server,
                         certfile=str(config.certfile) if config.certfile else "",
                         keyfile=str(config.keyfile) if config.keyfile else "",
                     )
@@ -473,6 +474,7 @@ class Supervisor:
             "ready": self.readiness().ready,
             "draining": self.draining,
             "listen": self.bound.display() if self.bound else "",
+            "http_server": self._app.http_server if self._app else "",
             "in_flight": self._app.in_flight if self._app else 0,
             "fsync": self.config.fsync,
             "policy": {

@@ -99,6 +99,10 @@ def test_startup_errors_match_the_go_envelopes(
             ["--policy", "policy.yaml", "--profile", "oss-prod"],
             "oss-prod profile requires --key-mode prod",
         ),
+        (
+            ["--policy", "policy.yaml", "--backend", "trio", "--http-server", "uvicorn"],
+            "--http-server uvicorn needs --backend asyncio (trio: hypercorn)",
+        ),
     ],
 )
 def test_bad_flags_exit_6(
@@ -301,6 +305,7 @@ async def test_json_startup_line_and_graceful_sigterm_under_load(tmp_path: Path)
         assert startup["ok"] is True and startup["profile"] == "standard"
         assert startup["adapter"] == "mcp" and startup["listen"].startswith("127.0.0.1:")
         assert startup["pid"] == server.process.pid
+        assert startup["http_server"] == "uvicorn"  # auto on asyncio
         async with anyio.create_task_group() as tg:
             tg.start_soon(_load, server.url, acks)
             await _wait_acks(acks, 40)
@@ -425,7 +430,7 @@ def test_serve_runs_the_trio_backend_too(tmp_path: Path) -> None:
     try:
         assert process.stdout is not None
         startup = json.loads(process.stdout.readline())
-        assert startup["backend"] == "trio"
+        assert startup["backend"] == "trio" and startup["http_server"] == "hypercorn"
         response = httpx.post(
             f"http://{startup['listen']}/v1/evaluate",
             content=(SERVICE / "requests" / "allow_mcp.json").read_bytes(),

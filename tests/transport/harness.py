@@ -18,11 +18,21 @@ from typing import Any
 
 import anyio
 import httpx
+import pytest
 
 from gait_runtime.supervisor.journal.store import FileOpener
 from gait_runtime.supervisor.runtime import Supervisor
 from gait_runtime.supervisor.service.config import ListenAddress, ServiceConfig
 from gait_runtime.supervisor.service.server import BoundAddress
+
+SERVER_MATRIX = [("asyncio", "uvicorn"), ("asyncio", "hypercorn"), ("trio", "hypercorn")]
+"""Every HTTP server we ship on every backend it runs on (uvicorn runs only on asyncio)."""
+
+every_server = pytest.mark.parametrize(
+    ("anyio_backend", "http_server"), SERVER_MATRIX, ids=[f"{b}-{s}" for b, s in SERVER_MATRIX]
+)
+"""For tests of HTTP behaviour: run them on each shipped server (they take ``http_server``
+and pass it to :func:`running`)."""
 
 VECTORS = Path(__file__).resolve().parent.parent / "vectors"
 SERVICE = VECTORS / "service"
@@ -73,6 +83,8 @@ async def running(
     async with anyio.create_task_group() as tg:
         with anyio.fail_after(15):
             bound = await tg.start(supervisor.run)
+        if config.http_server != "auto":  # the server asked for is the one serving
+            assert supervisor.health()["http_server"] == config.http_server
         base = "http://gait" if bound.unix_path else bound.url()
         async with httpx.AsyncClient(base_url=base, timeout=15, transport=transport) as client:
             yield Running(supervisor, bound, client, config)

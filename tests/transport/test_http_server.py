@@ -27,7 +27,7 @@ from gait_runtime.supervisor.runtime import Supervisor
 from gait_runtime.supervisor.service.config import ListenAddress
 from tests.conftest import JOURNAL_IO_PATHS
 
-from .harness import PUBLIC_KEY, SERVICE, Running, running, service_config
+from .harness import PUBLIC_KEY, SERVICE, Running, every_server, running, service_config
 
 pytestmark = pytest.mark.anyio
 
@@ -102,9 +102,12 @@ async def test_health_and_metrics_report_state(tmp_path: Path) -> None:
     assert 'gait_decisions_total{verdict="allow"} 1.0' in metrics.text
 
 
-async def test_health_and_metrics_need_the_token_when_auth_is_on(tmp_path: Path) -> None:
+@every_server
+async def test_health_and_metrics_need_the_token_when_auth_is_on(
+    tmp_path: Path, http_server: str
+) -> None:
     """Our rule: only ``/healthz`` is open; our additive endpoints are authenticated."""
-    async with running(tmp_path, auth_token="t0k") as run:
+    async with running(tmp_path, http_server=http_server, auth_token="t0k") as run:
         assert (await run.client.get("/healthz")).status_code == 200
         assert (await run.client.get("/v1/health")).status_code == 401
         assert (await run.client.get("/metrics")).status_code == 401
@@ -348,9 +351,10 @@ async def test_bad_reload_keeps_the_old_policy(tmp_path: Path, breakage: str) ->
     assert response.status_code == 200 and response.json()["policy_digest"] == old
 
 
-async def test_slow_headers_are_cut_off(tmp_path: Path) -> None:
+@every_server
+async def test_slow_headers_are_cut_off(tmp_path: Path, http_server: str) -> None:
     """Spec (timeouts): a client that never finishes its headers is disconnected."""
-    async with running(tmp_path, header_timeout_s=0.3) as run:
+    async with running(tmp_path, http_server=http_server, header_timeout_s=0.3) as run:
         stream = await anyio.connect_tcp(run.bound.host, run.bound.port)
         async with stream:
             await stream.send(b"POST /v1/evaluate HTTP/1.1\r\nHost: x\r\nContent-")
@@ -365,10 +369,15 @@ async def test_slow_headers_are_cut_off(tmp_path: Path) -> None:
         assert (await run.client.post("/v1/evaluate", content=ALLOW)).status_code == 200
 
 
-async def test_bad_inputs_get_clear_errors_and_journal_nothing(tmp_path: Path) -> None:
+@every_server
+async def test_bad_inputs_get_clear_errors_and_journal_nothing(
+    tmp_path: Path, http_server: str
+) -> None:
     """Issue (bad input): clear status and body, no decision, nothing journaled."""
     bad = "bad-sess"
-    async with running(tmp_path, auth_token="tok", max_request_bytes=1024) as run:
+    async with running(
+        tmp_path, http_server=http_server, auth_token="tok", max_request_bytes=1024
+    ) as run:
         auth = {"authorization": "Bearer tok"}
         cases = [
             (
@@ -490,12 +499,16 @@ async def test_escape_hatch_allows_client_trace_paths_without_traversal(tmp_path
     assert refused.json()["error"] == "relative trace path must not traverse parent directories"
 
 
-async def test_unix_socket_listener_serves(tmp_path: Path) -> None:
+@every_server
+async def test_unix_socket_listener_serves(tmp_path: Path, http_server: str) -> None:
     """Our addition: ``--listen unix:/path``."""
     sock = tmp_path / "gait.sock"
     transport = httpx.AsyncHTTPTransport(uds=str(sock))
     async with running(
-        tmp_path, listen=ListenAddress(unix_path=str(sock)), transport=transport
+        tmp_path,
+        http_server=http_server,
+        listen=ListenAddress(unix_path=str(sock)),
+        transport=transport,
     ) as run:
         assert run.bound.display() == f"unix:{sock}"
         assert (await run.client.get("/healthz")).status_code == 200
@@ -503,10 +516,13 @@ async def test_unix_socket_listener_serves(tmp_path: Path) -> None:
     assert not _exists(sock)
 
 
-async def test_drain_finishes_in_flight_requests_and_refuses_new_ones(tmp_path: Path) -> None:
+@every_server
+async def test_drain_finishes_in_flight_requests_and_refuses_new_ones(
+    tmp_path: Path, http_server: str
+) -> None:
     """Issue: on shutdown, stop accepting, let the in-flight decision finish and journal it."""
     gate = _Gate()
-    async with running(tmp_path, journal_opener=gate.opener) as run:
+    async with running(tmp_path, http_server=http_server, journal_opener=gate.opener) as run:
         assert (await run.client.post("/v1/evaluate", json=_call("drain"))).status_code == 200
         gate.armed.set()
         answers: dict[str, httpx.Response] = {}

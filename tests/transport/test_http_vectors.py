@@ -20,7 +20,7 @@ import pytest
 from gait_runtime.artifacts.keys import KeySource, load_public
 from gait_runtime.gate.trace import verify_trace
 
-from .harness import SERVICE, comparable, parse_http_vector, running
+from .harness import SERVICE, comparable, every_server, parse_http_vector, running
 
 pytestmark = pytest.mark.anyio
 
@@ -126,11 +126,13 @@ def _rows(
     return [(m, p, r, c, None, n) for m, p, r, c, n in rows]
 
 
-async def test_compat_vectors(tmp_path: Path) -> None:
+@every_server
+async def test_compat_vectors(tmp_path: Path, http_server: str) -> None:
     """Vectors (compat server): every status, header and body of the Go capture, in order."""
     exports = tmp_path / "exports"
     async with running(
         tmp_path,
+        http_server=http_server,
         export_log_out=exports / "decisions_log.jsonl",
         export_otel_out=exports / "decisions_otel.jsonl",
     ) as run:
@@ -177,10 +179,14 @@ async def test_compat_vectors(tmp_path: Path) -> None:
     assert len(log_lines) == len(decisions)
 
 
-async def test_strict_vectors(tmp_path: Path) -> None:
+@every_server
+async def test_strict_vectors(tmp_path: Path, http_server: str) -> None:
     """Vectors (strict server): 403/409 for non-allow with the same decision bodies; runpack."""
     async with running(
-        tmp_path, http_verdict_status="strict", runpack_dir=tmp_path / "runpacks"
+        tmp_path,
+        http_server=http_server,
+        http_verdict_status="strict",
+        runpack_dir=tmp_path / "runpacks",
     ) as run:
         bodies = await _replay(
             run,
@@ -198,9 +204,12 @@ async def test_strict_vectors(tmp_path: Path) -> None:
     assert sorted(ours.namelist()) == sorted(theirs.namelist())
 
 
-async def test_auth_vectors(tmp_path: Path) -> None:
+@every_server
+async def test_auth_vectors(tmp_path: Path, http_server: str) -> None:
     """Vectors (token auth, 1 KiB limit): method before auth before size; 413 closes."""
-    async with running(tmp_path, auth_token=TOKEN, max_request_bytes=1024) as run:
+    async with running(
+        tmp_path, http_server=http_server, auth_token=TOKEN, max_request_bytes=1024
+    ) as run:
         await _replay(
             run, AUTH, "auth", trace_dir=tmp_path / "traces", session_dir=tmp_path / "sessions"
         )

@@ -21,7 +21,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from gait_runtime.supervisor.service.config import ListenAddress
 from gait_runtime.telemetry import configure_logging, reset_logging
 
-from .harness import SERVICE, Running, running
+from .harness import SERVICE, Running, every_server, running
 
 pytestmark = pytest.mark.anyio
 
@@ -295,9 +295,15 @@ async def test_metrics_without_token_from_loopback_only_when_configured(tmp_path
         assert denied.status_code == 401
 
 
-async def test_a_separate_metrics_listener_serves_only_metrics_and_probes(tmp_path: Path) -> None:
+@every_server
+async def test_a_separate_metrics_listener_serves_only_metrics_and_probes(
+    tmp_path: Path, http_server: str
+) -> None:
     async with running(
-        tmp_path, auth_token=TOKEN, metrics_listen=ListenAddress("127.0.0.1", 0)
+        tmp_path,
+        http_server=http_server,
+        auth_token=TOKEN,
+        metrics_listen=ListenAddress("127.0.0.1", 0),
     ) as run:
         app = run.supervisor._app
         assert app is not None and app.metrics_port and app.metrics_port != run.bound.port
@@ -350,11 +356,14 @@ def _self_signed(directory: Path) -> tuple[Path, Path]:
     return certfile, keyfile
 
 
-async def test_tls_with_a_self_signed_certificate(tmp_path: Path) -> None:
-    """``certfile``/``keyfile``: the server answers HTTPS (hypercorn's TLS) to a client
+@every_server
+async def test_tls_with_a_self_signed_certificate(tmp_path: Path, http_server: str) -> None:
+    """``certfile``/``keyfile``: the server answers HTTPS (the HTTP server's TLS) to a client
     trusting that certificate, decisions included; plain HTTP gets no answer."""
     certfile, keyfile = _self_signed(tmp_path)
-    async with running(tmp_path, certfile=certfile, keyfile=keyfile) as run:
+    async with running(
+        tmp_path, http_server=http_server, certfile=certfile, keyfile=keyfile
+    ) as run:
         assert run.bound.url().startswith("https://127.0.0.1:")
         trusted = ssl.create_default_context(cafile=str(certfile))
         async with httpx.AsyncClient(base_url=run.bound.url(), verify=trusted, timeout=15) as tls:

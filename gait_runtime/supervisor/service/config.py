@@ -26,11 +26,13 @@ __all__ = [
     "ADAPTER_NAMES",
     "DEFAULT_LISTEN",
     "DEFAULT_MAX_REQUEST_BYTES",
+    "HTTP_SERVERS",
     "ListenAddress",
     "RetentionRule",
     "ServiceConfig",
     "parse_duration_flag",
     "parse_listen",
+    "resolve_http_server",
 ]
 
 DEFAULT_LISTEN: Final = "127.0.0.1:8787"
@@ -41,6 +43,24 @@ ADAPTER_NAMES: Final = ("mcp", "openai", "anthropic", "langchain", "claude_code"
 """Adapter names of ``spec/service.md`` §6 (the wire contract)."""
 
 Backend = Literal["asyncio", "trio"]
+
+HTTP_SERVERS: Final[tuple[str, ...]] = ("auto", "uvicorn", "hypercorn")
+"""``--http-server`` choices: ``auto`` is uvicorn on asyncio, hypercorn on trio."""
+
+
+def resolve_http_server(choice: str, backend: str) -> str:
+    """The server that ``choice`` means on ``backend`` (``uvicorn`` or ``hypercorn``).
+
+    Raises:
+        UsageError: an unknown choice, or uvicorn asked for on trio.
+    """
+    if choice not in HTTP_SERVERS:
+        raise UsageError("unsupported --http-server value (expected auto, uvicorn or hypercorn)")
+    if choice == "auto":
+        return "hypercorn" if backend == "trio" else "uvicorn"
+    if choice == "uvicorn" and backend == "trio":
+        raise UsageError("--http-server uvicorn needs --backend asyncio (trio: hypercorn)")
+    return choice
 
 
 def parse_duration_flag(text: str, *, flag: str) -> float:
@@ -180,6 +200,8 @@ class ServiceConfig:
         private_key_env: private key env var name (prod).
         approval_public_key: public key file that verifies ``approval_tokens`` (empty: none).
         backend: ``asyncio`` or ``trio``.
+        http_server: ``auto`` (uvicorn on asyncio, hypercorn on trio), ``uvicorn``
+            (asyncio only) or ``hypercorn``.
         drain_timeout_s: graceful-drain deadline on SIGTERM/SIGINT.
         header_timeout_s: a connection must send complete request headers within this
             time, and idle keep-alive connections close after it.
@@ -239,6 +261,7 @@ class ServiceConfig:
     private_key_env: str = ""
     approval_public_key: str = ""
     backend: Backend = "asyncio"
+    http_server: str = "auto"
     drain_timeout_s: float = 10.0
     header_timeout_s: float = 5.0
     read_timeout_s: float = 30.0
@@ -277,6 +300,7 @@ class ServiceConfig:
             raise UsageError("non-loopback --listen requires --auth-mode token")
         if self.profile == "oss-prod" and self.key_mode != "prod":
             raise UsageError("oss-prod profile requires --key-mode prod")
+        resolve_http_server(self.http_server, self.backend)
         if self.drain_timeout_s < 0 or self.header_timeout_s <= 0 or self.read_timeout_s <= 0:
             raise UsageError("timeouts must be > 0")
         if self.journal_io not in JOURNAL_IO_MODES:

@@ -1,20 +1,30 @@
-"""Runs the ASGI app under hypercorn inside the supervisor's task group.
+"""Runs the ASGI app inside the supervisor's task group, under the chosen HTTP server.
 
 Owns: binding the listening socket ourselves (TCP ``host:port`` with port 0
-allowed, or a Unix socket) and the optional metrics socket, handing them to
-hypercorn's ``serve`` for the chosen backend (TLS by hypercorn's own SSL
-support when a certificate is configured), keeping hypercorn's start-up
-banner out of the log stream (``supervisor_ready`` names the address), mapping our timeouts onto hypercorn's (header/idle, body read,
-graceful drain), and reporting readiness with ``task_status.started(address)``
-once the socket listens and the app finished its lifespan start-up. Does not
-own: routing (``http.py``) or when to stop (the supervisor sets the shutdown
-event).
+allowed, or a Unix socket) and the optional metrics socket, choosing the HTTP
+server (``auto``: uvicorn with httptools on asyncio, hypercorn on trio, where it
+is the only option; :data:`HTTP_SERVERS`), handing the sockets to it (TLS by the
+server's own SSL support when a certificate is configured, the metrics socket
+always plain), keeping hypercorn's start-up banner out of the log stream
+(``supervisor_ready`` names the address), mapping our timeouts onto the server's
+(header/idle, body read, graceful drain), and reporting readiness with
+``task_status.started(address)`` once the socket listens and the app finished
+its lifespan start-up. Does not own: routing (``http.py``), uvicorn's protocol
+bounds (``uvicorn_server.py``) or when to stop (the supervisor sets the
+shutdown event).
 
-Timeouts: hypercorn's keep-alive timer runs from the moment a connection opens
-until complete request headers arrive, so ``header_timeout_s`` bounds a
-slow-header (slowloris) client as well as an idle keep-alive connection;
-``read_timeout_s`` bounds each body read; ``drain_timeout_s`` is the graceful
-window for in-flight requests after the shutdown event.
+Why two servers: the same fixed-body ASGI app costs ~35-40 µs of server CPU per
+request under uvicorn with httptools and ~210-250 µs under hypercorn (h11) on
+asyncio, ~540-650 µs under hypercorn on trio (``soak/bench_http_front.py``,
+``docs/performance.md`` "The HTTP front"); uvicorn runs only on asyncio.
+
+Timeouts (both servers): from the moment a connection opens (or its previous
+response completed) until complete request headers arrive at most
+``header_timeout_s``, so a slow-header (slowloris) client is cut off as well as
+an idle keep-alive connection (hypercorn's keep-alive timer does this; uvicorn's
+does not, see ``uvicorn_server.py``); ``read_timeout_s`` bounds each body read;
+``drain_timeout_s`` is the graceful window for in-flight requests after the
+shutdown event.
 """
 
 from __future__ import annotations
@@ -25,16 +35,17 @@ import os
 import socket
 import stat
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Final
 
 import anyio
 import anyio.abc
 from hypercorn.config import Config, Sockets
 
-from .config import ListenAddress
+from .config import HTTP_SERVERS, ListenAddress, resolve_http_server
 from .http import GaitApp
 
-__all__ = ["BoundAddress", "HTTPServerSettings", "serve_http"]
+__all__ = ["HTTP_SERVERS", "BoundAddress", "HTTPServerSettings", "serve_http"]
 
 _BACKLOG: Final = 1024
 
@@ -80,9 +91,10 @@ class BoundAddress:
 
 @dataclass(frozen=True, slots=True)
 class HTTPServerSettings:
-    """Timeouts handed to hypercorn.
+    """The server choice, timeouts and TLS files handed to the HTTP server.
 
     Attributes:
+        server: ``auto``, ``uvicorn`` or ``hypercorn`` (:func:`resolve_http_server`).
         header_timeout_s: complete headers (and idle keep-alive) deadline.
         read_timeout_s: per-read deadline while a body is being received.
         drain_timeout_s: graceful window for in-flight requests on shutdown.
@@ -93,6 +105,7 @@ class HTTPServerSettings:
     header_timeout_s: float = 5.0
     read_timeout_s: float = 30.0
     drain_timeout_s: float = 10.0
+    server: str = "auto"
     certfile: str = ""
     keyfile: str = ""
 
@@ -183,6 +196,8 @@ async def serve_http(
 ) -> None:
     """Serve ``app`` until ``shutdown`` is set and in-flight requests finished (or timed out).
 
+    The server actually used is written to ``app.http_server``.
+
     Args:
         app: the ASGI application.
         listen: where to listen.
@@ -194,7 +209,9 @@ async def serve_http(
 
     Raises:
         OSError: an address cannot be bound.
+        UsageError: the server choice does not run on this backend.
     """
+    name = resolve_http_server(settings.server, _backend_name())
     sock, bound = bind_socket(listen)
     extra: list[socket.socket] = []
     if metrics_listen is not None:
@@ -208,18 +225,37 @@ async def serve_http(
         app.metrics_address = metrics_bound
     if settings.certfile:
         bound = BoundAddress(bound.host, bound.port, bound.unix_path, scheme="https")
-    config = _config(sock, settings, extra)
+    app.http_server = name
     try:
         async with anyio.create_task_group() as tg:
-            tg.start_soon(_run_hypercorn, app, config, shutdown)
+            if name == "uvicorn":
+                from .uvicorn_server import serve_uvicorn
+
+                tg.start_soon(
+                    partial(
+                        serve_uvicorn,
+                        app,
+                        sock,
+                        header_timeout_s=settings.header_timeout_s,
+                        read_timeout_s=settings.read_timeout_s,
+                        drain_timeout_s=settings.drain_timeout_s,
+                        certfile=settings.certfile,
+                        keyfile=settings.keyfile,
+                        backlog=_BACKLOG,
+                        shutdown=shutdown,
+                        extra=extra,
+                    )
+                )
+            else:
+                tg.start_soon(_run_hypercorn, app, _config(sock, settings, extra), shutdown)
             try:
                 with anyio.fail_after(30):
                     await app.started.wait()
                 task_status.started(bound)
                 await shutdown.wait()
             finally:
-                # Cancelled from outside: ask hypercorn for its bounded graceful stop
-                # instead of cancelling it (it runs shielded, see _run_hypercorn).
+                # Cancelled from outside: ask the server for its bounded graceful stop
+                # instead of cancelling it (both run shielded: _run_hypercorn, serve_uvicorn).
                 shutdown.set()
     finally:
         sock.close()
