@@ -18,11 +18,10 @@ import structlog
 
 from ..artifacts.fsutil import write_atomic
 from ..artifacts.gojson import go_json
+from ..artifacts.tracelog import LOG_DIR_NAME, export_cursor_segment, segment_paths
 from ..errors import GaitError
 from .service.config import RetentionRule, ServiceConfig
 from .service.retention import ClassSweep, sweep_class, sweep_report
-from .service.trace_export import export_cursor_segment
-from .service.trace_log import LOG_DIR_NAME, segment_paths
 
 __all__ = ["Janitor"]
 

@@ -58,8 +58,9 @@ from .service.server import BoundAddress, HTTPServerSettings, serve_http
 
 if TYPE_CHECKING:
     from ..cluster import ClusterJournal
+from ..artifacts.tracelog import LOG_DIR_NAME
 from .service.trace_export import TraceFileExporter
-from .service.trace_log import LOG_DIR_NAME, TraceLog
+from .service.trace_log import TraceLog
 from .service.trace_writer import TraceWriter
 from .sessions.config import SessionConfig
 from .sessions.manager import SessionManager

@@ -11,13 +11,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from ..artifacts.tracelog import LOG_DIR_NAME
 from ..telemetry.export import DecisionExporter
 from ..telemetry.otel import TracingHandle
 from .service.config import ServiceConfig
 from .service.decisions import DecisionService
 from .service.policy_reload import PolicyHolder
 from .service.trace_export import TraceFileExporter
-from .service.trace_log import LOG_DIR_NAME, TraceLog
+from .service.trace_log import TraceLog
 from .service.trace_writer import TraceWriter
 from .sessions.manager import SessionManager
 

@@ -4,30 +4,26 @@ Owns: :class:`TraceLog`, an actor (one task, one bounded mailbox) that takes the
 signed trace of each decision, drains whatever else is already waiting (up to a
 batch limit), appends the whole batch to the current log segment with one
 ``write`` and one ``fdatasync`` in one worker-thread hop, then wakes every
-caller: a caller is told "durable" only once its line is on disk. Segments
-rotate by size. On open, a torn tail (a partial last line left by a kill) is cut
-from the segment and kept in a ``.torn`` quarantine file; no complete line is
-lost. Also owns the line format (:func:`encode_line`, :func:`decode_line`) and
-reading a log (:func:`read_lines`). Does not own: trace content (the gate builds
-and signs it), trace-file naming (the decision path) or the trace files
-themselves (:mod:`.trace_export` writes them from the log).
+caller: a caller is told "durable" only once its line is on disk. A failed
+write or sync cuts the batch back off the segment and fails every caller in
+it (nothing is acknowledged that is not durable). Segments rotate by size. On
+open, a torn tail (a partial last line left by a kill) is cut from the segment
+and kept in a ``.torn-<offset>`` quarantine file; no complete line is lost.
+Does not own: the line format and reading (:mod:`gait_runtime.artifacts.tracelog`),
+trace content (the gate), trace-file naming (the decision path) or the trace
+files (:mod:`.trace_export` writes them from the log).
 
-One line is ``{"path":"<file name>","trace_file":"<the exact bytes of the
-Go trace file>"}`` and a newline: the exporter writes ``trace_file`` verbatim,
-so the exported file is byte-for-byte the file the decision path used to write.
-One log serves every decision (with or without a session): one durability
-point per batch across all sessions, independent of the session journals.
+One log serves every decision, with or without a session: one durability point
+per batch across all sessions, independent of the session journals (which
+keep their own batches).
 """
 
 from __future__ import annotations
 
-import json
 import os
-import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Final
 
 import anyio
 import anyio.abc
@@ -35,116 +31,17 @@ import anyio.to_thread
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from ...artifacts.fsutil import ensure_dir, fsync_dir
+from ...artifacts.tracelog import (
+    DEFAULT_SEGMENT_BYTES,
+    cut_torn_tail,
+    encode_line,
+    segment_name,
+    segment_number,
+    segment_paths,
+)
 from ...errors import IOFailure
 
-__all__ = [
-    "DEFAULT_SEGMENT_BYTES",
-    "LOG_DIR_NAME",
-    "LogLine",
-    "TraceLog",
-    "decode_line",
-    "encode_line",
-    "read_lines",
-    "segment_paths",
-]
-
-LOG_DIR_NAME: Final = "log"
-"""The trace log lives in ``<trace-dir>/log/`` (retention's trace class ignores subdirectories)."""
-
-DEFAULT_SEGMENT_BYTES: Final = 64 * 1024 * 1024
-"""A segment is closed and a new one started once it reaches this size."""
-
-_SEGMENT_RE: Final = re.compile(r"^tracelog-(\d{8})\.jsonl$")
-
-
-def _segment_name(number: int) -> str:
-    return f"tracelog-{number:08d}.jsonl"
-
-
-def segment_paths(log_dir: Path) -> list[Path]:
-    """The log's segment files in order (oldest first); ``[]`` when there is no log."""
-    try:
-        names = os.listdir(log_dir)
-    except FileNotFoundError:
-        return []
-    except OSError as exc:
-        raise IOFailure(f"list trace log {log_dir}: {exc.strerror or exc}") from None
-    numbered = sorted((int(m.group(1)), n) for n in names if (m := _SEGMENT_RE.match(n)))
-    return [log_dir / name for _, name in numbered]
-
-
-@dataclass(frozen=True, slots=True)
-class LogLine:
-    """One decoded log line: the trace file's name and its exact bytes."""
-
-    name: str
-    data: bytes
-
-
-def encode_line(name: str, data: bytes) -> bytes:
-    """The log line (newline-terminated) for trace file ``name`` with bytes ``data``."""
-    text = json.dumps(
-        {"path": name, "trace_file": data.decode("utf-8")},
-        ensure_ascii=False,
-        separators=(",", ":"),
-    )
-    return text.encode("utf-8") + b"\n"
-
-
-def decode_line(raw: bytes) -> LogLine:
-    """Decode one log line (with or without its newline).
-
-    Raises:
-        ValueError: not a trace-log line.
-    """
-    try:
-        doc = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ValueError(f"not a trace-log line: {exc}") from None
-    if not isinstance(doc, dict):
-        raise ValueError("not a trace-log line: not an object")
-    name, body = doc.get("path"), doc.get("trace_file")
-    if not isinstance(name, str) or not isinstance(body, str) or not name:
-        raise ValueError("not a trace-log line: path and trace_file must be strings")
-    if os.path.basename(name) != name or name in (".", ".."):
-        raise ValueError(f"not a trace-log line: unsafe file name {name!r}")
-    return LogLine(name, body.encode("utf-8"))
-
-
-def read_lines(segment: Path, offset: int = 0) -> Iterator[tuple[int, bytes]]:
-    """Yield ``(end_offset, line)`` for each complete line of ``segment`` from ``offset``.
-
-    A trailing partial line (no newline yet) is not yielded.
-    """
-    with open(segment, "rb") as handle:
-        handle.seek(offset)
-        position = offset
-        for raw in handle:
-            if not raw.endswith(b"\n"):
-                return
-            position += len(raw)
-            yield position, raw
-
-
-def _cut_torn_tail(segment: Path) -> int:
-    """Cut a partial last line into ``<segment>.torn-<offset>``; return the clean size."""
-    with open(segment, "r+b") as handle:
-        data = handle.read()
-        clean = data.rfind(b"\n") + 1
-        if clean == len(data):
-            return clean
-        quarantine = segment.with_name(f"{segment.name}.torn-{clean}")
-        fd = os.open(quarantine, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        try:
-            os.write(fd, data[clean:])
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        handle.truncate(clean)
-        handle.flush()
-        os.fsync(handle.fileno())
-    fsync_dir(segment.parent)
-    return clean
+__all__ = ["TraceLog"]
 
 
 @dataclass(slots=True)
@@ -165,13 +62,13 @@ class _Segments:
         existing = segment_paths(log_dir)
         if existing:
             self.path = existing[-1]
-            self.number = int(_SEGMENT_RE.match(self.path.name).group(1))  # type: ignore[union-attr]
+            self.number = segment_number(self.path)
             before = self.path.stat().st_size
-            self.size = _cut_torn_tail(self.path)
+            self.size = cut_torn_tail(self.path)
             self.torn = int(self.size != before)
         else:
             self.number, self.size = 1, 0
-            self.path = log_dir / _segment_name(1)
+            self.path = log_dir / segment_name(1)
         self.fd = self._open(self.path)
         self.durable = (self.path.name, self.size)
 
@@ -185,7 +82,7 @@ class _Segments:
         if self.size >= self.segment_bytes:
             os.close(self.fd)
             self.number += 1
-            self.path = self.log_dir / _segment_name(self.number)
+            self.path = self.log_dir / segment_name(self.number)
             self.size = 0
             self.fd = self._open(self.path)
             self.durable = (self.path.name, 0)
