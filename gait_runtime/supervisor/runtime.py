@@ -406,6 +406,11 @@ class Supervisor:
         if self._trace_files is not None:
             await self._trace_files.caught_up()
 
+    async def traces_export_failed(self) -> None:
+        """Return once the trace-file exporter has failed at least once (bound it)."""
+        if self._trace_files is not None:
+            await self._trace_files.failed()
+
     def _open_journals(self) -> set[Path]:
         if self._sessions is None:
             return set()

@@ -70,6 +70,11 @@ class TraceFileExporter:
             stepped = self._stepped
             await stepped.wait()
 
+    async def failed(self) -> None:
+        """Return once an export step has failed (callers bound it with a timeout)."""
+        while not self.failures and not self._closed.is_set():
+            await self._stepped.wait()
+
     def stats(self) -> dict[str, Any]:
         """Counters for ``/v1/health`` and ``/metrics``."""
         return {
