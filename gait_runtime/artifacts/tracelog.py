@@ -10,9 +10,10 @@ next lines as Go-compatible ``trace_<id>.json`` files, durable, then persist
 the cursor). Synchronous file code; does not own appending (the supervisor's
 ``service/trace_log.py``) or signatures (``gate/trace.py``).
 
-One line is ``{"path":"<file name>","trace_file":"<the exact bytes of the
-Go trace file>"}`` and a newline, so an exported file is byte-for-byte the file
-the decision path used to write. An export is idempotent: a file that already
+One line is ``{"path":"<file name>","trace":<the Go trace file's JSON>}`` and
+a newline, the trace's own newlines written as carriage returns (JSON
+whitespace), so an exported file is byte-for-byte the file the decision path
+used to write. An export is idempotent: a file that already
 exists with the same bytes counts as exported (a kill between the files and
 the cursor); one with other bytes is an error and the cursor does not pass it.
 """
@@ -97,18 +98,27 @@ class LogLine:
     data: bytes
 
 
+def _prefix(name: str) -> bytes:
+    return b'{"path":' + json.dumps(name).encode("ascii") + b',"trace":'
+
+
 def encode_line(name: str, data: bytes) -> bytes:
-    """The log line (newline-terminated) for trace file ``name`` with bytes ``data``."""
-    text = json.dumps(
-        {"path": name, "trace_file": data.decode("utf-8")},
-        ensure_ascii=False,
-        separators=(",", ":"),
-    )
-    return text.encode("utf-8") + b"\n"
+    """The log line (newline-terminated) for trace file ``name`` with bytes ``data``.
+
+    ``data`` (the pretty Go JSON of a trace file) goes in as the ``trace`` value with
+    each newline turned into a carriage return: still the same JSON (``\r`` is JSON
+    whitespace and never appears raw inside a JSON string), one line, and exactly
+    reversible. Bytes that already hold a carriage return go in as a JSON string
+    (``trace_file``) instead.
+    """
+    if b"\r" not in data:
+        return _prefix(name) + data.replace(b"\n", b"\r") + b"}\n"
+    text = json.dumps({"path": name, "trace_file": data.decode("utf-8")}, separators=(",", ":"))
+    return text.encode("ascii") + b"\n"
 
 
 def decode_line(raw: bytes) -> LogLine:
-    """Decode one log line (with or without its newline).
+    """Decode one log line (with or without its newline): the file name and exact bytes.
 
     Raises:
         ValueError: not a trace-log line.
@@ -117,14 +127,18 @@ def decode_line(raw: bytes) -> LogLine:
         doc = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ValueError(f"not a trace-log line: {exc}") from None
-    if not isinstance(doc, dict):
-        raise ValueError("not a trace-log line: not an object")
-    name, body = doc.get("path"), doc.get("trace_file")
-    if not isinstance(name, str) or not isinstance(body, str) or not name:
-        raise ValueError("not a trace-log line: path and trace_file must be strings")
+    if not isinstance(doc, dict) or not isinstance(doc.get("path"), str) or not doc["path"]:
+        raise ValueError("not a trace-log line: no path")
+    name: str = doc["path"]
     if os.path.basename(name) != name or name in (".", ".."):
         raise ValueError(f"not a trace-log line: unsafe file name {name!r}")
-    return LogLine(name, body.encode("utf-8"))
+    if set(doc) == {"path", "trace_file"} and isinstance(doc["trace_file"], str):
+        return LogLine(name, doc["trace_file"].encode("utf-8"))
+    body = raw.rstrip(b"\n")
+    prefix = _prefix(name)
+    if set(doc) != {"path", "trace"} or not body.startswith(prefix) or not body.endswith(b"}"):
+        raise ValueError("not a trace-log line: expected path and trace")
+    return LogLine(name, body[len(prefix) : -1].replace(b"\r", b"\n"))
 
 
 def read_lines(segment: Path, offset: int = 0) -> Iterator[tuple[int, bytes]]:

@@ -109,17 +109,17 @@ def test_export_is_idempotent_and_refuses_other_bytes(tmp_path: Path) -> None:
     log_dir, out = tmp_path / "log", tmp_path / "out"
     log_dir.mkdir()
     (log_dir / "tracelog-00000001.jsonl").write_bytes(
-        encode_line("trace_a.json", b"A\n") + encode_line("trace_b.json", b"B\n")
+        encode_line("trace_a.json", b'{"a": 1}\n') + encode_line("trace_b.json", b'{"b": 2}\n')
     )
     out.mkdir()
-    (out / "trace_a.json").write_bytes(b"A\n")  # a kill between the file and the cursor
+    (out / "trace_a.json").write_bytes(b'{"a": 1}\n')  # a kill between the file and the cursor
     (out / "trace_b.json").write_bytes(b"other\n")
     step = export_step(log_dir, out)
     assert (step.exported, step.existing) == (0, 1) and "other bytes" in step.error
     (out / "trace_b.json").unlink()
     step = export_step(log_dir, out)
     assert (step.exported, step.existing, step.error) == (1, 0, "")
-    assert (out / "trace_b.json").read_bytes() == b"B\n"
+    assert (out / "trace_b.json").read_bytes() == b'{"b": 2}\n'
     assert export_step(log_dir, out).exported == 0  # the cursor moved past both
 
 
@@ -203,11 +203,11 @@ def test_trace_export_cli_writes_the_files_and_reports_json(
 ) -> None:
     log_dir = tmp_path / "traces" / LOG_DIR_NAME
     log_dir.mkdir(parents=True)
-    (log_dir / "tracelog-00000001.jsonl").write_bytes(encode_line("trace_a.json", b"A\n"))
+    (log_dir / "tracelog-00000001.jsonl").write_bytes(encode_line("trace_a.json", b'{"a": 1}\n'))
     code = main(["trace", "export", "--trace-dir", str(tmp_path / "traces"), "--json"])
     doc = json.loads(capsys.readouterr().out)
     assert code == 0 and doc["ok"] is True and doc["exported"] == 1
-    assert (tmp_path / "traces" / "trace_a.json").read_bytes() == b"A\n"
+    assert (tmp_path / "traces" / "trace_a.json").read_bytes() == b'{"a": 1}\n'
 
 
 def test_trace_export_cli_without_a_log_is_a_stable_error(
