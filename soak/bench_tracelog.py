@@ -4,7 +4,8 @@ In-process, real files, real fsync. Each round makes ``--decisions`` traces dura
 ``--clients`` concurrent tasks (the group-commit batch is about that size), first through
 the trace-file writer (temp file, write, fsync, link, directory fsync per batch) and then
 through the server trace log (one write + one fdatasync per batch), alternating, in fresh
-directories. The trace-file exporter's later cost (writing the same files from the log,
+directories; the driver alone (the same tasks, no write) is measured too, to be
+subtracted. The trace-file exporter's later cost (writing the same files from the log,
 off the reply path) is measured too, in the same round. CPU is the whole process's
 user+system time (worker threads included) divided by the decisions.
 
@@ -24,6 +25,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import anyio
+import anyio.lowlevel
 
 from gait_runtime.artifacts.tracelog import LOG_DIR_NAME, export_step
 from gait_runtime.supervisor.service.trace_log import TraceLog
@@ -64,6 +66,17 @@ async def _files(root: Path, n: int, clients: int) -> float:
     return cpu / n
 
 
+async def _null(root: Path, n: int, clients: int) -> float:
+    """The driver alone (tasks, one checkpoint per decision): subtract it from both."""
+
+    async def nothing(path: Path, data: bytes) -> None:
+        await anyio.lowlevel.checkpoint()
+
+    start = _cpu()
+    await _drive(nothing, root / "traces", n, clients)
+    return (_cpu() - start) / n
+
+
 async def _log(root: Path, n: int, clients: int) -> tuple[float, float]:
     trace_dir = root / "traces"
     log = TraceLog(trace_dir / LOG_DIR_NAME, batch_limit=256)
@@ -88,7 +101,9 @@ async def main(rounds: int, n: int, clients: int, base: Path | None) -> dict[str
     files_us: list[float] = []
     log_us: list[float] = []
     export_us: list[float] = []
+    null_us: list[float] = []
     for r in range(rounds):
+        null_us.append(await _null(Path(tempfile.gettempdir()), n, clients) * 1e6)
         for kind in ("files", "log") if r % 2 == 0 else ("log", "files"):
             root = Path(tempfile.mkdtemp(prefix=f"bench-tracelog-{kind}-", dir=base))
             try:
@@ -107,6 +122,8 @@ async def main(rounds: int, n: int, clients: int, base: Path | None) -> dict[str
         "files_cpu_us": [round(x, 1) for x in files_us],
         "log_cpu_us": [round(x, 1) for x in log_us],
         "export_cpu_us": [round(x, 1) for x in export_us],
+        "driver_only_cpu_us": [round(x, 1) for x in null_us],
+        "median_driver_only_cpu_us": round(statistics.median(null_us), 1),
         "median_files_cpu_us": round(statistics.median(files_us), 1),
         "median_log_cpu_us": round(statistics.median(log_us), 1),
         "median_export_cpu_us": round(statistics.median(export_us), 1),

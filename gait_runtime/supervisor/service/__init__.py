@@ -4,7 +4,10 @@
   ``--listen`` parsing, retention rules, the duration-flag adapter.
 - ``decisions``: :class:`DecisionService`, the decision path (request →
   adapters → gate → signed trace → session journal → exports → reply).
-- ``trace_writer``: durable trace files with group commit off the event loop.
+- ``trace_writer``: the decision path's trace sink (server traces to the trace log,
+  client ``trace_path`` files written durably with group commit off the event loop).
+- ``trace_log``: the server trace log, one ``write`` + ``fdatasync`` per batch.
+- ``trace_export``: trace files written from the log in the background.
 - ``http``: the ASGI app (routes, body limit, JSON/SSE/NDJSON framing, the one
   error → HTTP status map).
 - ``server``: hypercorn inside the supervisor's task group, reporting the
