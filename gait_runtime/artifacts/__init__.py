@@ -8,7 +8,8 @@ one Go-compatible JSON encoder), ``signing`` (ed25519 over JCS bytes),
 ``keys`` (key files, env vars, dev/prod key modes), ``schemas`` (JSON Schema
 validation of ``schemas/``), ``timefmt`` (RFC 3339 nano timestamps, Go
 durations), ``zipdet`` (deterministic zips), ``fsutil`` (atomic writes,
-directory fsync), ``lockfile`` (the one ``O_EXCL`` lock-file protocol).
+directory fsync), ``lockfile`` (the one ``O_EXCL`` lock-file protocol),
+``tracelog`` (the server trace log's line format, segments and export step).
 
 The package re-exports only what is cheap to import (no ``cryptography``, no
 ``jsonschema``, no ``yaml``), so ``gait verify`` and ``gait demo`` keep their

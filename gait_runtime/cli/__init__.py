@@ -118,7 +118,14 @@ COMMANDS: Final[dict[tuple[str, ...], tuple[str, str]]] = {
     ),
     ("policy", "fmt"): ("gait_runtime.cli.gate:build_policy_fmt", "format a policy canonically"),
     ("approve",): ("gait_runtime.cli.gate:build_approve", "mint a signed approval token"),
-    ("trace", "verify"): ("gait_runtime.cli.gate:build_trace_verify", "verify a signed trace"),
+    ("trace", "verify"): (
+        "gait_runtime.cli.gate:build_trace_verify",
+        "verify a signed trace file or every line of a trace log",
+    ),
+    ("trace", "export"): (
+        "gait_runtime.cli.gate:build_trace_export",
+        "write trace files from a server trace log",
+    ),
     ("bench", "gate"): ("gait_runtime.cli.gate:build_bench_gate", "benchmark the gate in-process"),
     ("soak", "run"): (
         "gait_runtime.cli.soak:build_run",

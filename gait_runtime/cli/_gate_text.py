@@ -87,6 +87,14 @@ def approve_result(payload: dict[str, Any]) -> Result:
 
 def trace_verify_result(payload: dict[str, Any]) -> Result:
     """``trace verify``: one line naming the key that verified the trace."""
+    if "lines" in payload:
+        return Result(
+            payload,
+            [
+                f"trace verify: {payload['path']}: {payload['lines']} lines verified "
+                f"(key_id {payload['key_id']})"
+            ],
+        )
     return Result(
         payload, [f"trace verify: {payload['path']} verified (key_id {payload['key_id']})"]
     )

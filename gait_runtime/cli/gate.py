@@ -23,6 +23,7 @@ __all__ = [
     "build_policy_fmt",
     "build_policy_test",
     "build_policy_validate",
+    "build_trace_export",
     "build_trace_verify",
 ]
 
@@ -200,9 +201,13 @@ def build_approve(parser: Parser) -> Handler:
 
 def build_trace_verify(parser: Parser) -> Handler:
     """``gait trace verify <path> --public-key P``: exit 0 verified, 2 failed, 6 no key."""
-    add_common(parser, "verifies the ed25519 signature of a gate trace record")
+    add_common(
+        parser,
+        "verifies the ed25519 signature of a gate trace record, or of every line of a "
+        "server trace log (its directory or one tracelog-*.jsonl segment)",
+    )
     add = parser.add_argument
-    add("path", nargs="?", default="", help="trace JSON file")
+    add("path", nargs="?", default="", help="trace JSON file, trace-log directory or segment")
     add("--public-key", default="", help="public key file")
     add("--public-key-env", default="", help="env var holding the public key")
     add("--private-key", default="", help="private key file (public half derived)")
@@ -216,6 +221,37 @@ def build_trace_verify(parser: Parser) -> Handler:
         public = KeySource(ns.public_key, ns.public_key_env)
         private = KeySource(ns.private_key, ns.private_key_env)
         return trace_verify_result(run_trace_verify(ns.path, public, private))
+
+    return handle
+
+
+def build_trace_export(parser: Parser) -> Handler:
+    """``gait trace export [--trace-dir D]``: exit 0 exported, 1 write failed, 6 no log."""
+    add_common(
+        parser,
+        "writes the Go-compatible trace_<id>.json files of a server trace log (the files "
+        "the server's background exporter writes), from the log's export cursor on; "
+        "files already present with the same bytes are kept",
+    )
+    add = parser.add_argument
+    add("--trace-dir", default="gait-out/mcp-serve/traces", help="the server's --trace-dir")
+    add("--log", default="", help="trace-log directory (default <trace-dir>/log)")
+    add("--out", default="", help="where the files go (default <trace-dir>)")
+
+    def handle(ns: argparse.Namespace) -> Result:
+        from ..commands.tracelog import default_log_dir, run_trace_export
+
+        trace_dir = Path(ns.trace_dir)
+        log_dir = Path(ns.log) if ns.log else default_log_dir(trace_dir)
+        out = Path(ns.out) if ns.out else trace_dir
+        payload = run_trace_export(log_dir, out)
+        return Result(
+            payload,
+            [
+                f"trace export: {payload['exported']} written, "
+                f"{payload['already_present']} already present in {out}"
+            ],
+        )
 
     return handle
 

@@ -42,6 +42,7 @@ from .gate_inputs import (
     policy_test_payload,
 )
 from .ratelimit import DEFAULT_STATE_PATH, RateLimit, consume, counter_key
+from .tracelog import is_trace_log, run_trace_log_verify
 
 __all__ = [
     "ApproveOptions",
@@ -318,7 +319,8 @@ def run_approve(opts: ApproveOptions, *, now_ns: int) -> dict[str, Any]:
 
 
 def run_trace_verify(path: str, public: KeySource, private: KeySource) -> dict[str, Any]:
-    """``gait trace verify``: the payload when verified.
+    """``gait trace verify``: the payload when verified (a trace file, or a trace log:
+    its directory or one segment, every line's signature).
 
     Raises:
         VerificationError: the signature does not verify (exit 2).
@@ -327,6 +329,8 @@ def run_trace_verify(path: str, public: KeySource, private: KeySource) -> dict[s
     key = resolve_verify_key(public, private)
     if key is None:
         raise KeyMaterialError("public key not configured")
+    if is_trace_log(Path(path)):
+        return run_trace_log_verify(Path(path), key)
     trace = load_trace(path)
     outcome = verify_trace(trace, key)
     base: dict[str, Any] = {"path": path, "trace_id": outcome.trace_id, "verdict": outcome.verdict}

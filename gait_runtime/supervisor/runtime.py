@@ -1,8 +1,8 @@
 """The Supervisor: one root task group that runs the whole decision server.
 
 Owns: ordered start-up (policy compile → signing key → session manager, which
-takes the state-directory lock on the session directory → trace writer and
-exporter → HTTP server, each service
+takes the state-directory lock on the session directory → trace log, trace-file
+exporter, trace writer and decision exporter → HTTP server, each service
 reporting readiness with ``task_status.started()``), the wiring of metrics
 (journal group commits and fsyncs counted through
 :func:`~.service.metered_journal.metered_opener`, session and queue gauges
@@ -10,10 +10,11 @@ refreshed at each ``/metrics`` scrape), policy reload (the watch loop and
 SIGHUP driving :class:`~.service.policy_reload.PolicyHolder`), signal handling
 (SIGTERM/SIGINT start a graceful drain, a second one exits at once, SIGHUP
 reloads), the graceful drain itself (stop accepting, let in-flight requests
-finish within the drain timeout, close the trace writer and exporter, flush
+finish within the drain timeout, close the trace path and exporter, flush
 every session mailbox with final checkpoints and fsync), the retention
-janitor, the ``/v1/health`` document (``status`` ``degraded`` while the policy
-file on disk does not load) and the ``/readyz`` answer (not ready while
+janitor (``janitor.py``), the ``/v1/health`` document (assembled by
+``status.py``; ``status`` ``degraded`` while the policy file on disk does not
+load) and the ``/readyz`` answer (not ready while
 starting, draining or with an unloadable policy file). Does not own: HTTP routing
 (``service/http.py``), decisions (``service/decisions.py``) or journals
 (``sessions/`` and ``journal/``).
@@ -37,14 +38,14 @@ import anyio.abc
 import anyio.to_thread
 import structlog
 
-from ..artifacts.fsutil import ensure_dir, write_atomic
-from ..artifacts.gojson import go_json
+from ..artifacts.fsutil import ensure_dir
 from ..artifacts.keys import KeySource, ResolvedSigningKey, load_public, resolve_signing_key
 from ..artifacts.signing import VerifyKey
-from ..errors import DependencyMissingError, GaitError, InternalError
+from ..errors import DependencyMissingError, InternalError
 from ..telemetry.export import DecisionExporter
 from ..telemetry.metrics import Metrics
 from ..telemetry.otel import TracingHandle
+from .janitor import Janitor
 from .journal.store import FileOpener
 from .service.auth import TokenAuth
 from .service.config import ServiceConfig
@@ -52,14 +53,18 @@ from .service.decisions import DecisionService
 from .service.http import GaitApp, Readiness
 from .service.metered_journal import metered_opener
 from .service.policy_reload import PolicyHolder
-from .service.retention import ClassSweep, sweep_class, sweep_report
+from .service.retention import ClassSweep
 from .service.server import BoundAddress, HTTPServerSettings, serve_http
 
 if TYPE_CHECKING:
     from ..cluster import ClusterJournal
+from ..artifacts.tracelog import LOG_DIR_NAME
+from .service.trace_export import TraceFileExporter
+from .service.trace_log import TraceLog
 from .service.trace_writer import TraceWriter
 from .sessions.config import SessionConfig
 from .sessions.manager import SessionManager
+from .status import TraceParts, health_document
 from .transport.mcp_gateway.host import Mount, MountHost
 
 __all__ = ["Supervisor"]
@@ -129,6 +134,9 @@ class Supervisor:
         self._sessions: SessionManager | None = None
         self._exporter: DecisionExporter | None = None
         self._traces: TraceWriter | None = None
+        self._trace_log: TraceLog | None = None
+        self._trace_files: TraceFileExporter | None = None
+        self._janitor = Janitor(config, clock_ns, self._open_journals)
         self._approval_key: VerifyKey | None = None
         self.signing: ResolvedSigningKey | None = None
         self.cluster: ClusterJournal | None = None
@@ -238,7 +246,17 @@ class Supervisor:
             async with SessionManager(session_config) as sessions:
                 self._sessions = sessions
                 async with anyio.create_task_group() as io:
-                    self._traces = TraceWriter(batch_limit=config.batch_limit)
+                    self._trace_log = TraceLog(
+                        config.trace_dir / LOG_DIR_NAME, batch_limit=config.batch_limit
+                    )
+                    await io.start(self._trace_log.run)
+                    self._trace_files = TraceFileExporter(self._trace_log, config.trace_dir)
+                    await io.start(self._trace_files.run)
+                    self._traces = TraceWriter(
+                        batch_limit=config.batch_limit,
+                        log=self._trace_log,
+                        log_trace_dir=config.trace_dir,
+                    )
                     await io.start(self._traces.run)
                     if config.export_log_out is not None or config.export_otel_out is not None:
                         self._exporter = DecisionExporter(
@@ -310,7 +328,7 @@ class Supervisor:
                             self.bound = BoundAddress()
                             http.start_soon(self._shutdown.wait)
                         background.start_soon(self._watch_policy)
-                        background.start_soon(self._janitor)
+                        background.start_soon(self._janitor.run)
                         if self._handle_signals:
                             await background.start(self._signals)
                         if self.cluster is not None:
@@ -326,6 +344,8 @@ class Supervisor:
                     self.ready = False
                     _log.info("http_drained")
                     self._traces.close()
+                    self._trace_log.close()
+                    self._trace_files.close()
                     if self._exporter is not None:
                         self._exporter.close()
                 _log.info("flushing_sessions")
@@ -376,57 +396,21 @@ class Supervisor:
             failed = self.policy.reload_errors > errors
             self.metrics.policy_reloads.labels(result="failed" if failed else "ok").inc()
 
-    async def _janitor(self) -> None:
-        config = self.config
-        rules = [
-            ("trace", config.trace_dir, config.trace_retention),
-            ("session", config.session_dir, config.session_retention),
-        ]
-        if config.runpack_dir is not None:
-            rules.append(("runpack", config.runpack_dir, config.runpack_retention))
-        rules = [r for r in rules if r[2].enabled]
-        if not rules:
-            return
-        while True:
-            await self.sweep_now()
-            await anyio.sleep(config.retention_interval_s)
-
     async def sweep_now(self) -> list[ClassSweep]:
         """Run one retention sweep (in a worker thread) and write its report if configured."""
-        config = self.config
-        rules = [
-            ("trace", config.trace_dir, config.trace_retention),
-            ("session", config.session_dir, config.session_retention),
-        ]
-        if config.runpack_dir is not None:
-            rules.append(("runpack", config.runpack_dir, config.runpack_retention))
-        open_journals = self._open_journals()
-
-        def run() -> list[ClassSweep]:
-            return [
-                sweep_class(kind, directory, rule, protected=lambda p: p.resolve() in open_journals)
-                for kind, directory, rule in rules
-            ]
-
-        sweeps = await anyio.to_thread.run_sync(run)
+        sweeps = await self._janitor.sweep_now()
         self.last_retention = sweeps
-        removed = sum(len(s.removed) for s in sweeps)
-        if removed:
-            _log.info("retention_sweep", removed=removed)
-        if config.retention_report is not None and removed:
-            report = sweep_report(
-                sweeps,
-                dry_run=False,
-                now_ns=self._clock_ns(),
-                producer_version=config.producer_version,
-            )
-            try:
-                await anyio.to_thread.run_sync(
-                    write_atomic, config.retention_report, go_json(report) + b"\n"
-                )
-            except GaitError as exc:
-                _log.warning("retention_report_failed", error=exc.message)
         return sweeps
+
+    async def traces_exported(self) -> None:
+        """Return once every trace durable now has its trace file (bound it with a timeout)."""
+        if self._trace_files is not None:
+            await self._trace_files.caught_up()
+
+    async def traces_export_failed(self) -> None:
+        """Return once the trace-file exporter has failed at least once (bound it)."""
+        if self._trace_files is not None:
+            await self._trace_files.failed()
 
     def _open_journals(self) -> set[Path]:
         if self._sessions is None:
@@ -447,6 +431,15 @@ class Supervisor:
             )
         if self._traces is not None:
             metrics.mailbox_depth.labels(mailbox="trace_writer").set(self._traces.pending())
+        if self._trace_log is not None and self._trace_files is not None:
+            metrics.mailbox_depth.labels(mailbox="trace_log").set(self._trace_log.pending())
+            files = self._trace_files.stats()
+            metrics.observe_trace_log(
+                lines_total=self._trace_log.written,
+                exported_total=files["exported"],
+                failures_total=files["failures"],
+                lag_bytes=files["lag_bytes"],
+            )
         if self._exporter is not None:
             metrics.mailbox_depth.labels(mailbox="exporter").set(self._exporter.stats()["queued"])
 
@@ -462,52 +455,21 @@ class Supervisor:
 
     def health(self) -> dict[str, Any]:
         """The ``GET /v1/health`` document (always 200; ``status`` says ok or degraded)."""
-        policy = self.policy
-        sessions = self._sessions.stats() if self._sessions is not None else {}
-        exporter = self._exporter.stats() if self._exporter is not None else None
-        service = self._service
-        degraded = bool(policy and policy.last_error)
-        return {
-            "ok": True,
-            "status": "degraded" if degraded else "ok",
-            "service": "gait.serve",
-            "ready": self.readiness().ready,
-            "draining": self.draining,
-            "listen": self.bound.display() if self.bound else "",
-            "http_server": self._app.http_server if self._app else "",
-            "in_flight": self._app.in_flight if self._app else 0,
-            "fsync": self.config.fsync,
-            "policy": {
-                "path": str(self.config.policy_path),
-                "digest": policy.current.digest if policy else "",
-                "reloads": policy.reloads if policy else 0,
-                "reload_errors": policy.reload_errors if policy else 0,
-                "last_error": policy.last_error if policy else "",
-            },
-            "sessions": sessions,
-            "journal": self.cluster.health()
-            if self.cluster is not None
-            else {"backend": "file", "session_dir": str(self.config.session_dir)},
-            "decisions": dict(service.stats.decisions) if service else {},
-            "errors": {
-                "invalid_requests": service.stats.errors if service else 0,
-                "internal_failures": service.stats.internal_failures if service else 0,
-                "mailbox_full": service.stats.mailbox_full if service else 0,
-            },
-            "exports": {
-                "enabled": exporter is not None,
-                "dropped": exporter["dropped"] if exporter else 0,
-                "errors": exporter["errors"] if exporter else 0,
-                "written": exporter["written"] if exporter else 0,
-            },
-            "traces": {
-                "pending": self._traces.pending() if self._traces else 0,
-                "written": self._traces.written if self._traces else 0,
-            },
-            "tracing": {"enabled": True, **self._tracing.stats()}
-            if self._tracing is not None and self._tracing.enabled
-            else {"enabled": False},
-        }
+        return health_document(
+            self.config,
+            ready=self.readiness().ready,
+            draining=self.draining,
+            listen=self.bound.display() if self.bound else "",
+            http_server=self._app.http_server if self._app else "",
+            in_flight=self._app.in_flight if self._app else 0,
+            policy=self.policy,
+            sessions=self._sessions,
+            cluster=self.cluster,
+            service=self._service,
+            exporter=self._exporter,
+            traces=TraceParts(self._traces, self._trace_log, self._trace_files),
+            tracing=self._tracing,
+        )
 
 
 async def _start_cluster(config: ServiceConfig, clock_ns: Callable[[], int]) -> ClusterJournal:

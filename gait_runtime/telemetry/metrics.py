@@ -194,6 +194,21 @@ class Metrics:
         self.actor_restarts = Counter(
             "gait_actor_restarts", "Actor restarts after a crash.", registry=r
         )
+        self.trace_log_lines = Counter(
+            "gait_trace_log_lines", "Trace lines made durable in the server trace log.", registry=r
+        )
+        self.trace_export_lag = Gauge(
+            "gait_trace_export_lag_bytes",
+            "Bytes of the server trace log not yet exported as trace files.",
+            registry=r,
+        )
+        self.trace_export_failures = Counter(
+            "gait_trace_export_failures", "Failed trace-file export attempts.", registry=r
+        )
+        self.trace_exported = Counter(
+            "gait_trace_exported", "Trace files written from the server trace log.", registry=r
+        )
+        self._trace_seen = [0, 0, 0]
         self._stats = _StatsCollector()
         r.register(self._stats)
         self._refreshers: list[Callable[[], None]] = []
@@ -237,6 +252,22 @@ class Metrics:
         if restarts_total > self._restarts_seen:
             self.actor_restarts.inc(restarts_total - self._restarts_seen)
             self._restarts_seen = restarts_total
+
+    def observe_trace_log(
+        self, *, lines_total: int, exported_total: int, failures_total: int, lag_bytes: int
+    ) -> None:
+        """Set the trace-log and trace-file exporter series from running totals."""
+        self.trace_export_lag.set(lag_bytes)
+        for index, (counter, total) in enumerate(
+            (
+                (self.trace_log_lines, lines_total),
+                (self.trace_exported, exported_total),
+                (self.trace_export_failures, failures_total),
+            )
+        ):
+            if total > self._trace_seen[index]:
+                counter.inc(total - self._trace_seen[index])
+                self._trace_seen[index] = total
 
     def on_scrape(self, refresh: Callable[[], None]) -> None:
         """Call ``refresh`` (which sets gauges from live state) before each :meth:`render`."""

@@ -186,17 +186,18 @@ async def test_dev_key_checkpoints_are_unsigned(tmp_path: Path) -> None:
 
 async def test_internal_failure_answers_block_never_allow(tmp_path: Path) -> None:
     """Issue: a failure on the decision path (trace write) answers block, not allow."""
-    async with running(tmp_path) as run:
-        traces = tmp_path / "traces"
-        traces.rmdir()
-        traces.write_text("not a directory")
-        response = await run.client.post("/v1/evaluate", json=_call("fail-sess"))
+    async with running(tmp_path, allow_client_artifact_paths=True) as run:
+        blocker = tmp_path / "not-a-dir"
+        blocker.write_text("not a directory")
+        response = await run.client.post(
+            "/v1/evaluate", json=_call("fail-sess", trace_path=str(blocker / "t.json"))
+        )
         health = await _health(run)
     body = response.json()
     assert response.status_code == 500
     assert body["verdict"] == "block" and body["executed"] is False and body["ok"] is False
     assert body["reason_codes"] == ["internal_failure"] and body["exit_code"] == 3
-    assert "trace" in body["error"]
+    assert str(blocker) in body["error"]
     assert health["errors"]["internal_failures"] == 1
     assert not list((tmp_path / "sessions").glob("fail-sess*"))
 
@@ -602,6 +603,9 @@ async def test_retention_janitor_sweeps_traces_and_writes_a_report(tmp_path: Pat
     ) as run:
         for _ in range(5):
             assert (await run.client.post("/v1/evaluate", json=_call())).status_code == 200
+        # Trace files come from the trace log's exporter: sweep once it has caught up.
+        with anyio.fail_after(10):
+            await run.supervisor.traces_exported()
         sweeps = await run.supervisor.sweep_now()
     traces = sorted((tmp_path / "traces").glob("trace_*.json"))
     assert len(traces) == 2

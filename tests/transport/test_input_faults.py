@@ -104,7 +104,9 @@ async def test_client_input_is_a_400_before_any_artifact(
     assert health["errors"]["internal_failures"] == 0
     assert health["errors"]["invalid_requests"] == 1
     assert sum(health["decisions"].values()) == 0
-    assert not list((tmp_path / "traces").glob("*"))
+    assert not list((tmp_path / "traces").glob("trace_*"))
+    assert health["traces"]["log"]["lines"] == 0
+    assert all(s.stat().st_size == 0 for s in (tmp_path / "traces" / "log").glob("tracelog-*"))
     assert not list((tmp_path / "sessions").glob("*.jsonl"))
 
 

@@ -6,11 +6,14 @@
   adapters → gate → signed trace → session journal → exports → reply), one
   named step per stage; ``request`` decodes and checks the request body,
   ``reply`` holds the typed response body and the HTTP answer.
-- ``trace_writer``: durable trace files with group commit off the event loop.
+- ``trace_writer``: the decision path's trace sink (server traces to the trace log,
+  client ``trace_path`` files written durably with group commit off the event loop).
+- ``trace_log``: the server trace log, one ``write`` + ``fdatasync`` per batch.
+- ``trace_export``: trace files written from the log in the background.
 - ``http``: the ASGI app (routes, body limit, JSON/SSE/NDJSON framing, the one
   error → HTTP status map).
-- ``server``: hypercorn inside the supervisor's task group, reporting the
-  bound address.
+- ``server``: the HTTP front (uvicorn on asyncio, hypercorn on trio) inside the
+  supervisor's task group, reporting the bound address.
 - ``auth``: bearer tokens, constant-time compare.
 - ``retention``: the retention janitor's sweep and ``gait guard retain``.
 

@@ -10,7 +10,11 @@ the supervisor runs it in a worker thread.
 Divergences from the Go implementation (documented in ``docs/service.md``):
 the server sweeps on a timer rather than after every request, and the session
 class never deletes files of sessions the supervisor has open or files touched
-within the session-lock stale window (Go can delete a live journal).
+within the session-lock stale window (Go can delete a live journal). The
+``trace_log`` class (Python only) applies the trace caps to the server trace
+log's segments in ``<trace-dir>/log/``; the caller protects the tail segment and
+every segment the exporter has not finished, so retention never removes a trace
+that has no file yet.
 """
 
 from __future__ import annotations
@@ -52,6 +56,10 @@ def matches_class(kind: str, name: str) -> bool:
         return lowered.endswith(".zip") and (lowered.startswith("runpack_") or "_cp_" in lowered)
     if kind == "session":
         return lowered.endswith(_SESSION_SUFFIXES)
+    if kind == "trace_log":
+        return lowered.startswith("tracelog-") and (
+            lowered.endswith(".jsonl") or ".jsonl.torn-" in lowered
+        )
     raise ValueError(f"unknown retention class: {kind}")
 
 
@@ -149,9 +157,8 @@ def sweep_class(
         beyond = rule.max_count > 0 and index >= rule.max_count
         if not (too_old or beyond):
             continue
-        if kind == "session" and (
-            moment - mtime < LIVE_SESSION_WINDOW_S
-            or (protected is not None and protected(Path(path)))
+        if (kind == "session" and moment - mtime < LIVE_SESSION_WINDOW_S) or (
+            kind in ("session", "trace_log") and protected is not None and protected(Path(path))
         ):
             report.protected += 1
             continue

@@ -1,6 +1,12 @@
-"""Durable trace-file writes with group commit, off the event loop.
+"""Durable trace writes with group commit, off the event loop.
 
-Owns: :class:`TraceWriter`, an actor (one task, one bounded mailbox) that takes
+Owns: :class:`TraceWriter`, the decision path's one trace sink. Given a
+:class:`~.trace_log.TraceLog` and the server trace directory, a trace named into
+that directory is made durable as one line of the log (group-committed; the
+file itself is written later by :mod:`.trace_export`); any other path (a
+client ``trace_path``) and every trace without a log take the file path below.
+
+The file path is an actor (one task, one bounded mailbox) that takes
 every trace file the decision path must write, drains whatever else is already
 waiting (up to a batch limit), writes the whole batch in one worker-thread hop
 (temp file, write, fsync, rename per file; one directory fsync per directory
@@ -28,6 +34,7 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 
 from ...artifacts.fsutil import ensure_dir, fsync_dir
 from ...errors import IOFailure
+from .trace_log import TraceLog
 
 __all__ = ["DEFAULT_TRACE_BATCH", "DEFAULT_TRACE_MAILBOX", "TraceWriter"]
 
@@ -93,11 +100,20 @@ class TraceWriter:
     Args:
         mailbox_size: bounded queue of pending writes.
         batch_limit: most files per worker-thread hop.
+        log: the server trace log, or ``None`` to write every trace as a file.
+        log_trace_dir: traces named directly in this directory go to ``log``.
     """
 
     def __init__(
-        self, *, mailbox_size: int = DEFAULT_TRACE_MAILBOX, batch_limit: int = DEFAULT_TRACE_BATCH
+        self,
+        *,
+        mailbox_size: int = DEFAULT_TRACE_MAILBOX,
+        batch_limit: int = DEFAULT_TRACE_BATCH,
+        log: TraceLog | None = None,
+        log_trace_dir: Path | None = None,
     ) -> None:
+        self._log = log
+        self._log_dir = log_trace_dir
         send, receive = anyio.create_memory_object_stream[_Job](mailbox_size)
         self._send: MemoryObjectSendStream[_Job] = send
         self._receive: MemoryObjectReceiveStream[_Job] = receive
@@ -106,11 +122,17 @@ class TraceWriter:
         self.batches = 0
 
     async def write(self, path: Path, data: bytes) -> None:
-        """Write ``data`` to ``path`` atomically and durably; return once it is on disk.
+        """Make the trace ``data`` for ``path`` durable; return once it is on disk.
+
+        With a log, a path in the server trace directory returns once its log line is
+        durable (the file follows from the exporter); otherwise once the file is.
 
         Raises:
-            IOFailure: the file could not be written, or the writer is stopped.
+            IOFailure: the trace could not be made durable, or the writer is stopped.
         """
+        if self._log is not None and path.parent == self._log_dir:
+            await self._log.append(path.name, data)
+            return
         job = _Job(path, data)
         try:
             await self._send.send(job)
