@@ -64,8 +64,10 @@ async def serving(
 
 
 async def test_sessions_blocking_and_100_concurrent_calls(root: Path, anyio_backend: str) -> None:
-    """A stateful session journals under its MCP session id (100 concurrent calls, gap-free);
-    a stateless 2026 client journals under the configured identity; blocked calls never arrive."""
+    """A stateful session journals under its MCP session id: 100 concurrent calls give 100
+    decision events and 100 result events (one per executed call, same trace id), 200 in
+    all plus the blocked call's decision, gap-free; a stateless 2026 client journals under
+    the configured identity; blocked calls never arrive; no result record is left pending."""
     record = root / "calls.jsonl"
     texts: list[str] = []
 
@@ -75,7 +77,7 @@ async def test_sessions_blocking_and_100_concurrent_calls(root: Path, anyio_back
         texts.append(text_of(result))
 
     with anyio.fail_after(120):
-        async with serving(root, [upstream_command(record)]) as (url, _):
+        async with serving(root, [upstream_command(record)]) as (url, gateway):
             async with Client(url, mode="legacy") as legacy:
                 async with anyio.create_task_group() as tg:
                     for i in range(100):
@@ -94,7 +96,12 @@ async def test_sessions_blocking_and_100_concurrent_calls(root: Path, anyio_back
     events = journal_events(root / "sessions" / stateful)
     assert [e["sequence"] for e in events] == list(range(1, 202))
     results = [e for e in events if "mcp_tool_result" in e.get("reason_codes", [])]
-    assert len(results) == 100
+    decisions = [e for e in events if "mcp_tool_result" not in e.get("reason_codes", [])]
+    assert len(results) == 100 and len(decisions) == 101
+    assert {e["trace_id"] for e in results} <= {e["trace_id"] for e in decisions}
+    assert len({e["trace_id"] for e in results}) == 100
+    assert gateway.health()["result_records_pending"] == 0
+    assert gateway.health()["result_records_failed"] == 0
     assert events[-1]["verdict"] == "block"
     assert {e["session_id"] for e in events} == {stateful.removesuffix(".journal.jsonl")}
     identity = journal_events(root / "sessions" / "http-agent.journal.jsonl")
@@ -107,7 +114,8 @@ async def test_sessions_blocking_and_100_concurrent_calls(root: Path, anyio_back
 
 
 async def test_auth_and_body_limit_guard_mcp(root: Path, anyio_backend: str) -> None:
-    """/mcp sits behind the decision API's bearer auth and request-size limit."""
+    """/mcp sits behind the decision API's bearer auth and request-size limit; a POST is
+    answered with one JSON body, not an SSE stream (the SDK's ``json_response`` mode)."""
     record = root / "calls.jsonl"
     with anyio.fail_after(90):
         async with serving(
@@ -125,6 +133,23 @@ async def test_auth_and_body_limit_guard_mcp(root: Path, anyio_backend: str) -> 
                     content=b"x" * 5000,
                     headers={"authorization": "Bearer s3cret", "content-type": "application/json"},
                 )
+                init = await http.post(
+                    url,
+                    json={
+                        "jsonrpc": "2.0",
+                        "id": 1,
+                        "method": "initialize",
+                        "params": {
+                            "protocolVersion": "2025-06-18",
+                            "capabilities": {},
+                            "clientInfo": {"name": "raw", "version": "1"},
+                        },
+                    },
+                    headers={
+                        "authorization": "Bearer s3cret",
+                        "accept": "application/json, text/event-stream",
+                    },
+                )
             import httpx2
 
             async with (
@@ -135,6 +160,9 @@ async def test_auth_and_body_limit_guard_mcp(root: Path, anyio_backend: str) -> 
     assert missing.status_code == 401 and missing.json()["error"] == "missing bearer authorization"
     assert wrong.status_code == 401 and wrong.json()["error"] == "invalid bearer authorization"
     assert big.status_code == 413
+    assert init.status_code == 200
+    assert init.headers["content-type"].startswith("application/json")
+    assert init.json()["result"]["protocolVersion"] == "2025-06-18"
     assert text_of(ok) == "authed"
     assert [c["tool"] for c in received(record)] == ["echo"]
 

@@ -17,9 +17,8 @@ Owns: the downstream server's two handlers —
   failed decision answer a tool error result naming the verdict and reasons
   (require_approval also how to approve, and a retried call carrying the token
   in ``_meta["gait.dev/approval_token"]`` proceeds). An executed call's result
-  is journaled as a second event in the same session (reason codes
-  ``mcp_tool_result``, ``result_sha256=<hex>``, ``result_bytes=<n>``) before the
-  caller gets it.
+  is journaled as a second event in the same session (see ``results.py``:
+  queued as the caller is answered, written before the gateway stops).
 
 — the caller's session (the ``mcp-session-id`` of a stateful streamable HTTP
 session, else the configured session), and the two downstream transports: stdio
@@ -46,15 +45,14 @@ from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from mcp.server.transport_security import TransportSecuritySettings
 
 from .... import __version__
-from ....artifacts.jcs import sha256_hex
 from ....errors import GaitError
 from ....gate.approval import required_scope
 from ....gate.evaluate import evaluate
 from ....gate.intent import normalize_intent
 from ....plugin import decode_call
-from ...journal.records import EventFields
 from .config import GatewayConfig
 from .host import ASGIApp, MountHost
+from .results import ResultRecorder
 from .upstream import Upstream, UpstreamError
 
 __all__ = [
@@ -75,7 +73,6 @@ POLICY_META_KEY: Final = "gait.dev/policy"
 """Tool ``_meta`` key carrying the policy's static decision for that tool."""
 SESSION_HEADER: Final = "mcp-session-id"
 PREFIX_SEPARATOR: Final = "__"
-RESULT_REASON: Final = "mcp_tool_result"
 _HINTS: Final = (
     ("read_only_hint", "readOnlyHint"),
     ("destructive_hint", "destructiveHint"),
@@ -137,6 +134,7 @@ class McpGateway:
         self._schemas: dict[str, dict[str, Any]] = {}
         self._static: dict[tuple[str, str, tuple[tuple[str, bool], ...]], _Static] = {}
         self._host: MountHost | None = None
+        self.results = ResultRecorder()
         self.calls = 0
         self.forwarded = 0
         self.server: Server[Any] = Server(
@@ -167,13 +165,17 @@ class McpGateway:
             if host.serve_http:
                 manager = StreamableHTTPSessionManager(
                     app=self.server,
+                    # One JSON body per POST: no SSE stream, and on the 2026 path no
+                    # task group per request. The gateway sends nothing mid-call.
+                    json_response=True,
                     max_request_body_size=host.config.max_request_bytes,
                     security_settings=_security(host),
                 )
-                async with manager.run():
+                async with manager.run(), self.results.running():
                     yield manager.handle_request
             else:
-                yield None
+                async with self.results.running():
+                    yield None
             tg.cancel_scope.cancel()
         self._host = None
 
@@ -187,6 +189,8 @@ class McpGateway:
         return {
             "calls": self.calls,
             "forwarded": self.forwarded,
+            "result_records_pending": self.results.pending,
+            "result_records_failed": self.results.failed,
             "upstreams": {
                 name: {
                     "state": u.state,
@@ -394,7 +398,7 @@ class McpGateway:
         except UpstreamError as exc:
             self.forwarded += 1
             result = _error_result(f"gait: the call was allowed but failed upstream: {exc.message}")
-        await self._journal_result(host, decision, result)
+        await self.results.record(host.sessions, decision, result)
         meta = dict(result.meta or {})
         meta[DECISION_META_KEY] = decision
         return result.model_copy(update={"meta": meta})
@@ -427,36 +431,6 @@ class McpGateway:
                 f'then retry the same call with the token file\'s JSON in _meta["{APPROVAL_META_KEY}"].',
             ]
         return _error_result("\n".join(lines), decision)
-
-    async def _journal_result(
-        self, host: MountHost, decision: dict[str, Any], result: types.CallToolResult
-    ) -> None:
-        """Record the executed call's result (digest, size) in the caller's session."""
-        session = str(decision.get("session_id") or "")
-        if not session:
-            return
-        data = result.model_dump_json(by_alias=True, exclude_none=True).encode("utf-8")
-        reasons = [RESULT_REASON, f"result_sha256={sha256_hex(data)}", f"result_bytes={len(data)}"]
-        if result.is_error:
-            reasons.append("result_is_error")
-        try:
-            await host.sessions.append(
-                session,
-                str(decision.get("run_id") or ""),
-                EventFields(
-                    tool_name=str(decision.get("tool_name") or ""),
-                    verdict="allow",
-                    trace_id=str(decision.get("trace_id") or ""),
-                    trace_path=str(decision.get("trace_path") or ""),
-                    intent_digest=str(decision.get("intent_digest") or ""),
-                    policy_digest=str(decision.get("policy_digest") or ""),
-                    policy_id=str(decision.get("policy_id") or ""),
-                    policy_version=str(decision.get("policy_version") or ""),
-                    reason_codes=tuple(reasons),
-                ),
-            )
-        except GaitError as exc:
-            _log.error("mcp_result_journal_failed", session_id=session, error=exc.message)
 
 
 def _security(host: MountHost) -> TransportSecuritySettings | None:
