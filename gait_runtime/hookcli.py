@@ -14,10 +14,11 @@ the JSON).
 
 Start-up is the budget (whole process ≤ 100 ms), so this module imports only what
 the answer needs, and only when it needs it: ``argparse``, ``json``, ``os``, ``sys``
-and ``threading`` at start; ``http.client`` for ``--url`` (``ssl`` only for an
-``https`` URL); the gate and the plugin lookup only for ``--policy``. It never
-imports ``typing``, the CLI package, ``structlog``, ``rich``, ``yaml`` or
-``cryptography`` on the ``--url`` path; ``tests/sdk/test_hook_imports.py`` pins that.
+and ``threading`` at start; ``socket`` and ``httptools`` (the llhttp parser, which
+brings ``typing``) for ``--url``, ``ssl`` only for an ``https`` URL; the gate and the
+plugin lookup only for ``--policy``. The ``--url`` path never imports the CLI package,
+``http.client`` (``email``), ``structlog``, ``rich``, ``yaml`` or ``cryptography``;
+``tests/sdk/test_hook_imports.py`` pins that.
 ``--help`` and ``--json`` go to the regular ``gait hook claude-code`` command.
 """
 
@@ -82,67 +83,98 @@ class _Watchdog:
             return True
 
 
-def _import_http_client(https: bool) -> Any:
-    """``http.client``; for a plain ``http`` URL without loading ``ssl`` (about 10 ms).
+class _Reply:
+    """Collects one HTTP response from the ``httptools`` (llhttp) parser's callbacks."""
 
-    ``http.client`` imports ``ssl`` only to offer ``HTTPSConnection`` and carries on
-    without it when the import fails (``sys.modules[name] = None`` is the documented way
-    to make an import fail). The block is lifted right after, so a later ``import ssl``
-    in this process works as usual.
-    """
-    if https or "http.client" in sys.modules or "ssl" in sys.modules:
-        import http.client
+    def __init__(self) -> None:
+        self.body: list[bytes] = []
+        self.size = 0
+        self.complete = False
 
-        return http.client
-    sys.modules["ssl"] = None  # type: ignore[assignment]
-    try:
-        import http.client
-    finally:
-        del sys.modules["ssl"]
-    return http.client
+    def on_body(self, body: bytes) -> None:
+        self.body.append(body)
+        self.size += len(body)
+
+    def on_message_complete(self) -> None:
+        self.complete = True
 
 
-def _connect(address: tuple[str, int], *args: Any) -> Any:
-    """``socket.create_connection`` with an ASCII host name passed as bytes.
+class _BadReply(Exception):
+    """The server's bytes are not one complete HTTP response within the limits."""
 
-    ``getaddrinfo`` encodes a ``str`` host with the ``idna`` codec, whose first use
-    imports ``encodings.idna``, ``stringprep`` and ``unicodedata`` (a few ms); an
-    ASCII name needs no encoding, a non-ASCII one keeps the usual path.
+
+def _exchange(
+    host: str, port: int, https: bool, request: bytes, timeout: float
+) -> tuple[int, bytes]:
+    """Send ``request`` and read one response: (status, body).
+
+    The response is parsed by ``httptools`` (llhttp, C): unlike ``http.client`` it needs
+    neither ``email`` nor the ``http`` status enum, about half of the hook's import time.
+    ``ssl`` is imported only for an ``https`` URL. ``getaddrinfo`` gets an ASCII host as
+    bytes (a ``str`` would load the ``idna`` codec).
     """
     import socket
 
-    host, port = address
+    import httptools
+
     name: str | bytes = host.encode("ascii") if host.isascii() else host
-    return socket.create_connection((name, port), *args)  # type: ignore[arg-type]  # bytes work
+    sock = socket.create_connection((name, port), timeout)  # type: ignore[arg-type]
+    try:
+        if https:
+            import ssl
+
+            sock = ssl.create_default_context().wrap_socket(sock, server_hostname=host)
+        sock.sendall(request)
+        reply = _Reply()
+        parser = httptools.HttpResponseParser(reply)
+        while not reply.complete:
+            chunk = sock.recv(65536)
+            if not chunk:
+                raise _BadReply("connection closed before the reply ended")
+            try:
+                parser.feed_data(chunk)
+            except httptools.HttpParserError as exc:
+                raise _BadReply(type(exc).__name__) from None
+            if reply.size > _MAX_PAYLOAD:
+                raise _BadReply("reply larger than 1 MiB")
+        return int(parser.get_status_code()), b"".join(reply.body)
+    finally:
+        sock.close()
 
 
 def _remote(url: str, payload: object, token: str, timeout: float) -> dict[str, Any]:
     from urllib.parse import urlsplit
 
     parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        return failure_answer(f"bad --url {url!r} (expected http://host:port)")
-    client = _import_http_client(parts.scheme == "https")
-    conn_type = client.HTTPSConnection if parts.scheme == "https" else client.HTTPConnection
-    conn = conn_type(parts.hostname, parts.port, timeout=timeout)
-    conn._create_connection = _connect  # how HTTPConnection.connect opens its socket
-    headers = {"content-type": "application/json"}
-    if token:
-        headers["authorization"] = f"Bearer {token}"
-    body = json.dumps(hook_request_body(payload)).encode()
     try:
-        conn.request("POST", parts.path.rstrip("/") + "/v1/evaluate", body, headers)
-        response = conn.getresponse()
-        raw = response.read(_MAX_PAYLOAD)
-        return read_reply(response.status, raw)
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:
+        port = 0
+    if parts.scheme not in ("http", "https") or not parts.hostname or not port:
+        return failure_answer(f"bad --url {url!r} (expected http://host:port)")
+    path = parts.path.rstrip("/") + "/v1/evaluate"
+    if any(c <= " " or c == "\x7f" for c in path + token):
+        return failure_answer("--url path or token holds spaces or control characters")
+    body = json.dumps(hook_request_body(payload)).encode()
+    head = [
+        f"POST {path} HTTP/1.1",
+        f"Host: {parts.netloc.rpartition('@')[2]}",
+        "Content-Type: application/json",
+        f"Content-Length: {len(body)}",
+        "Connection: close",
+    ]
+    if token:
+        head.append(f"Authorization: Bearer {token}")
+    request = ("\r\n".join(head) + "\r\n\r\n").encode("utf-8") + body
+    try:
+        status, raw = _exchange(parts.hostname, port, parts.scheme == "https", request, timeout)
     except TimeoutError:
         return failure_answer(f"{url} did not answer within {timeout:g}s")
     except OSError as exc:
         return failure_answer(f"{url} unreachable: {exc.strerror or exc}")
-    except client.HTTPException as exc:
-        return failure_answer(f"{url} answered garbage: {type(exc).__name__}")
-    finally:
-        conn.close()
+    except _BadReply as exc:
+        return failure_answer(f"{url} answered garbage: {exc}")
+    return read_reply(status, raw)
 
 
 def _local(policy_path: str, payload: dict[str, Any], profile: str) -> dict[str, Any]:
