@@ -7,14 +7,17 @@ and ``dry_run`` ⇒ deny, anything else ⇒ deny), the strict reading of a decis
 server reply, and the request body sent for a hook payload (the ``claude_code``
 adapter). Fail-closed: :func:`failure_answer` is what every error becomes.
 
-Imports only the standard library, so ``gait hook claude-code`` starts fast.
+Imports only ``json`` and ``re`` (not even ``typing``), so ``gait hook claude-code`` starts fast.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from typing import Any, Final
+
+TYPE_CHECKING = False  # typing costs start-up time; type checkers treat this name as True
+if TYPE_CHECKING:
+    from typing import Any, Final
 
 __all__ = [
     "HOOK_ADAPTER",

@@ -9,17 +9,19 @@ telemetry imports.
 
 from __future__ import annotations
 
-import importlib
 import os
 import sys
 import time
-from collections.abc import Sequence
-from typing import IO, TYPE_CHECKING, Final
 
 from .. import __version__
-from ..errors import EXIT_INTERNAL, GaitError, UsageError
 
+# Nothing else at module level: ``gait hook claude-code`` imports this package and must
+# start in a few milliseconds (see :func:`run`), so even ``typing`` waits.
+TYPE_CHECKING = False  # type checkers treat this name as True
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from typing import IO, Final
+
     from ._frame import Result
 
 __all__ = ["COMMANDS", "main", "run"]
@@ -192,6 +194,8 @@ def _resolve(argv: Sequence[str]) -> tuple[tuple[str, ...], list[str]]:
         UsageError: no command matches; for a command group (``run session``)
             the message lists the group's subcommands.
     """
+    from ..errors import UsageError
+
     for length in (3, 2, 1):
         words = tuple(argv[:length])
         if len(words) == length and words in COMMANDS:
@@ -283,6 +287,9 @@ def main(argv: Sequence[str] | None = None, *, out: IO[str] | None = None) -> in
 
 
 def _dispatch(args: list[str], stream: IO[str]) -> int:
+    import importlib
+
+    from ..errors import EXIT_INTERNAL, GaitError
     from ._frame import Parser, correlation_id, dump_json_line, render_error, render_result
 
     as_json = "--json" in args
@@ -350,11 +357,16 @@ def _dispatch(args: list[str], stream: IO[str]) -> int:
 
 
 def run() -> None:
-    """Console-script entry point (``gait hook claude-code`` answers without the CLI frame)."""
-    if sys.argv[1:3] == ["hook", "claude-code"]:
-        from .hook import fast_main
+    """Console-script entry point (``gait hook claude-code`` answers without the CLI frame).
 
-        code = fast_main(sys.argv[3:])
+    The hook's hot path (:mod:`gait_runtime.hookcli`, the same as ``gait-hook``) runs
+    before anything else of the CLI is imported; ``--help``/``--json`` fall through to
+    the regular command.
+    """
+    if sys.argv[1:3] == ["hook", "claude-code"]:
+        from ..hookcli import main as hook_main
+
+        code = hook_main(sys.argv[3:])
         if code is not None:
             sys.exit(code)
     sys.exit(main())

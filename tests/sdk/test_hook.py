@@ -8,9 +8,12 @@ require_approval; hook names map ``Read`` ⇒ tool.read, ``Edit`` ⇒ tool.write
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
+import socket
 import subprocess
+import threading
 import time
 from typing import Any
 
@@ -194,3 +197,41 @@ def test_http_hook_route_denies_bad_payloads_with_200(gait_serve: GaitServe, bod
     wrong = httpx.get(gait_serve.url + "/v1/hooks/claude-code", timeout=10)
     assert wrong.status_code == 200
     assert wrong.json()["hookSpecificOutput"]["permissionDecision"] == "deny"
+
+
+def _one_reply_server(reply: bytes) -> tuple[str, threading.Thread]:
+    """A raw TCP server on loopback that answers one connection with ``reply`` bytes, then closes."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(30)
+
+    def serve() -> None:
+        with listener:
+            conn, _ = listener.accept()
+            with conn:
+                conn.settimeout(30)
+                conn.recv(65536)  # the request (its bytes are not checked here)
+                with contextlib.suppress(OSError):  # the hook may hang up first (oversized)
+                    conn.sendall(reply)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    return f"http://127.0.0.1:{listener.getsockname()[1]}", thread
+
+
+@pytest.mark.parametrize(
+    ("reply", "why"),
+    [
+        (b'HTTP/1.1 200 OK\r\nContent-Length: 500\r\n\r\n{"ok":true', "closed before"),
+        (b"HTTP/1.1 200 OK\r\nContent-Length: 2000000\r\n\r\n" + b" " * 1_100_000, "1 MiB"),
+        (b"HTTP/1.1 2x0 OK\r\n\r\n", "answered garbage"),
+        (b"", "closed before"),
+    ],
+    ids=["truncated", "oversized", "bad-status-line", "empty"],
+)
+def test_hook_denies_a_broken_http_reply(reply: bytes, why: str) -> None:
+    """A reply cut short, too large, or not HTTP at all: deny naming it, never allow."""
+    url, thread = _one_reply_server(reply)
+    out = hook(_payload(READ), "--url", url, "--timeout", "10")
+    thread.join(timeout=30)
+    assert out["permissionDecision"] == "deny"
+    assert why in out["permissionDecisionReason"]
