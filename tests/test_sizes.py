@@ -17,18 +17,7 @@ SOURCES = (ROOT / "gait_runtime", ROOT / "plugins")
 MAX_LINES = 500
 MAX_METHODS = 20
 
-ALLOWED: frozenset[str] = frozenset(
-    {
-        "gait_runtime/cli/serve.py",  # split in progress: httpfront
-        "gait_runtime/supervisor/service/http.py",  # split in progress: httpfront
-        "gait_runtime/supervisor/service/decisions.py",  # split in progress: leangate
-        "gait_runtime/telemetry/otel.py",  # split in progress: leangate
-        "gait_runtime/supervisor/sessions/actor.py",  # split in progress: sessions
-        "gait_runtime/supervisor/sessions/manager.py",  # split in progress: sessions
-        "gait_runtime/supervisor/journal/store.py",  # split in progress: sessions
-        "gait_runtime/supervisor/runtime.py",  # split in progress: tracelog
-    }
-)
+ALLOWED: frozenset[str] = frozenset()
 """Modules exempt from both limits, each with the branch splitting it."""
 
 

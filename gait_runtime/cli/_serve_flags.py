@@ -81,6 +81,13 @@ def add_server_flags(parser: Parser) -> None:
         help="accept trace_path/runpack_out from clients",
     )
     add("--trace-dir", default="./gait-out/mcp-serve/traces", help="where traces are written")
+    add(
+        "--trace-files",
+        choices=("export", "off"),
+        default="export",
+        help="export: write trace_<id>.json from the trace log in the background (default); "
+        "off: the durable log only, files via `gait trace export`",
+    )
     add("--session-dir", default="./gait-out/mcp-serve/sessions", help="where journals live")
     add("--runpack-dir", default="", help="runpacks and checkpoints (empty: disabled)")
     for kind in ("trace", "runpack", "session"):
@@ -292,6 +299,7 @@ def config_from_args(ns: argparse.Namespace, environ: Mapping[str, str]) -> Any:
         http_verdict_status=ns.http_verdict_status.strip().lower(),
         allow_client_artifact_paths=ns.allow_client_artifact_paths,
         trace_dir=Path(ns.trace_dir),
+        trace_files=ns.trace_files,
         session_dir=Path(ns.session_dir),
         runpack_dir=Path(ns.runpack_dir) if ns.runpack_dir.strip() else None,
         trace_retention=rules["trace"],

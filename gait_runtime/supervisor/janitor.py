@@ -80,7 +80,8 @@ class Janitor:
         log_dir = config.trace_dir / LOG_DIR_NAME
 
         def run() -> list[ClassSweep]:
-            keep = _unexported_segments(log_dir)
+            # with trace files off, nothing waits for the exporter: only the tail is kept
+            keep = _unexported_segments(log_dir, exported=config.trace_files == "export")
             sweeps = []
             for kind, directory, rule in rules:
                 guard = keep if kind == "trace_log" else open_journals
@@ -115,7 +116,7 @@ def _member_of(paths: set[Path]) -> Callable[[Path], bool]:
     return protected
 
 
-def _unexported_segments(log_dir: Path) -> set[Path]:
+def _unexported_segments(log_dir: Path, *, exported: bool = True) -> set[Path]:
     """The tail segment and every segment at or after the export cursor (resolved)."""
     try:
         segments = segment_paths(log_dir)
@@ -125,5 +126,7 @@ def _unexported_segments(log_dir: Path) -> set[Path]:
         return set()
     cursor = export_cursor_segment(log_dir)
     keep = {segments[-1].resolve()}
+    if not exported:
+        return keep
     keep.update(s.resolve() for s in segments if not cursor or s.name >= cursor)
     return keep

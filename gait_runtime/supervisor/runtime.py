@@ -1,23 +1,19 @@
 """The Supervisor: one root task group that runs the whole decision server.
 
-Owns: ordered start-up (policy compile → signing key → session manager, which
-takes the state-directory lock on the session directory → trace log, trace-file
-exporter, trace writer and decision exporter → HTTP server, each service
-reporting readiness with ``task_status.started()``), the wiring of metrics
-(journal group commits and fsyncs counted through
-:func:`~.service.metered_journal.metered_opener`, session and queue gauges
-refreshed at each ``/metrics`` scrape), policy reload (the watch loop and
-SIGHUP driving :class:`~.service.policy_reload.PolicyHolder`), signal handling
-(SIGTERM/SIGINT start a graceful drain, a second one exits at once, SIGHUP
-reloads), the graceful drain itself (stop accepting, let in-flight requests
-finish within the drain timeout, close the trace path and exporter, flush
-every session mailbox with final checkpoints and fsync), the retention
-janitor (``janitor.py``), the ``/v1/health`` document (assembled by
-``status.py``; ``status`` ``degraded`` while the policy file on disk does not
-load) and the ``/readyz`` answer (not ready while
-starting, draining or with an unloadable policy file). Does not own: HTTP routing
-(``service/http.py``), decisions (``service/decisions.py``) or journals
-(``sessions/`` and ``journal/``).
+Owns: ordered start-up (policy → signing key → session manager, which locks the
+session directory → trace log, trace-file exporter, trace writer, decision
+exporter → HTTP server; each reports readiness with ``task_status.started()``),
+metrics wiring (group commits and fsyncs counted by
+:func:`~.service.metered_journal.metered_opener`, gauges refreshed per scrape),
+policy reload (watch loop and SIGHUP → :class:`~.service.policy_reload.PolicyHolder`),
+signals (SIGTERM/SIGINT drain, a second one exits at once, SIGHUP reloads), the
+graceful drain (stop accepting, finish in-flight requests within the drain
+timeout, close the trace path and exporter, flush every session with final
+checkpoints and fsync), the janitor (``janitor.py``), ``/v1/health``
+(``status.py``; ``degraded`` while the policy file on disk does not load) and
+``/readyz`` (not ready while starting, draining or with an unloadable policy).
+Does not own: HTTP routing (``service/http.py``), decisions
+(``service/decisions.py``) or journals (``sessions/`` and ``journal/``).
 """
 
 from __future__ import annotations
@@ -247,11 +243,14 @@ class Supervisor:
                 self._sessions = sessions
                 async with anyio.create_task_group() as io:
                     self._trace_log = TraceLog(
-                        config.trace_dir / LOG_DIR_NAME, batch_limit=config.batch_limit
+                        config.trace_dir / LOG_DIR_NAME,
+                        batch_limit=config.batch_limit,
+                        fsync=config.fsync,
                     )
                     await io.start(self._trace_log.run)
-                    self._trace_files = TraceFileExporter(self._trace_log, config.trace_dir)
-                    await io.start(self._trace_files.run)
+                    if config.trace_files == "export":
+                        self._trace_files = TraceFileExporter(self._trace_log, config.trace_dir)
+                        await io.start(self._trace_files.run)
                     self._traces = TraceWriter(
                         batch_limit=config.batch_limit,
                         log=self._trace_log,
@@ -345,7 +344,8 @@ class Supervisor:
                     _log.info("http_drained")
                     self._traces.close()
                     self._trace_log.close()
-                    self._trace_files.close()
+                    if self._trace_files is not None:
+                        self._trace_files.close()
                     if self._exporter is not None:
                         self._exporter.close()
                 _log.info("flushing_sessions")
@@ -431,9 +431,9 @@ class Supervisor:
             )
         if self._traces is not None:
             metrics.mailbox_depth.labels(mailbox="trace_writer").set(self._traces.pending())
-        if self._trace_log is not None and self._trace_files is not None:
+        if self._trace_log is not None:
             metrics.mailbox_depth.labels(mailbox="trace_log").set(self._trace_log.pending())
-            files = self._trace_files.stats()
+            files = self._trace_files.stats() if self._trace_files else _NO_EXPORT
             metrics.observe_trace_log(
                 lines_total=self._trace_log.written,
                 exported_total=files["exported"],
@@ -470,6 +470,9 @@ class Supervisor:
             traces=TraceParts(self._traces, self._trace_log, self._trace_files),
             tracing=self._tracing,
         )
+
+
+_NO_EXPORT: Final[dict[str, Any]] = {"exported": 0, "failures": 0, "lag_bytes": 0}
 
 
 async def _start_cluster(config: ServiceConfig, clock_ns: Callable[[], int]) -> ClusterJournal:

@@ -50,9 +50,9 @@ def _trace_health(config: ServiceConfig, parts: TraceParts) -> dict[str, Any]:
             "failures": log.failures if log else 0,
             "torn_tails_cut": log.torn_tails if log else 0,
         },
-        "export": files.stats()
+        "export": {"enabled": True, **files.stats()}
         if files is not None
-        else {"exported": 0, "failures": 0, "last_error": "", "lag_bytes": 0},
+        else {"enabled": False, "exported": 0, "failures": 0, "last_error": "", "lag_bytes": 0},
     }
 
 

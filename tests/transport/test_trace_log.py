@@ -198,6 +198,33 @@ async def test_a_failing_exporter_never_changes_a_decision_and_shows_in_health(
     assert json.loads(blocker.read_bytes())["trace_id"] == first.json()["trace_id"]
 
 
+async def test_with_trace_files_off_only_the_log_is_written_and_export_makes_the_files(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--trace-files off``: replies wait for the log only, no file appears, health says
+    the exporter is off; ``gait trace export`` then writes each reply's exact file."""
+    async with running(tmp_path, trace_files="off") as run:
+        bodies = []
+        for n in range(4):
+            response = await run.client.post("/v1/evaluate", json=_call("s1" if n % 2 else None, n))
+            assert response.status_code == 200, response.text
+            bodies.append(response.json())
+        with anyio.fail_after(10):
+            await run.supervisor.traces_exported()  # returns at once: nothing to wait for
+        health = (await run.client.get("/v1/health")).json()
+    traces = tmp_path / "traces"
+    assert not list(traces.glob("trace_*.json"))
+    assert health["traces"]["export"]["enabled"] is False
+    assert health["traces"]["log"]["lines"] == 4
+    capsys.readouterr()
+    assert main(["trace", "export", "--trace-dir", str(traces), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["exported"] == 4
+    lines = {
+        decode_line(raw).name: decode_line(raw).data for raw in _log_lines(traces / LOG_DIR_NAME)
+    }
+    _assert_files_match(bodies, lines)
+
+
 def test_trace_export_cli_writes_the_files_and_reports_json(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

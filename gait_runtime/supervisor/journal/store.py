@@ -7,13 +7,11 @@ events with one ``write`` and at most one ``fsync`` (§9.1), recovery on open
 re-syncing from disk, checkpoints (§4, :mod:`.checkpoint`) and compaction (§5,
 :mod:`.compaction`), and keeping ``J.state.json`` correct for Go readers (§6).
 
-The in-memory counters (:class:`~.position.JournalPosition`) are the truth
-while the store is open; the journal is re-read only on open, after a foreign
-write, and for checkpoints (only the uncheckpointed tail) and compaction. The
-session actor calls these methods from a worker thread, one call per batch, so
-nothing here is async. The descriptor and the bytes on disk are
-:class:`~.disk.JournalDisk`'s; the lock and its lease
-:class:`~.lease.SessionLockLease`'s; the file seam is :mod:`.files`.
+The in-memory counters (:class:`~.position.JournalPosition`) are the truth while
+open; the journal is re-read only on open, after a foreign write, and for
+checkpoints and compaction. The actor calls these from a worker thread, one call
+per batch. Disk bytes: :class:`~.disk.JournalDisk`; lock and lease:
+:class:`~.lease.SessionLockLease`; the file seam: :mod:`.files`.
 """
 
 from __future__ import annotations
@@ -58,14 +56,8 @@ from .records import (
     encode_line,
 )
 from .recovery import events_since, full_scan, tail_events
-from .scan import (
-    chain_bytes,
-    chain_path_for,
-    load_state,
-    state_bytes,
-    write_chain,
-    write_state_fast,
-)
+from .scan import chain_bytes, chain_path_for, load_state, state_bytes, write_chain
+from .scan import write_state_fast as write_state_fast
 
 __all__ = [
     "CHECKPOINT_MAX_EVENTS",

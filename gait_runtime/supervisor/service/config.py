@@ -186,6 +186,9 @@ class ServiceConfig:
         http_verdict_status: ``compat`` or ``strict``.
         allow_client_artifact_paths: accept ``trace_path``/``runpack_out``/``session_journal``.
         trace_dir: where traces are written.
+        trace_files: ``export`` (a background exporter writes each ``trace_<id>.json``
+            from the trace log after the reply) or ``off`` (the log only; ``gait trace
+            export`` writes the files on demand).
         session_dir: where session journals live.
         runpack_dir: where runpacks and checkpoints go (empty: disabled).
         trace_retention: caps for ``trace_dir``.
@@ -247,6 +250,7 @@ class ServiceConfig:
     http_verdict_status: str = "compat"
     allow_client_artifact_paths: bool = False
     trace_dir: Path = Path("gait-out/mcp-serve/traces")
+    trace_files: Literal["export", "off"] = "export"
     session_dir: Path = Path("gait-out/mcp-serve/sessions")
     runpack_dir: Path | None = None
     trace_retention: RetentionRule = field(default_factory=RetentionRule)

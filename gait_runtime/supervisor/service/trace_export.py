@@ -50,6 +50,7 @@ class TraceFileExporter:
         self._hop = hop
         self._closed = anyio.Event()
         self._stepped = anyio.Event()
+        self._in_step = False  # a step's cursor can land on disk before its counts do
         self.exported = 0
         self.failures = 0
         self.last_error = ""
@@ -65,7 +66,7 @@ class TraceFileExporter:
         """
         target = self._log.durable()
         while target is not None and not self._closed.is_set():
-            if cursor_reached(self._log.log_dir, target):
+            if not self._in_step and cursor_reached(self._log.log_dir, target):
                 return
             stepped = self._stepped
             await stepped.wait()
@@ -91,9 +92,13 @@ class TraceFileExporter:
         task_status.started()
         while not self._closed.is_set():
             committed = self._log.committed
-            step = await anyio.to_thread.run_sync(
-                _safe_step, self._log.log_dir, self._trace_dir, self._hop, self._log.durable()
-            )
+            self._in_step = True
+            try:
+                step = await anyio.to_thread.run_sync(
+                    _safe_step, self._log.log_dir, self._trace_dir, self._hop, self._log.durable()
+                )
+            finally:
+                self._in_step = False
             self.exported += step.exported
             self._stepped.set()
             self._stepped = anyio.Event()

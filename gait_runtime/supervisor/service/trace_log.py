@@ -54,9 +54,10 @@ class _Job:
 class _Segments:
     """The open tail segment (worker-thread side; one thread at a time)."""
 
-    def __init__(self, log_dir: Path, segment_bytes: int) -> None:
+    def __init__(self, log_dir: Path, segment_bytes: int, sync: bool = True) -> None:
         self.log_dir = log_dir
         self.segment_bytes = segment_bytes
+        self.sync = sync
         self.torn = 0
         ensure_dir(log_dir)
         existing = segment_paths(log_dir)
@@ -91,7 +92,8 @@ class _Segments:
             view = memoryview(payload)
             while view:
                 view = view[os.write(self.fd, view) :]
-            os.fdatasync(self.fd)
+            if self.sync:
+                os.fdatasync(self.fd)
         except OSError as exc:
             message = f"append trace log {self.path}: {exc.strerror or exc}"
             try:
@@ -119,6 +121,8 @@ class TraceLog:
         mailbox_size: bounded queue of pending lines (callers wait for room).
         batch_limit: most lines per write.
         segment_bytes: rotate to a new segment once the current one reaches this size.
+        fsync: the journal's policy; every batch is synced before its callers return
+            unless it is ``never`` (writeback left to the OS).
     """
 
     def __init__(
@@ -128,7 +132,9 @@ class TraceLog:
         mailbox_size: int = 1024,
         batch_limit: int = 256,
         segment_bytes: int = DEFAULT_SEGMENT_BYTES,
+        fsync: str = "always",
     ) -> None:
+        self._sync = fsync != "never"
         send, receive = anyio.create_memory_object_stream[_Job](mailbox_size)
         self._send: MemoryObjectSendStream[_Job] = send
         self._receive: MemoryObjectReceiveStream[_Job] = receive
@@ -183,7 +189,9 @@ class TraceLog:
             IOFailure: the log directory or tail segment cannot be opened.
         """
         try:
-            segments = await anyio.to_thread.run_sync(_Segments, self.log_dir, self._segment_bytes)
+            segments = await anyio.to_thread.run_sync(
+                _Segments, self.log_dir, self._segment_bytes, self._sync
+            )
         except OSError as exc:
             raise IOFailure(f"open trace log {self.log_dir}: {exc.strerror or exc}") from None
         self._segments = segments
