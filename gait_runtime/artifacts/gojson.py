@@ -10,7 +10,6 @@ RFC 8785 JCS in :mod:`.jcs`.
 
 from __future__ import annotations
 
-import re
 from typing import Final
 
 import msgspec
@@ -27,15 +26,15 @@ _GO_HTML_ESCAPES: Final = (
 )
 
 
-_NEEDS_ESCAPE: Final = re.compile(b"[<>&]|\xe2\x80[\xa8\xa9]")
-"""One pass over the bytes: most documents hold none of the five (the decision path
-encodes two per decision, a trace and a response body)."""
-
-
 def go_json(value: object) -> bytes:
     """Compact JSON as Go's ``json.Marshal`` writes it (HTML-escaped, key order as given)."""
     out = _ENCODER.encode(value)
-    if _NEEDS_ESCAPE.search(out) is None:
+    # Most documents hold none of the five: three one-byte scans (memchr) and, only
+    # when the bytes are not ASCII, the two-byte lead of U+2028/U+2029. A regex
+    # alternation over the same bytes costs ~20 µs on a 3 KB trace.
+    if not (
+        b"<" in out or b">" in out or b"&" in out or (not out.isascii() and b"\xe2\x80" in out)
+    ):
         return out
     for raw, escaped in _GO_HTML_ESCAPES:
         if raw in out:
