@@ -29,6 +29,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
+import msgspec
+
 from ..errors import IOFailure
 from .fsutil import ensure_dir, fsync_dir, write_atomic
 
@@ -99,7 +101,13 @@ class LogLine:
 
 
 def _prefix(name: str) -> bytes:
-    return b'{"path":' + json.dumps(name).encode("ascii") + b',"trace":'
+    # Printable ASCII (the usual name): msgspec escapes only ``"`` and ``\``, as
+    # ``json.dumps`` does; anything else takes ``json.dumps`` (ASCII-escaped).
+    if name.isascii() and name.isprintable():
+        quoted = msgspec.json.encode(name)
+    else:
+        quoted = json.dumps(name).encode("ascii")
+    return b'{"path":' + quoted + b',"trace":'
 
 
 def encode_line(name: str, data: bytes) -> bytes:
@@ -230,34 +238,94 @@ def log_lag_bytes(log_dir: Path) -> int:
         return 0
 
 
-def _write_file(path: Path, data: bytes) -> bool:
-    """Write ``path`` exclusively and durably; ``False`` when it exists with these bytes.
+class _Staged:
+    """One trace file written to its temp name, not yet synced or linked."""
 
-    Raises:
-        OSError: the write failed, or the name holds other bytes.
-    """
-    tmp = path.parent / f".{path.name}.tmp-{secrets.token_hex(6)}"
-    try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    __slots__ = ("data", "fd", "path", "position", "tmp")
+
+    def __init__(self, path: Path, data: bytes, position: tuple[str, int]) -> None:
+        self.path = path
+        self.data = data
+        self.position = position
+        self.tmp = path.parent / f".{path.name}.tmp-{secrets.token_hex(6)}"
+        self.fd = os.open(self.tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         try:
             view = memoryview(data)
             while view:
-                view = view[os.write(fd, view) :]
-            os.fsync(fd)
+                view = view[os.write(self.fd, view) :]
+        except OSError:
+            self.discard()
+            raise
+
+    def publish(self) -> bool:
+        """Sync, then link under the real name; ``False`` when it exists with these bytes.
+
+        Raises:
+            OSError: the sync or link failed, or the name holds other bytes.
+        """
+        try:
+            os.fsync(self.fd)
+            try:
+                os.link(self.tmp, self.path)
+            except FileExistsError:
+                if self.path.read_bytes() == self.data:
+                    return False
+                raise OSError(f"{self.path} exists with other bytes") from None
+            return True
         finally:
-            os.close(fd)
+            self.discard()
+
+    def discard(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
         try:
-            os.link(tmp, path)
-        except FileExistsError:
-            if path.read_bytes() == data:
-                return False
-            raise OSError(f"{path} exists with other bytes") from None
-        return True
-    finally:
-        try:
-            tmp.unlink()
+            self.tmp.unlink()
         except OSError:
             pass
+
+
+def _stage_hop(
+    log_dir: Path,
+    trace_dir: Path,
+    step: ExportStep,
+    cursor: tuple[str, int],
+    limit: int,
+    durable: tuple[str, int] | None,
+) -> tuple[list[_Staged], tuple[str, int] | None]:
+    """Write up to ``limit`` lines after ``cursor`` to temp files (no sync yet).
+
+    Returns the staged files and where the cursor goes once all of them are published
+    (past the last line staged, or the start of the next segment when the hop ended on
+    a finished segment); ``None`` when nothing moves or a read failed after the last one.
+    """
+    name, offset = cursor
+    segments = [s for s in segment_paths(log_dir) if not name or s.name >= name]
+    if durable is not None:
+        segments = [s for s in segments if s.name <= durable[0]]
+    staged: list[_Staged] = []
+    boundary: tuple[str, int] | None = None
+    try:
+        for index, segment in enumerate(segments):
+            start = offset if segment.name == name else 0
+            for end, raw in read_lines(segment, start):
+                if durable is not None and segment.name == durable[0] and end > durable[1]:
+                    break
+                if len(staged) >= limit:
+                    step.more = True
+                    break
+                line = decode_line(raw)
+                staged.append(_Staged(trace_dir / line.name, line.data, (segment.name, end)))
+                boundary = (segment.name, end)
+            if step.more:
+                break
+            if index + 1 < len(segments):
+                # A finished segment: the cursor moves to the start of the next one.
+                boundary = (segments[index + 1].name, 0)
+    except (OSError, ValueError, IOFailure) as exc:
+        step.error = f"export trace: {exc}"
+        boundary = staged[-1].position if staged else None
+    return staged, boundary
 
 
 def export_step(
@@ -268,6 +336,11 @@ def export_step(
     durable: tuple[str, int] | None = None,
 ) -> ExportStep:
     """Export up to ``limit`` lines after the cursor, then persist the cursor (blocking).
+
+    The hop's files are written to temp names first, then each is synced and linked
+    under its real name (the syncs back to back: one journal commit carries most of
+    them), then the directory is synced and the cursor moved past the last file
+    published. A name appears only once its bytes are durable.
 
     Args:
         log_dir: the trace log directory.
@@ -280,40 +353,34 @@ def export_step(
         IOFailure: the log or cursor cannot be read.
     """
     step = ExportStep()
-    name, offset = _read_cursor(log_dir)
-    segments = [s for s in segment_paths(log_dir) if not name or s.name >= name]
-    if durable is not None:
-        segments = [s for s in segments if s.name <= durable[0]]
-    position: tuple[str, int] | None = None
+    cursor = _read_cursor(log_dir)
     try:
         ensure_dir(trace_dir)
-        for index, segment in enumerate(segments):
-            start = offset if segment.name == name else 0
-            for end, raw in read_lines(segment, start):
-                if durable is not None and segment.name == durable[0] and end > durable[1]:
-                    break
-                if step.exported + step.existing >= limit:
-                    step.more = True
-                    break
-                line = decode_line(raw)
-                if _write_file(trace_dir / line.name, line.data):
-                    step.exported += 1
-                else:
-                    step.existing += 1
-                position = (segment.name, end)
-            if step.more:
-                break
-            if index + 1 < len(segments):
-                # A finished segment: the cursor moves to the start of the next one.
-                position = (segments[index + 1].name, 0)
-    except (OSError, ValueError, IOFailure) as exc:
+    except (OSError, IOFailure) as exc:
         step.error = f"export trace: {exc}"
-    if position is not None and (step.exported or step.existing or position != (name, offset)):
+        return step
+    staged, position = _stage_hop(log_dir, trace_dir, step, cursor, limit, durable)
+    published: tuple[str, int] | None = None
+    for index, file in enumerate(staged):
+        try:
+            if file.publish():
+                step.exported += 1
+            else:
+                step.existing += 1
+        except OSError as exc:
+            step.error = f"export trace: {exc}"
+            step.more = False
+            for rest in staged[index + 1 :]:
+                rest.discard()
+            position = published
+            break
+        published = file.position
+    if position is not None and position != cursor:
         if step.exported:
             fsync_dir(trace_dir)
-        cursor = {"segment": position[0], "offset": position[1]}
+        doc = {"segment": position[0], "offset": position[1]}
         try:
-            write_atomic(log_dir / CURSOR_NAME, json.dumps(cursor).encode() + b"\n")
+            write_atomic(log_dir / CURSOR_NAME, json.dumps(doc).encode() + b"\n")
         except IOFailure as exc:
             step.error = step.error or exc.message
     return step

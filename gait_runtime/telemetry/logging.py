@@ -16,12 +16,13 @@ configure anything. Does not own: what each module logs.
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import os
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import Final, Literal, TextIO
+from collections.abc import Mapping
+from contextlib import AbstractContextManager
+from typing import Any, Final, Literal, TextIO
 
 import msgspec
 import structlog
@@ -201,29 +202,44 @@ def get_logger(name: str | None = None) -> structlog.typing.FilteringBoundLogger
     return logger
 
 
-@contextmanager
+class _BoundIds:
+    """The context manager :func:`bind_ids` returns (tokens, not a context scan)."""
+
+    __slots__ = ("_ids", "_tokens")
+
+    def __init__(self, ids: dict[str, str]) -> None:
+        self._ids = ids
+        self._tokens: Mapping[str, contextvars.Token[Any]] = {}
+
+    def __enter__(self) -> None:
+        self._tokens = structlog.contextvars.bind_contextvars(**self._ids)
+
+    def __exit__(self, *exc: object) -> None:
+        structlog.contextvars.reset_contextvars(**self._tokens)
+
+
 def bind_ids(
     *,
     session_id: str | None = None,
     trace_id: str | None = None,
     event_id: str | None = None,
     request_id: str | None = None,
-) -> Iterator[None]:
+) -> AbstractContextManager[None]:
     """Bind the given correlation ids to every log line inside the block.
 
-    Ids left as None are not bound; on exit the previous values come back.
+    Ids left as None are not bound; on exit the previous values come back (the
+    variables are reset with their tokens: no copy of the whole context, which
+    ``structlog.contextvars.bound_contextvars`` takes on every entry).
     Context variables do not cross memory streams: bind again in the task that
     receives a message.
     """
-    ids = {
-        key: value
-        for key, value in (
-            ("session_id", session_id),
-            ("trace_id", trace_id),
-            ("event_id", event_id),
-            ("request_id", request_id),
-        )
-        if value is not None
-    }
-    with structlog.contextvars.bound_contextvars(**ids):
-        yield
+    ids = {}
+    if session_id is not None:
+        ids["session_id"] = session_id
+    if trace_id is not None:
+        ids["trace_id"] = trace_id
+    if event_id is not None:
+        ids["event_id"] = event_id
+    if request_id is not None:
+        ids["request_id"] = request_id
+    return _BoundIds(ids)

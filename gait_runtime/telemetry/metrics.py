@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import platform
 from collections.abc import Callable, Iterator, Mapping
-from typing import Final
+from typing import Any, Final
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -213,10 +213,17 @@ class Metrics:
         r.register(self._stats)
         self._refreshers: list[Callable[[], None]] = []
         self._restarts_seen = 0
+        # Labelled children looked up once per label set (``labels()`` costs a few
+        # µs a call; every label set here is bounded: verdicts, routes, statuses).
+        self._children: dict[tuple[str, ...], Any] = {}
 
     def observe_decision(self, verdict: str, latency_s: float) -> None:
         """Count one decision and record how long it took."""
-        self.decisions.labels(verdict=verdict).inc()
+        key = ("decisions", verdict)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = self.decisions.labels(verdict=verdict)
+        child.inc()
         self.decision_latency.observe(latency_s)
 
     def observe_http(self, method: str, path: str, status: int, duration_s: float) -> None:
@@ -224,8 +231,15 @@ class Metrics:
         route = path if path in HTTP_ROUTES else "other"
         if method not in ("GET", "POST", "HEAD", "PUT", "DELETE", "PATCH", "OPTIONS"):
             method = "other"
-        self.http_requests.labels(method=method, route=route, status=str(status)).inc()
-        self.http_duration.labels(route=route).observe(duration_s)
+        key = (method, route, str(status))
+        pair = self._children.get(key)
+        if pair is None:
+            pair = self._children[key] = (
+                self.http_requests.labels(method=method, route=route, status=key[2]),
+                self.http_duration.labels(route=route),
+            )
+        pair[0].inc()
+        pair[1].observe(duration_s)
 
     def observe_append(self, latency_s: float, *, batch_size: int, fsyncs: int) -> None:
         """Record one journal group commit."""

@@ -116,6 +116,7 @@ def test_export_is_idempotent_and_refuses_other_bytes(tmp_path: Path) -> None:
     (out / "trace_b.json").write_bytes(b"other\n")
     step = export_step(log_dir, out)
     assert (step.exported, step.existing) == (0, 1) and "other bytes" in step.error
+    assert sorted(p.name for p in out.iterdir()) == ["trace_a.json", "trace_b.json"]  # no temps
     (out / "trace_b.json").unlink()
     step = export_step(log_dir, out)
     assert (step.exported, step.existing, step.error) == (1, 0, "")
@@ -265,3 +266,28 @@ def test_trace_verify_checks_every_log_line_and_names_the_bad_one(
     doc = json.loads(capsys.readouterr().out)
     assert doc["error_detail"] == "trace_log_signature_invalid"
     assert doc["failed_count"] == 1 and doc["failed"][0].startswith("tracelog-00000001.jsonl:4")
+
+
+def test_an_export_hop_publishes_in_log_order_and_stops_at_the_first_taken_name(
+    tmp_path: Path,
+) -> None:
+    """A hop stages every file, then publishes in order: files before a name taken by
+    other bytes appear, the ones after it do not, the cursor stops before it, and no
+    temp file is left; once the name is freed the rest follows."""
+    log_dir, out = tmp_path / "log", tmp_path / "out"
+    log_dir.mkdir()
+    names = [f"trace_{n}.json" for n in range(5)]
+    (log_dir / "tracelog-00000001.jsonl").write_bytes(
+        b"".join(encode_line(name, b'{"n": %d}\n' % n) for n, name in enumerate(names))
+    )
+    out.mkdir()
+    (out / names[2]).write_bytes(b"taken\n")
+    step = export_step(log_dir, out)
+    assert (step.exported, step.existing, step.more) == (2, 0, False)
+    assert "other bytes" in step.error
+    assert sorted(p.name for p in out.iterdir()) == names[:3]
+    (out / names[2]).unlink()
+    step = export_step(log_dir, out)
+    assert (step.exported, step.existing, step.error) == (3, 0, "")
+    assert [(out / name).read_bytes() for name in names] == [b'{"n": %d}\n' % n for n in range(5)]
+    assert export_step(log_dir, out).exported == 0

@@ -30,6 +30,7 @@ import structlog.contextvars
 
 from ...artifacts.gojson import go_json
 from ...hooks import failure_answer, hook_request_body, read_reply
+from ...telemetry.logging import bind_ids
 from ...telemetry.metrics import Metrics
 from ...telemetry.otel import http_server_span
 from .auth import TokenAuth
@@ -191,7 +192,7 @@ class GaitApp:
         structlog.contextvars.clear_contextvars()
         try:
             with (
-                structlog.contextvars.bound_contextvars(request_id=request_id),
+                bind_ids(request_id=request_id),
                 http_server_span(
                     method,
                     route,

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import anyio
@@ -44,11 +43,15 @@ from ...errors import IOFailure
 __all__ = ["TraceLog"]
 
 
-@dataclass(slots=True)
 class _Job:
-    line: bytes
-    done: anyio.Event = field(default_factory=anyio.Event)
-    error: str = ""
+    """One line waiting; its caller waits on the log's commit event until ``done``."""
+
+    __slots__ = ("done", "error", "line")
+
+    def __init__(self, line: bytes) -> None:
+        self.line = line
+        self.done = False
+        self.error = ""
 
 
 class _Segments:
@@ -160,7 +163,10 @@ class TraceLog:
             await self._send.send(job)
         except (anyio.BrokenResourceError, anyio.ClosedResourceError):
             raise IOFailure(f"append trace log {name}: trace log is stopped") from None
-        await job.done.wait()
+        # One event per commit wakes every caller of the batch (an event per line
+        # costs more than the line's write); a caller whose line is not in it waits on.
+        while not job.done:
+            await self.committed.wait()
         if job.error:
             raise IOFailure(job.error)
 
@@ -196,6 +202,7 @@ class TraceLog:
             raise IOFailure(f"open trace log {self.log_dir}: {exc.strerror or exc}") from None
         self._segments = segments
         self.torn_tails = segments.torn
+        batch: list[_Job] = []
         with self._receive:
             task_status.started()
             try:
@@ -213,10 +220,14 @@ class TraceLog:
                     self.failures += failed
                     self.written += len(batch) - failed
                     for job in batch:
-                        job.done.set()
+                        job.done = True
                     self.committed.set()
                     self.committed = anyio.Event()
             finally:
+                for job in batch:  # a batch cut short by an error: never acknowledged
+                    if not job.done:
+                        job.error = job.error or "append trace log: trace log is stopped"
+                        job.done = True
                 self._fail_pending()
                 segments.close()
                 self.committed.set()
@@ -228,4 +239,4 @@ class TraceLog:
             except (anyio.WouldBlock, anyio.EndOfStream, anyio.ClosedResourceError):
                 return
             job.error = "append trace log: trace log is stopped"
-            job.done.set()
+            job.done = True
