@@ -27,7 +27,15 @@ from ..artifacts.fsutil import ensure_dir, write_atomic
 from ..artifacts.lockfile import release_lock_file, take_lock_file
 from ..artifacts.timefmt import format_ns
 from ..errors import ContentionError, InvalidInputError
-from ..gate._limits import SCOPES, WINDOWS, RateLimit, counter_key, most_restrictive_limit
+from ..gate._limits import (
+    LOCK_STALE_S,
+    SCOPES,
+    STATE_FILE_NAME,
+    WINDOWS,
+    RateLimit,
+    counter_key,
+    most_restrictive_limit,
+)
 
 __all__ = [
     "DEFAULT_STATE_PATH",
@@ -40,11 +48,10 @@ __all__ = [
     "most_restrictive_limit",
 ]
 
-DEFAULT_STATE_PATH: Final = ".gait-out/gate_rate_limits.json"
+DEFAULT_STATE_PATH: Final = ".gait-out/" + STATE_FILE_NAME
 STATE_SCHEMA_ID: Final = "gait.gate.rate_limit_state"
 LOCK_RETRY_S: Final = 0.015
 LOCK_TIMEOUT_S: Final = 3.0
-LOCK_STALE_S: Final = 15.0
 
 
 @dataclass(frozen=True, slots=True)
