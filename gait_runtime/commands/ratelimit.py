@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Final
 
 from ..artifacts.fsutil import ensure_dir, write_atomic
+from ..artifacts.gojson import go_json_indent
 from ..artifacts.lockfile import release_lock_file, take_lock_file
 from ..artifacts.timefmt import format_ns
 from ..errors import ContentionError, InvalidInputError
@@ -182,5 +183,5 @@ def consume(
             "schema_version": "1.0.0",
             "counters": [{"key": k, "count": counters[k]} for k in sorted(counters)],
         }
-        write_atomic(path, (json.dumps(doc, indent=2) + "\n").encode("utf-8"))
+        write_atomic(path, go_json_indent(doc) + b"\n")
     return uses
