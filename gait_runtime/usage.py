@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import IO, Any, Final
 
 from .artifacts.fsutil import write_atomic
+from .artifacts.gojson import go_json_indent
 from .artifacts.jsonl import append_line_locked, file_lock
 from .artifacts.timefmt import format_ns
 from .errors import GaitError
@@ -187,7 +188,7 @@ class TelemetryHealth:
                     "producer_version": self.producer_version,
                     "streams": dict(sorted(streams.items())),
                 }
-                write_atomic(self.path, (json.dumps(doc, indent=2) + "\n").encode(), mode=0o600)
+                write_atomic(self.path, go_json_indent(doc) + b"\n", mode=0o600)
         except (GaitError, OSError):
             return False
         return True

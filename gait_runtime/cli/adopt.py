@@ -6,7 +6,7 @@ import argparse
 import os
 from pathlib import Path
 
-from ..errors import default_envelope_fields
+from ..errors import EXIT_OK, EXIT_VERIFICATION_FAILED, default_envelope_fields
 from ._frame import Handler, Parser, Result, add_common
 
 __all__ = ["build_ci_regress", "build_conformance", "build_skills_install"]
@@ -155,7 +155,7 @@ def build_skills_install(parser: Parser) -> Handler:
             "changed": sum(e.status in ("installed", "updated") for e in entries),
         }
         text = [f"{e.status}: {e.path}" for e in entries]
-        code = 2 if stale else 0
+        code = EXIT_VERIFICATION_FAILED if stale else EXIT_OK
         if stale:
             payload["error"] = f"{len(stale)} skill file(s) missing or stale in {ns.dest}"
             payload["error_code"] = "skills_stale"

@@ -23,7 +23,16 @@ from typing import IO, Any, Final
 
 from ..artifacts.keys import KeySource
 from ..clock import Clock, SystemClock
-from ..errors import GaitError, exit_code_for, verdict_exit_code
+from ..errors import (
+    EXIT_APPROVAL_REQUIRED,
+    EXIT_BLOCKED,
+    EXIT_INTERNAL,
+    EXIT_OK,
+    EXIT_VERIFICATION_FAILED,
+    GaitError,
+    exit_code_for,
+    verdict_exit_code,
+)
 from ._frame import Handler, Parser, Result, add_common, dump_json_line
 
 __all__ = ["build_sidecar", "serve_lines"]
@@ -31,7 +40,10 @@ __all__ = ["build_sidecar", "serve_lines"]
 CLOCK: Clock = SystemClock()
 _SCHEMA_ID: Final = "gait.gate.intent_request"
 _SCHEMA_VERSION: Final = "1.0.0"
-_INVALID_EXIT: Final = 2
+_INVALID_EXIT: Final = EXIT_VERIFICATION_FAILED
+"""What the sidecar contract answers for a line that is not an IntentRequest (exit 2)."""
+_DECIDED: Final = (EXIT_OK, EXIT_BLOCKED, EXIT_APPROVAL_REQUIRED)
+"""Exit codes of a decision (allow/dry_run, block, require_approval): ``ok`` is true."""
 
 
 def _invalid(why: str) -> dict[str, Any]:
@@ -74,7 +86,7 @@ def _one(line: bytes, ns: argparse.Namespace, scratch: Path, seq: int) -> dict[s
         intent_file.unlink(missing_ok=True)
     exit_code = verdict_exit_code(output.decision.verdict)
     return {
-        "ok": exit_code in (0, 3, 4),
+        "ok": exit_code in _DECIDED,
         "exit_code": exit_code,
         "gate_result": output.payload,
         "trace_path": output.payload.get("trace_path", ""),
@@ -93,7 +105,11 @@ def serve_lines(ns: argparse.Namespace, source: IO[bytes], sink: IO[str]) -> int
             try:
                 reply = _one(line, ns, Path(scratch), count)
             except Exception as exc:  # one bad line never ends the sidecar
-                reply = {"ok": False, "exit_code": 1, "error": f"{type(exc).__name__}: {exc}"}
+                reply = {
+                    "ok": False,
+                    "exit_code": EXIT_INTERNAL,
+                    "error": f"{type(exc).__name__}: {exc}",
+                }
             sink.write(dump_json_line(reply) + "\n")
             sink.flush()
     return count

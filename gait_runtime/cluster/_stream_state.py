@@ -4,8 +4,9 @@ Owns: :class:`StreamDisk` (bytes on the subject; every acknowledged batch is
 one durability step), :class:`StreamPosition` (the last sequence and the
 checkpoint records recovered from the stream), :class:`NoLock` (a stream
 journal has no writer lock file), :func:`record_msg_id` (the ``Nats-Msg-Id``
-of a record) and :func:`stream_lines` (the journal bytes of a subject's
-messages). No I/O.
+of a record), :func:`stream_lines` (the journal bytes of a subject's
+messages) and :func:`uncovered_tail` (where the events no checkpoint covers
+start). No I/O.
 """
 
 from __future__ import annotations
@@ -13,16 +14,58 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from ..supervisor.journal.records import CheckpointRecord, HeaderRecord
+import msgspec
+
+from ..supervisor.journal.records import CheckpointRecord, Envelope, HeaderRecord
 from ._settings import subject_token
 from .link import StoredMessage
 
-__all__ = ["NoLock", "StreamDisk", "StreamPosition", "record_msg_id", "stream_lines"]
+__all__ = [
+    "NoLock",
+    "StreamDisk",
+    "StreamPosition",
+    "record_msg_id",
+    "stream_lines",
+    "uncovered_tail",
+]
+
+_DECODER = msgspec.json.Decoder(Envelope)
 
 
 def stream_lines(messages: Sequence[StoredMessage]) -> bytes:
     """The concatenated payloads of a subject's messages: a journal, byte for byte."""
     return b"".join(m.data for m in messages)
+
+
+def uncovered_tail(messages: Sequence[StoredMessage], covered_to: int) -> int:
+    """Stream sequence of the first message holding an event past ``covered_to``.
+
+    Reading the subject from there finds every event no checkpoint covers yet, also
+    after a checkpoint bounded by ``checkpoint_max_events`` (its record is published
+    after events it does not cover). The last message when there is no such event.
+    Events ascend through the subject, so the walk goes backwards and decodes one
+    event per message until a message ends at or below ``covered_to``.
+    """
+    tail = messages[-1].seq
+    for m in reversed(messages):
+        last = _last_event_sequence(m.data)
+        if last is None:
+            continue
+        if last <= covered_to:
+            break
+        tail = m.seq
+    return tail
+
+
+def _last_event_sequence(data: bytes) -> int | None:
+    if b'"record_type":"event"' not in data:
+        return None
+    for raw in reversed(data.splitlines()):
+        if raw.strip():
+            env = _DECODER.decode(raw)
+            if env.event is not None:
+                return env.event.sequence
+    return None
 
 
 def record_msg_id(header: HeaderRecord | None, suffix: str) -> str:

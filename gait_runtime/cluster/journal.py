@@ -55,11 +55,18 @@ from ..supervisor.journal.records import (
     encode_line,
 )
 from ..supervisor.journal.scan import JournalScan, chain_bytes, scan_journal, write_chain
-from ..supervisor.journal.store import CHECKPOINT_MAX_EVENTS, PreparedBatch, StoreOptions
+from ..supervisor.journal.store import PreparedBatch, StoreOptions
 from ._settings import subject_token
 from ._stream_checkpoint import build_stream_checkpoint
 from ._stream_compaction import stream_compaction_report, verify_stream_covering
-from ._stream_state import NoLock, StreamDisk, StreamPosition, record_msg_id, stream_lines
+from ._stream_state import (
+    NoLock,
+    StreamDisk,
+    StreamPosition,
+    record_msg_id,
+    stream_lines,
+    uncovered_tail,
+)
 from .link import NatsLink, StoredMessage
 
 if TYPE_CHECKING:
@@ -203,10 +210,7 @@ class JetStreamJournal:
         self.position.checkpoints = list(scan.checkpoints)
         self.disk.size = len(data)
         self.subject_seq = messages[-1].seq
-        self.tail_seq = messages[0].seq
-        for m in messages:
-            if b'"record_type":"checkpoint"' in m.data:
-                self.tail_seq = m.seq
+        self.tail_seq = uncovered_tail(messages, self.position.last_checkpoint_sequence)
 
     def _recover(self) -> None:
         """Re-read the subject after a failure whose outcome was unknown."""
@@ -323,7 +327,8 @@ class JetStreamJournal:
         if self._resync:
             self._recover()
         position = self.position
-        events = self.events_from(position.last_checkpoint_sequence + 1)[:CHECKPOINT_MAX_EVENTS]
+        limit = self.options.checkpoint_max_events
+        events = self.events_from(position.last_checkpoint_sequence + 1)[:limit]
         if not events:
             raise SessionInputError(
                 "no new session events available for checkpoint", code="checkpoint_empty"
@@ -341,7 +346,9 @@ class JetStreamJournal:
         self.link.run(lambda: objects.put(cp.object_name, cp.runpack))
         msg_id = record_msg_id(header, f"cp{index}")
         seq = self._publish([cp.line], [msg_id], expected=self.subject_seq)
-        self.subject_seq = self.tail_seq = seq
+        self.subject_seq = seq
+        if cp.record.sequence_end >= position.last_sequence:
+            self.tail_seq = seq  # nothing left uncovered; else the tail stays before the record
         self.disk.size += len(cp.line)
         self.disk.fsyncs += 1
         position.checkpoints.append(cp.record)

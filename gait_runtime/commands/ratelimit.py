@@ -24,10 +24,19 @@ from pathlib import Path
 from typing import Final
 
 from ..artifacts.fsutil import ensure_dir, write_atomic
+from ..artifacts.gojson import go_json_indent
 from ..artifacts.lockfile import release_lock_file, take_lock_file
 from ..artifacts.timefmt import format_ns
 from ..errors import ContentionError, InvalidInputError
-from ..gate._limits import SCOPES, WINDOWS, RateLimit, counter_key, most_restrictive_limit
+from ..gate._limits import (
+    LOCK_STALE_S,
+    SCOPES,
+    STATE_FILE_NAME,
+    WINDOWS,
+    RateLimit,
+    counter_key,
+    most_restrictive_limit,
+)
 
 __all__ = [
     "DEFAULT_STATE_PATH",
@@ -40,11 +49,10 @@ __all__ = [
     "most_restrictive_limit",
 ]
 
-DEFAULT_STATE_PATH: Final = ".gait-out/gate_rate_limits.json"
+DEFAULT_STATE_PATH: Final = ".gait-out/" + STATE_FILE_NAME
 STATE_SCHEMA_ID: Final = "gait.gate.rate_limit_state"
 LOCK_RETRY_S: Final = 0.015
 LOCK_TIMEOUT_S: Final = 3.0
-LOCK_STALE_S: Final = 15.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,5 +183,5 @@ def consume(
             "schema_version": "1.0.0",
             "counters": [{"key": k, "count": counters[k]} for k in sorted(counters)],
         }
-        write_atomic(path, (json.dumps(doc, indent=2) + "\n").encode("utf-8"))
+        write_atomic(path, go_json_indent(doc) + b"\n")
     return uses

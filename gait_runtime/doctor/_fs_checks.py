@@ -12,11 +12,11 @@ import tempfile
 from pathlib import Path
 from typing import Final
 
+from ..gate._limits import LOCK_STALE_S, STATE_FILE_NAME
 from ._check import UNIVERSAL, Check, sh_quote
 from ._options import DoctorOptions
 
 __all__ = [
-    "LOCK_STALE_S",
     "PROBE_NAME",
     "check_jobs",
     "check_output_dir",
@@ -27,8 +27,6 @@ __all__ = [
 ]
 
 PROBE_NAME: Final = ".gait-doctor-writecheck"
-
-LOCK_STALE_S: Final = 30.0
 
 
 def _probe(directory: Path) -> str:
@@ -155,7 +153,12 @@ def check_registry(opts: DoctorOptions) -> Check:
 
 
 def check_rate_lock(opts: DoctorOptions) -> Check:
-    lock = opts.resolved_output_dir / "gate_rate_limits.json.lock"
+    """Warn about ``<output>/gate_rate_limits.json.lock`` older than the protocol's staleness.
+
+    The threshold is the rate limiter's own :data:`~gait_runtime.gate._limits.LOCK_STALE_S`
+    (15 s): a lock that old is one the next writer removes, so it is reported as such.
+    """
+    lock = opts.resolved_output_dir / (STATE_FILE_NAME + ".lock")
     try:
         age = opts.now - lock.stat().st_mtime
     except OSError:

@@ -2,7 +2,8 @@
 
 Owns: ``trim`` (Go ``unicode.IsSpace``), ``lower`` (per-code-point simple lower
 case, as Go ``strings.ToLower``), ``uniq_sorted`` / ``uniq_sorted_lower``, Go
-``path.Base``, the Go JSON string escape used for ``matched_rule_<name>`` codes,
+``path.Base``, the Go JSON string escape used for ``matched_rule_<name>`` codes
+(the escapes themselves are :mod:`gait_runtime.artifacts.gojson`'s),
 and the hex64 check. Digests diverge if any of these differ from Go by one byte,
 so nothing here uses Python's ``str.strip``/``str.lower`` on non-ASCII text.
 """
@@ -12,6 +13,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from typing import Final
+
+from ..artifacts.gojson import go_json
 
 __all__ = [
     "ASCII_SPACE",
@@ -86,36 +89,19 @@ def go_path_base(text: str) -> str:
     return stripped.rsplit("/", 1)[-1]
 
 
-_JSON_ESCAPES: Final = {
-    '"': '\\"',
-    "\\": "\\\\",
-    "\n": "\\n",
-    "\r": "\\r",
-    "\t": "\\t",
-    "\b": "\\b",
-    "\f": "\\f",
-    "<": "\\u003c",
-    ">": "\\u003e",
-    "&": "\\u0026",
-    "\u2028": "\\u2028",
-    "\u2029": "\\u2029",
-}
+_SURROGATE: Final = re.compile("[\ud800-\udfff]")
 
 
 def go_json_escape(text: str) -> str:
-    """The body of Go's ``json.Marshal`` of a string, without the outer quotes."""
-    out: list[str] = []
-    for ch in text:
-        esc = _JSON_ESCAPES.get(ch)
-        if esc is not None:
-            out.append(esc)
-        elif ord(ch) < 0x20:
-            out.append(f"\\u{ord(ch):04x}")
-        elif 0xD800 <= ord(ch) <= 0xDFFF:
-            out.append("\ufffd")
-        else:
-            out.append(ch)
-    return "".join(out)
+    """The body of Go's ``json.Marshal`` of a string, without the outer quotes.
+
+    The escapes are :func:`~gait_runtime.artifacts.gojson.go_json`'s (the one Go
+    JSON encoder); a lone surrogate, which Go never sees in a string, becomes
+    U+FFFD as Go's decoder would have made it.
+    """
+    if not text.isascii():
+        text = _SURROGATE.sub("\ufffd", text)
+    return go_json(text)[1:-1].decode("utf-8")
 
 
 def sanitize_rule_name(name: str) -> str:

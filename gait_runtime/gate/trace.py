@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import binascii
 import hashlib
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from ..artifacts.fsutil import reject_parent_traversal, write_atomic
+from ..artifacts.gojson import go_json_indent
 from ..artifacts.jcs import short_id
 from ..artifacts.signing import ALG, SigningKey, VerifyKey, signature_errors
 from ..artifacts.timefmt import format_ns
@@ -258,16 +258,16 @@ def verify_trace(trace: dict[str, Any], key: VerifyKey) -> TraceVerifyResult:
     return TraceVerifyResult(True, tid, ver, key.key_id)
 
 
-def pretty_json(value: object) -> bytes:
-    """Go ``json.MarshalIndent`` style: 2-space indent, key order kept, newline."""
-    return (json.dumps(value, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
-
-
 def write_json_artifact(path: str | Path, value: object) -> Path:
-    """Write an artifact as pretty JSON atomically (0600); refuse ``..`` in relative paths."""
+    """Write an artifact as Go writes it, atomically (0600); refuse ``..`` in relative paths.
+
+    The bytes are ``json.MarshalIndent(v, "", "  ")`` plus a newline
+    (:func:`~gait_runtime.artifacts.gojson.go_json_indent`: key order kept,
+    ``<``, ``>``, ``&``, U+2028 and U+2029 escaped).
+    """
     reject_parent_traversal(str(path))
     target = Path(path)
-    write_atomic(target, pretty_json(value))
+    write_atomic(target, go_json_indent(value) + b"\n")
     return target
 
 
@@ -286,5 +286,5 @@ def write_new_trace(directory: Path, trace: dict[str, Any]) -> Path:
     target = default_trace_path(directory, trace)
     if target.exists():
         raise ArtifactInputError(f"trace file already exists: {target}", code="trace_exists")
-    write_atomic(target, pretty_json(value=trace))
+    write_atomic(target, go_json_indent(trace) + b"\n")
     return target

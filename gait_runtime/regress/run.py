@@ -20,7 +20,7 @@ from typing import Any, Final
 from .. import __version__
 from ..artifacts.fsutil import write_atomic
 from ..artifacts.timefmt import ZERO_TIME_TEXT, normalize_rfc3339
-from ..errors import GaitError, RegressInputError
+from ..errors import EXIT_OK, EXIT_REGRESS_FAILED, GaitError, RegressInputError
 from ..runpack import read_runpack
 from .graders import (
     BUILTIN_ORDER,
@@ -82,7 +82,7 @@ class RunOutcome:
     @property
     def exit_code(self) -> int:
         """0 on pass, 5 on a deterministic regression."""
-        return 5 if self.failures else 0
+        return EXIT_REGRESS_FAILED if self.failures else EXIT_OK
 
     @property
     def top_failure_reason(self) -> str:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ..artifacts.keys import KeySource, load_public, resolve_signing_key
-from ..errors import GaitError
+from ..errors import GaitError, verdict_exit_code
 from ..gate import CompiledPolicy, decide, load_policy, normalize_intent
 from ..gate.trace import write_new_trace
 from ..plugin import FALLBACK_WARNING, decode_call
@@ -23,8 +23,6 @@ from .decision import Decision, decision_from, not_allowed
 from .errors import CallDecodeError
 
 __all__ = ["LocalGate"]
-
-_EXIT: dict[str, int] = {"block": 3, "require_approval": 4}
 
 
 class LocalGate:
@@ -114,7 +112,7 @@ class LocalGate:
             "trace_id": final.trace["trace_id"],
             "trace_path": trace_path,
             "warnings": [FALLBACK_WARNING] if decoded.fallback_used else [],
-            "exit_code": _EXIT.get(final.verdict, 0),
+            "exit_code": verdict_exit_code(final.verdict),
         }
         if final.approval is not None and final.approval.approval_ref:
             doc["approval_ref"] = final.approval.approval_ref

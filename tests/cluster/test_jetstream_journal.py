@@ -220,3 +220,46 @@ def test_packed_batches_keep_the_bytes_ids_and_conflict_rules(
         assert again.last_sequence == 4
     finally:
         packed.close()
+
+
+def test_checkpoints_cover_at_most_the_configured_events_like_the_file_journal(
+    link: NatsLink, sid: str, tmp_path: Path
+) -> None:
+    """``checkpoint_max_events`` bounds a stream checkpoint exactly as it bounds a file one."""
+    options = StoreOptions(
+        clock=FakeClock(step_ns=1_000_000), producer_version="test", checkpoint_max_events=2
+    )
+    stream = JetStreamJournal(Path("label"), options, link)
+    stream.open(sid, "run_1")
+    stream.commit(stream.prepare([(FIELDS, 1)] * 5))
+    file_store = JournalStore(tmp_path / "j.journal.jsonl", options)
+    file_store.open(sid, "run_1")
+    file_store.append([(FIELDS, 1)] * 5)
+    covered: list[list[tuple[int, int]]] = [[], []]
+    pair: list[JetStreamJournal | JournalStore] = [stream, file_store]
+    for i, journal in enumerate(pair):
+        while journal.position.pending_events():
+            end = journal.position.next_checkpoint_end(2)
+            record, _ = journal.checkpoint(tmp_path / f"{i}_cp_{end:06d}.zip")
+            covered[i].append((record.sequence_start, record.sequence_end))
+    file_store.close()
+    assert covered[0] == covered[1] == [(1, 2), (3, 4), (5, 5)]
+
+
+def test_a_new_owner_finds_the_events_a_bounded_checkpoint_left_uncovered(
+    link: NatsLink, sid: str, tmp_path: Path
+) -> None:
+    """Recovery after a bounded checkpoint: the next checkpoint covers the rest, none lost."""
+    options = StoreOptions(
+        clock=FakeClock(step_ns=1_000_000), producer_version="test", checkpoint_max_events=2
+    )
+    a = JetStreamJournal(Path("a"), options, link)
+    a.open(sid, "run_1")
+    a.commit(a.prepare([(FIELDS, 1)] * 5))
+    a.checkpoint(tmp_path / "a_cp_000002.zip")
+    b = JetStreamJournal(Path("b"), options, link)
+    assert b.open(sid, "run_1") is False
+    assert b.position.pending_events() == 3
+    record, _ = b.checkpoint(tmp_path / "a_cp_000004.zip")
+    assert (record.sequence_start, record.sequence_end) == (3, 4)
+    assert [e.sequence for e in b.events_from(5)] == [5]

@@ -17,6 +17,7 @@ from gait_runtime import __version__
 from gait_runtime.cli import main
 from gait_runtime.doctor import DoctorOptions, run_doctor, sh_quote
 from gait_runtime.doctor.checks import required_schema_files
+from gait_runtime.gate._limits import LOCK_STALE_S
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 DEFAULT_ORDER = [
@@ -132,7 +133,7 @@ def test_this_checkout_is_recognised(home: Path) -> None:
 
 
 def test_stale_rate_limit_lock_warns_with_a_removal_fix(home: Path) -> None:
-    """A gate rate-limit lock older than 30 s is a warning whose fix removes it."""
+    """A gate rate-limit lock older than 15 s is a warning whose fix removes it."""
     lock = Path("gait-out/gate_rate_limits.json.lock")
     lock.parent.mkdir()
     lock.write_text("")
@@ -142,6 +143,21 @@ def test_stale_rate_limit_lock_warns_with_a_removal_fix(home: Path) -> None:
     check = next(c for c in doc["checks"] if c["name"] == "gate_rate_limit_lock")
     assert check["status"] == "warn"
     assert check["fix_command"] == "rm -f 'gait-out/gate_rate_limits.json.lock'"
+
+
+@pytest.mark.parametrize(("age_s", "status"), [(14.5, "pass"), (15.5, "warn"), (29.0, "warn")])
+def test_rate_limit_lock_is_stale_when_the_rate_limiter_calls_it_stale(
+    home: Path, age_s: float, status: str
+) -> None:
+    """Doctor's threshold is the lock protocol's one staleness (15 s), not a second value."""
+    assert LOCK_STALE_S == 15.0
+    lock = home.parent / "work" / "gait-out" / "gate_rate_limits.json.lock"
+    lock.parent.mkdir()
+    lock.write_text("")
+    mtime = lock.stat().st_mtime
+    opts = DoctorOptions(workdir=lock.parent.parent, environ={"HOME": str(home)}, now=mtime + age_s)
+    check = next(c for c in run_doctor(opts).checks if c.name == "gate_rate_limit_lock")
+    assert check.status == status
 
 
 def test_group_writable_key_warns(home: Path) -> None:

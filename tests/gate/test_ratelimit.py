@@ -76,6 +76,20 @@ def test_consume_counts_until_the_limit_then_refuses_without_counting(tmp_path: 
     assert not state.with_name("limits.json.lock").exists()
 
 
+def test_state_file_bytes_are_go_marshal_indent(tmp_path: Path) -> None:
+    """Counter keys keep UTF-8 as is and escape ``<``, ``>``, ``&`` (Go's MarshalIndent bytes)."""
+    state = tmp_path / "limits.json"
+    limit = RateLimit(5)
+    key = counter_key(limit, tool_name="t<é>", identity="a&b", now_ns=NOW, budget=False)
+    consume(state, [(limit, key)], now_ns=NOW)
+    assert state.read_bytes() == (
+        b'{\n  "schema_id": "gait.gate.rate_limit_state",\n  "schema_version": "1.0.0",\n'
+        b'  "counters": [\n    {\n      "key": "minute|tool_identity|2026-03-01T09:30:00Z|'
+        + "t\\u003cé\\u003e|a\\u0026b".encode()
+        + b'",\n      "count": 1\n    }\n  ]\n}\n'
+    )
+
+
 def test_old_windows_are_pruned_and_a_new_window_starts_fresh(tmp_path: Path) -> None:
     """The next minute has its own bucket; the old one is removed on write."""
     state = tmp_path / "limits.json"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from gait_runtime.gate._strings import (
+    go_json_escape,
     go_path_base,
     lower,
     sanitize_rule_name,
@@ -65,3 +66,38 @@ def test_go_path_base(text: str, expected: str) -> None:
 def test_sanitized_rule_name_follows_go_json_escaping(name: str, expected: str) -> None:
     """matched_rule_<name>: JSON-escape, strip quotes, spaces and dashes to _, lower."""
     assert sanitize_rule_name(name) == expected
+
+
+_GO_STRING_ESCAPES = {
+    '"': '\\"',
+    "\\": "\\\\",
+    "\n": "\\n",
+    "\r": "\\r",
+    "\t": "\\t",
+    "\b": "\\b",
+    "\f": "\\f",
+    "<": "\\u003c",
+    ">": "\\u003e",
+    "&": "\\u0026",
+    "\u2028": "\\u2028",
+    "\u2029": "\\u2029",
+}
+
+
+def _go_escaped(ch: str) -> str:
+    """Go ``encoding/json``'s string escape of one code point, written out rule by rule."""
+    if ch in _GO_STRING_ESCAPES:
+        return _GO_STRING_ESCAPES[ch]
+    if ord(ch) < 0x20:
+        return f"\\u{ord(ch):04x}"
+    if 0xD800 <= ord(ch) <= 0xDFFF:
+        return "\ufffd"
+    return ch
+
+
+def test_go_json_escape_follows_go_for_every_code_point() -> None:
+    """The escape (gojson's encoder underneath) matches Go's rules for all of Unicode."""
+    every = "".join(map(chr, range(0x110000)))
+    assert go_json_escape(every) == "".join(map(_go_escaped, every))
+    for cp in [*range(0x80), 0x2028, 0x2029, 0xD800, 0xDFFF, 0xFFFD, 0x1F600]:
+        assert go_json_escape(chr(cp)) == _go_escaped(chr(cp)), hex(cp)

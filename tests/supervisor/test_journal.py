@@ -206,6 +206,19 @@ def test_chain_file_is_a_projection_of_the_journal(vectors: Path) -> None:
     )
 
 
+def test_state_and_chain_escape_html_characters_as_go_does(vectors: Path) -> None:
+    """State and chain files are Go ``MarshalIndent`` bytes: ``&`` in a run id is ``\\u0026``."""
+    scan = scan_journal((vectors / S / "demo.journal.jsonl").read_bytes())
+    header = msgspec.structs.replace(scan.header, run_id="run_a&b<c>")
+    chain = chain_bytes(header, header.producer_version, scan.checkpoints)
+    assert b'"run_id": "run_a\\u0026b\\u003cc\\u003e"' in chain
+    assert json.loads(chain)["run_id"] == "run_a&b<c>"
+    state = load_state(vectors / S / "demo.journal.jsonl.state.json", 3556)
+    assert state is not None
+    data = state_bytes(msgspec.structs.replace(state, run_id="run_a&b"))
+    assert b'"run_id": "run_a\\u0026b"' in data
+
+
 def test_checkpoint_digest_formula_matches_go_chain(vectors: Path) -> None:
     """§4.3: sha256("<manifest>:<prev>:<index>:<start>:<end>") reproduces Go's digests."""
     chain = json.loads((vectors / S / "demo.journal_chain.json").read_text())

@@ -21,6 +21,7 @@ from typing import Any, Final
 import msgspec
 
 from ...artifacts.fsutil import ensure_dir, write_atomic
+from ...artifacts.gojson import go_json_indent
 from ...errors import IOFailure, SessionInputError
 from .records import (
     CheckpointRecord,
@@ -297,7 +298,7 @@ def state_bytes(state: SessionState) -> bytes:
         value = getattr(state, name)
         if name in _STATE_ALWAYS or value:
             doc[name] = value
-    return msgspec.json.format(msgspec.json.encode(doc), indent=2) + b"\n"
+    return go_json_indent(doc) + b"\n"
 
 
 def load_state(path: Path, journal_size: int) -> SessionState | None:
@@ -378,7 +379,7 @@ def chain_bytes(header: HeaderRecord, producer: str, checkpoints: list[Checkpoin
         "run_id": header.run_id,
         "checkpoints": checkpoints,
     }
-    return msgspec.json.format(msgspec.json.encode(doc), indent=2) + b"\n"
+    return go_json_indent(doc) + b"\n"
 
 
 def write_chain(path: Path, data: bytes) -> None:
