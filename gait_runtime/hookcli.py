@@ -30,7 +30,7 @@ import os
 import sys
 import threading
 
-from .hooks import decision_answer, failure_answer, hook_request_body, read_reply
+from .hooks import HOOK_ADAPTER, decision_answer, failure_answer, hook_request_body, read_reply
 
 TYPE_CHECKING = False  # typing costs start-up time; type checkers treat this name as True
 if TYPE_CHECKING:
@@ -178,12 +178,16 @@ def _remote(url: str, payload: object, token: str, timeout: float) -> dict[str, 
 
 
 def _local(policy_path: str, payload: dict[str, Any], profile: str) -> dict[str, Any]:
-    from .gate import evaluate, load_policy, normalize_intent
-    from .plugin import decode_call
+    from .artifacts.jcs import use_reference_encoder
+    from .gate.evaluate import evaluate
+    from .gate.intent import normalize_intent
+    from .hookcache import cached_adapter, cached_policy
+    from .plugin import decode_with
 
-    decoded = decode_call("claude_code", payload, profile=profile)
+    use_reference_encoder()  # one small digest: rfc8785 alone beats importing msgspec
+    decoded = decode_with(cached_adapter(HOOK_ADAPTER), payload, profile=profile)
     intent = normalize_intent(decoded.intent, strip_context_claims=True)
-    result = evaluate(load_policy(policy_path), intent)
+    result = evaluate(cached_policy(policy_path), intent)
     return decision_answer(result.verdict, sorted(result.reason_codes), intent.intent_digest)
 
 
