@@ -34,9 +34,9 @@ from .hooks import HOOK_ADAPTER, decision_answer, failure_answer, hook_request_b
 
 TYPE_CHECKING = False  # typing costs start-up time; type checkers treat this name as True
 if TYPE_CHECKING:
-    from typing import Any, Final
+    from typing import Any, Final, NoReturn
 
-__all__ = ["add_flags", "answer", "main", "respond", "run"]
+__all__ = ["add_flags", "answer", "exit_now", "main", "respond", "run"]
 
 _MAX_PAYLOAD: Final = 1 << 20
 _DEFAULT_TIMEOUT_S: Final = 5.0
@@ -281,6 +281,16 @@ def main(argv: list[str]) -> int | None:
     return _answer_argv(argv)
 
 
+def exit_now(code: int) -> NoReturn:
+    """End the hook process with ``code`` once its answer is written: flush, then
+    ``os._exit``. Nothing is pending by then (the caches are written and closed before
+    the answer), and skipping the interpreter's finalisation, which tears down every
+    imported module, saves ~15 ms CPU per call on ``--policy``."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 def run() -> None:
     """Console-script entry point ``gait-hook [flags]`` (the same as ``gait hook claude-code``).
 
@@ -293,4 +303,4 @@ def run() -> None:
     if any(a in ("-h", "--help") for a in argv):
         _parser(with_help=True).print_help()
         sys.exit(0)
-    sys.exit(_answer_argv(argv))
+    exit_now(_answer_argv(argv))

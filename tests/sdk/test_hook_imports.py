@@ -89,10 +89,21 @@ POLICY_FORBIDDEN = POLICY_COLD_FORBIDDEN | {
 
 # Runs a console script as its own ``__main__`` and, at exit, lists ``sys.modules``:
 # ``-X importtime`` does not see modules loaded through ``importlib.import_module``
-# (entry points, the packages' lazy names), the list does.
+# (entry points, the packages' lazy names), the list does. The hook ends with
+# ``os._exit`` (no atexit), so the list is printed from a wrapper of it too.
 _RUN_SCRIPT = """
 import atexit, os, sys
-atexit.register(lambda: print("MODULES", *sorted(sys.modules), file=sys.stderr))
+listed = []
+def modules():
+    if not listed:
+        listed.append(1)
+        print("MODULES", *sorted(sys.modules), file=sys.stderr, flush=True)
+atexit.register(modules)
+real_exit = os._exit
+def exit_listing(code):
+    modules()
+    real_exit(code)
+os._exit = exit_listing
 script = sys.argv[1]
 sys.argv = sys.argv[1:]
 sys.path[0] = os.path.dirname(script)
