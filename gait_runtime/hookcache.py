@@ -3,7 +3,8 @@
 Owns two cached lookups, each equal to the full work it replaces:
 
 - :func:`cached_policy` — the parsed policy document (the YAML's plain value, kept as
-  JSON) under the sha256 of the policy file's bytes. A hit skips importing and running
+  JSON) with the sha256 of the policy file's text (its bytes, for a UTF-8 file), one
+  entry per policy file path and environment. A hit (same sha256) skips importing and running
   the YAML parser; validation and compilation
   (:func:`gait_runtime.gate.policy.compile_document`) run every time on that value, as
   after parsing, so the compiled policy and its digest are the same. A policy that fails
@@ -25,10 +26,13 @@ Trust and failure. The directory is ``$GAIT_CACHE_DIR``, else ``$XDG_CACHE_HOME/
 else ``~/.cache/gait`` (``GAIT_CACHE_DIR=off`` turns both caches off); it is created
 ``0700``. A file is read only if it is a regular file owned by this user and writable by
 nobody else. Anything missing, stale, malformed, or failing to load from a hit is a miss,
-and a miss does the full work, so a cache can make an answer slower, never different.
-Writes are atomic (a temporary file renamed over the entry) and best effort: an
-unwritable directory is not an error. Imports only ``hashlib``, ``json``, ``os``,
-``sys`` at module import (the gate and plugin modules when called).
+and a miss does the full work, so a cache can make an answer slower, never different
+(the directory is trusted like the installation: whoever can write this user's files
+can also change the hook's settings). Writes are atomic (a temporary file renamed over
+the entry) and best effort: an unwritable directory is not an error. Entries are a few
+KB; one per policy file and environment, one adapter index per environment, none pruned.
+Imports only ``hashlib``, ``json``, ``os``, ``stat``, ``sys`` at module import (the gate
+and plugin modules when called).
 """
 
 from __future__ import annotations
@@ -173,9 +177,16 @@ def cached_policy(path: str, directory: str | None = None) -> CompiledPolicy:
         return compile_document(doc, source=source, marks=marks)
     env = [_FORMAT, environment(), _walker()]
     sha = hashlib.sha256(text.encode("utf-8", "surrogateescape")).hexdigest()
-    name = f"policy-{sha}-{_short(env)}"
+    # one entry per policy file and environment (an edit replaces it); the text's sha256 decides
+    place = hashlib.sha256(os.path.abspath(source).encode("utf-8", "surrogateescape"))
+    name = f"policy-{place.hexdigest()[:32]}-{_short(env)}"
     entry = _read(os.path.join(where, name + ".json"))
-    if isinstance(entry, dict) and entry.get("env") == env and "doc" in entry:
+    if (
+        isinstance(entry, dict)
+        and entry.get("sha256") == sha
+        and entry.get("env") == env
+        and "doc" in entry
+    ):
         try:
             return compile_document(entry["doc"], source=source)
         except Exception:  # a doctored or unexpected entry: do the full work
@@ -187,7 +198,7 @@ def cached_policy(path: str, directory: str | None = None) -> CompiledPolicy:
         doc_json = None
     policy = compile_document(doc, source=source, marks=marks)
     if doc_json is not None and json.loads(doc_json) == doc:
-        _write(where, name + ".json", {"env": env, "doc": json.loads(doc_json)})
+        _write(where, name + ".json", {"sha256": sha, "env": env, "doc": json.loads(doc_json)})
     return policy
 
 

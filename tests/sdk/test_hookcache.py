@@ -76,8 +76,9 @@ def test_an_unreadable_policy_fails_the_same(tmp_path: Path) -> None:
     assert str(cached.value) == str(full.value)
 
 
-def test_an_edited_policy_is_a_new_entry(tmp_path: Path) -> None:
-    """The entry is keyed by the file's sha256: an edit is seen at once."""
+def test_an_edited_policy_replaces_its_entry(tmp_path: Path) -> None:
+    """The entry holds the file's sha256: an edit is seen at once, and its new entry
+    replaces the old one (one entry per policy file)."""
     policy = tmp_path / "policy.yaml"
     text = POLICY.read_text()
     policy.write_text(text)
@@ -87,7 +88,11 @@ def test_an_edited_policy_is_a_new_entry(tmp_path: Path) -> None:
     second = hookcache.cached_policy(str(policy), str(cache))
     assert (first.default_verdict, second.default_verdict) == ("require_approval", "block")
     _same(second, load_policy(policy))
-    assert len(_entries(cache, "policy")) == 2
+    (entry,) = _entries(cache, "policy")
+    assert "default_verdict: block" in policy.read_text()
+    assert json.loads(entry.read_text())["doc"]["default_verdict"] == "block"
+    policy.write_text(text)
+    _same(hookcache.cached_policy(str(policy), str(cache)), first)
 
 
 @pytest.mark.parametrize("damage", ["garbage", "group-writable", "symlink", "bad-doc", "env"])
