@@ -123,7 +123,7 @@ def _read(path: str) -> Any:
         with os.fdopen(fd, "rb", closefd=False) as f:
             raw = f.read(_MAX_ENTRY + 1)
         return json.loads(raw)
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):  # RecursionError: absurdly nested JSON
         return None
     finally:
         os.close(fd)

@@ -15,10 +15,13 @@ the JSON).
 Start-up is the budget (whole process ≤ 100 ms), so this module imports only what
 the answer needs, and only when it needs it: ``argparse``, ``json``, ``os``, ``sys``
 and ``threading`` at start; ``socket`` and ``httptools`` (the llhttp parser, which
-brings ``typing``) for ``--url``, ``ssl`` only for an ``https`` URL; the gate and the
-plugin lookup only for ``--policy``. The ``--url`` path never imports the CLI package,
-``http.client`` (``email``), ``structlog``, ``rich``, ``yaml`` or ``cryptography``;
-``tests/sdk/test_hook_imports.py`` pins that.
+brings ``typing``) for ``--url``, ``ssl`` only for an ``https`` URL; the evaluator, the
+intent normaliser and the one adapter for ``--policy``, with the YAML document and the
+adapter's entry point from :mod:`.hookcache` (no ``yaml``, no ``importlib.metadata`` scan
+once warm), digests through ``rfc8785`` (no msgspec), no signing. The ``--url`` path never
+imports the CLI package, ``http.client`` (``email``), ``structlog``, ``rich``, ``yaml`` or
+``cryptography``; ``tests/sdk/test_hook_imports.py`` pins both import sets. The process
+ends with ``os._exit`` after the answer is flushed (:func:`exit_now`).
 ``--help`` and ``--json`` go to the regular ``gait hook claude-code`` command.
 """
 

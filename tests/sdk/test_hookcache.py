@@ -95,7 +95,9 @@ def test_an_edited_policy_replaces_its_entry(tmp_path: Path) -> None:
     _same(hookcache.cached_policy(str(policy), str(cache)), first)
 
 
-@pytest.mark.parametrize("damage", ["garbage", "group-writable", "symlink", "bad-doc", "env"])
+@pytest.mark.parametrize(
+    "damage", ["garbage", "nested", "group-writable", "symlink", "bad-doc", "env"]
+)
 def test_a_damaged_or_foreign_entry_is_a_miss(tmp_path: Path, damage: str) -> None:
     """An entry that is not JSON, is writable by others, is a symlink, holds a
     document that does not compile, or was made in another environment is ignored:
@@ -106,6 +108,8 @@ def test_a_damaged_or_foreign_entry_is_a_miss(tmp_path: Path, damage: str) -> No
     block_all = {**doc["doc"], "default_verdict": "block", "rules": []}
     if damage == "garbage":
         entry.write_text("{not json")
+    elif damage == "nested":
+        entry.write_text("[" * 100_000 + "]" * 100_000)
     elif damage == "group-writable":
         entry.write_text(json.dumps({**doc, "doc": block_all}))
         entry.chmod(0o664)
