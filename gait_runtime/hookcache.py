@@ -55,6 +55,8 @@ __all__ = ["CACHE_ENV", "cache_dir", "cached_adapter", "cached_policy", "environ
 CACHE_ENV: Final = "GAIT_CACHE_DIR"
 _FORMAT: Final = 1
 _MAX_ENTRY: Final = 8 << 20
+_NOFOLLOW: Final = getattr(os, "O_NOFOLLOW", 0)
+_EUID: Final = getattr(os, "geteuid", None)  # POSIX; elsewhere no owner check
 
 
 def cache_dir() -> str:
@@ -108,14 +110,14 @@ def _environment_of(paths: list[str]) -> str:
 def _read(path: str) -> Any:
     """The JSON value of a cache file this user owns alone; ``None`` for anything else."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0))
+        fd = os.open(path, os.O_RDONLY | _NOFOLLOW | getattr(os, "O_CLOEXEC", 0))
     except OSError:
         return None
     try:
         st = os.fstat(fd)
         if (
             not stat.S_ISREG(st.st_mode)
-            or st.st_uid != os.geteuid()
+            or (_EUID is not None and st.st_uid != _EUID())
             or st.st_mode & 0o022
             or st.st_size > _MAX_ENTRY
         ):
@@ -136,7 +138,7 @@ def _write(directory: str, name: str, value: object) -> None:
         os.makedirs(directory, mode=0o700, exist_ok=True)
         target = os.path.join(directory, name)
         tmp = f"{target}.{os.getpid()}.tmp"
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW, 0o600)
         try:
             with os.fdopen(fd, "wb", closefd=False) as f:
                 f.write(data)
