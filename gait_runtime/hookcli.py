@@ -15,10 +15,13 @@ the JSON).
 Start-up is the budget (whole process ≤ 100 ms), so this module imports only what
 the answer needs, and only when it needs it: ``argparse``, ``json``, ``os``, ``sys``
 and ``threading`` at start; ``socket`` and ``httptools`` (the llhttp parser, which
-brings ``typing``) for ``--url``, ``ssl`` only for an ``https`` URL; the gate and the
-plugin lookup only for ``--policy``. The ``--url`` path never imports the CLI package,
-``http.client`` (``email``), ``structlog``, ``rich``, ``yaml`` or ``cryptography``;
-``tests/sdk/test_hook_imports.py`` pins that.
+brings ``typing``) for ``--url``, ``ssl`` only for an ``https`` URL; the evaluator, the
+intent normaliser and the one adapter for ``--policy``, with the YAML document and the
+adapter's entry point from :mod:`.hookcache` (no ``yaml``, no ``importlib.metadata`` scan
+once warm), digests through ``rfc8785`` (no msgspec), no signing. The ``--url`` path never
+imports the CLI package, ``http.client`` (``email``), ``structlog``, ``rich``, ``yaml`` or
+``cryptography``; ``tests/sdk/test_hook_imports.py`` pins both import sets. The process
+ends with ``os._exit`` after the answer is flushed (:func:`exit_now`).
 ``--help`` and ``--json`` go to the regular ``gait hook claude-code`` command.
 """
 
@@ -30,13 +33,13 @@ import os
 import sys
 import threading
 
-from .hooks import decision_answer, failure_answer, hook_request_body, read_reply
+from .hooks import HOOK_ADAPTER, decision_answer, failure_answer, hook_request_body, read_reply
 
 TYPE_CHECKING = False  # typing costs start-up time; type checkers treat this name as True
 if TYPE_CHECKING:
-    from typing import Any, Final
+    from typing import Any, Final, NoReturn
 
-__all__ = ["add_flags", "answer", "main", "respond", "run"]
+__all__ = ["add_flags", "answer", "exit_now", "main", "respond", "run"]
 
 _MAX_PAYLOAD: Final = 1 << 20
 _DEFAULT_TIMEOUT_S: Final = 5.0
@@ -178,12 +181,16 @@ def _remote(url: str, payload: object, token: str, timeout: float) -> dict[str, 
 
 
 def _local(policy_path: str, payload: dict[str, Any], profile: str) -> dict[str, Any]:
-    from .gate import evaluate, load_policy, normalize_intent
-    from .plugin import decode_call
+    from .artifacts.jcs import use_reference_encoder
+    from .gate.evaluate import evaluate
+    from .gate.intent import normalize_intent
+    from .hookcache import cached_adapter, cached_policy
+    from .plugin import decode_with
 
-    decoded = decode_call("claude_code", payload, profile=profile)
+    use_reference_encoder()  # one small digest: rfc8785 alone beats importing msgspec
+    decoded = decode_with(cached_adapter(HOOK_ADAPTER), payload, profile=profile)
     intent = normalize_intent(decoded.intent, strip_context_claims=True)
-    result = evaluate(load_policy(policy_path), intent)
+    result = evaluate(cached_policy(policy_path), intent)
     return decision_answer(result.verdict, sorted(result.reason_codes), intent.intent_digest)
 
 
@@ -277,6 +284,16 @@ def main(argv: list[str]) -> int | None:
     return _answer_argv(argv)
 
 
+def exit_now(code: int) -> NoReturn:
+    """End the hook process with ``code`` once its answer is written: flush, then
+    ``os._exit``. Nothing is pending by then (the caches are written and closed before
+    the answer), and skipping the interpreter's finalisation, which tears down every
+    imported module, saves ~15 ms CPU per call on ``--policy``."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 def run() -> None:
     """Console-script entry point ``gait-hook [flags]`` (the same as ``gait hook claude-code``).
 
@@ -289,4 +306,4 @@ def run() -> None:
     if any(a in ("-h", "--help") for a in argv):
         _parser(with_help=True).print_help()
         sys.exit(0)
-    sys.exit(_answer_argv(argv))
+    exit_now(_answer_argv(argv))

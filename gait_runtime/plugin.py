@@ -18,6 +18,9 @@ as ``unsupported adapter`` — nothing is decoded by a guess.
 
 Pure apart from discovery (``importlib.metadata``), which runs once per process and is
 cached; :func:`decode_call` is then a dict lookup and the adapter's own decoding.
+``importlib.metadata`` is imported by :func:`discover` only: a caller that already knows
+which entry point serves a name (the coding-agent hook's index, :mod:`gait_runtime.hookcache`)
+loads it with :func:`load_entry_point`, which applies the same checks as discovery.
 """
 
 from __future__ import annotations
@@ -26,11 +29,13 @@ import functools
 import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
-from importlib import metadata
-from typing import Any, Final, Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Final, Literal, Protocol, runtime_checkable
 
 from .errors import IntentError
 from .gate._strings import lower, trim  # re-exported: Go-exact text rules for adapters
+
+if TYPE_CHECKING:
+    from importlib import metadata
 
 __all__ = [
     "DEFAULT_CREATED_AT",
@@ -45,8 +50,10 @@ __all__ = [
     "TelemetrySink",
     "adapters",
     "decode_call",
+    "decode_with",
     "discover",
     "get_adapter",
+    "load_entry_point",
     "lower",
     "normalize_adapter_name",
     "resolve",
@@ -243,7 +250,32 @@ def _load(ep: metadata.EntryPoint) -> PluginInfo:
         obj = ep.load()
     except Exception as exc:  # a broken plugin is listed, never used
         return replace(info, error=f"load failed: {exc}")
-    module = sys.modules.get(ep.module)
+    return _checked(info, ep.module, obj)
+
+
+def load_entry_point(info: PluginInfo, module: str, attr: str) -> PluginInfo:
+    """Load one entry point known from an earlier discovery and check it like :func:`discover`.
+
+    ``module`` and ``attr`` are the entry point's own parts (``EntryPoint.module`` and
+    ``EntryPoint.attr``); ``info`` names it (``kind``, ``location``, ``aliases``, ``error``
+    and ``plugin`` are filled here). Name conflicts between plugins are not checked:
+    that needs every plugin, which is what :func:`discover` is for.
+    """
+    from importlib import import_module
+
+    info = replace(info, kind="", location="", aliases=(), error="", plugin=None)
+    try:
+        obj: object = import_module(module)
+        for part in filter(None, attr.split(".")):
+            obj = getattr(obj, part)
+    except Exception as exc:  # a broken plugin is listed, never used
+        return replace(info, error=f"load failed: {exc}")
+    return _checked(info, module, obj)
+
+
+def _checked(info: PluginInfo, module_name: str, obj: object) -> PluginInfo:
+    """``info`` for the loaded ``obj``: its kind and aliases, or why it is unusable."""
+    module = sys.modules.get(module_name)
     info = replace(info, location=str(getattr(module, "__file__", "") or ""))
     kind = getattr(obj, "kind", "")
     protocol = _PROTOCOLS.get(kind) if isinstance(kind, str) else None
@@ -253,7 +285,7 @@ def _load(ep: metadata.EntryPoint) -> PluginInfo:
     if not isinstance(obj, protocol):
         return replace(info, error=f"does not satisfy the {kind} protocol")
     if isinstance(obj, PayloadAdapter):
-        if lower(trim(obj.name)) != ep.name:
+        if lower(trim(obj.name)) != info.name:
             return replace(info, error=f"adapter name {obj.name!r} differs from its entry point")
         info = replace(info, aliases=tuple(lower(trim(a)) for a in obj.aliases))
     return replace(info, plugin=obj)
@@ -266,6 +298,8 @@ def discover() -> tuple[PluginInfo, ...]:
     Sorted by (name, distribution). Adapter names and aliases claimed by more than one
     plugin mark every claimant unusable.
     """
+    from importlib import metadata
+
     return resolve(metadata.entry_points(group=ENTRY_POINT_GROUP))
 
 
@@ -356,7 +390,17 @@ def decode_call(adapter: str, call: Mapping[str, Any], *, profile: str) -> Decod
         IntentError: unknown adapter, missing tool name, malformed arguments, or a
             context field the strict profile requires.
     """
-    output = get_adapter(adapter).decode(call)
+    return decode_with(get_adapter(adapter), call, profile=profile)
+
+
+def decode_with(adapter: PayloadAdapter, call: Mapping[str, Any], *, profile: str) -> DecodedCall:
+    """:func:`decode_call` with the adapter object itself (already looked up).
+
+    Raises:
+        IntentError: missing tool name, malformed arguments, or a context field the
+            strict profile requires.
+    """
+    output = adapter.decode(call)
     intent = output.intent
     context = intent.get("context")
     if not isinstance(context, dict):

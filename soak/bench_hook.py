@@ -8,9 +8,16 @@ stopped at the end), then measures, for a ``Read`` payload on stdin:
 * ``python -c pass`` (the floor: interpreter start-up with this venv's site-packages),
 * ``gait hook claude-code --url`` and ``gait-hook --url`` against the server (allow),
 * ``gait hook claude-code --url`` to a closed port (deny at once),
-* ``gait hook claude-code --policy`` (in-process gate, allow),
+* ``gait hook claude-code --policy`` and ``gait-hook --policy`` (in-process gate, allow;
+  the start-up caches warm, as from a hook's second call on), and ``--policy`` with
+  ``GAIT_CACHE_DIR=off`` (the full work every call: YAML, plugin discovery; run through
+  ``env``, one more exec),
 * the same ``--url``/``--policy`` cases with ``--baseline`` (another install's ``gait``,
   for a before/after in the same run).
+
+The children keep their start-up caches in a temporary ``GAIT_CACHE_DIR``. Bytecode is
+cached as in an installed hook: if ``PYTHONDONTWRITEBYTECODE`` is set, it is dropped for
+the children and ``PYTHONPYCACHEPREFIX`` points into the temporary directory (unless set).
 
 Two measurements: (1) our own loop, the cases alternating run by run, wall time and the
 child's CPU time (user + sys from ``wait4``), which is what to read on a loaded machine;
@@ -146,6 +153,9 @@ def main() -> int:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="gait-bench-hook-") as name:
         tmp = Path(name)
+        os.environ["GAIT_CACHE_DIR"] = str(tmp / "cache")
+        if os.environ.pop("PYTHONDONTWRITEBYTECODE", None) is not None:
+            os.environ.setdefault("PYTHONPYCACHEPREFIX", str(tmp / "pycache"))
         payload = tmp / "payload.json"
         payload.write_text(json.dumps(PAYLOAD))
         proc, url = _serve(tmp)
@@ -165,6 +175,11 @@ def main() -> int:
                 ),
                 "gait hook claude-code --policy (allow)": (
                     [gait, "hook", "claude-code", "--policy", str(POLICY)],
+                    "allow",
+                ),
+                "gait-hook --policy (allow)": ([hook, "--policy", str(POLICY)], "allow"),
+                "--policy, GAIT_CACHE_DIR=off (allow)": (
+                    ["env", "GAIT_CACHE_DIR=off", hook, "--policy", str(POLICY)],
                     "allow",
                 ),
             }
@@ -191,6 +206,7 @@ def main() -> int:
             _stop(proc)
     load = os.getloadavg()[0]
     print(f"python {sys.version.split()[0]}, {args.runs} runs per case, load average {load:.1f}")
+    print(f"bytecode prefix: {os.environ.get('PYTHONPYCACHEPREFIX', '(none)')}")
     print(
         "| case | wall median / p90 (alternating) | CPU median / p90 | "
         "hyperfine median / p90 | wall / bare |"

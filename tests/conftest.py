@@ -58,3 +58,17 @@ def in_tmp(tmp_path: Path) -> Iterator[Path]:
         yield tmp_path
     finally:
         os.chdir(old)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def hook_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Every process a test starts keeps the hook's start-up caches in a scratch dir
+    (``GAIT_CACHE_DIR``), never in the user's ``~/.cache/gait``."""
+    path = tmp_path_factory.mktemp("hook-cache")
+    old = os.environ.get("GAIT_CACHE_DIR")
+    os.environ["GAIT_CACHE_DIR"] = str(path)
+    yield path
+    if old is None:
+        os.environ.pop("GAIT_CACHE_DIR", None)
+    else:
+        os.environ["GAIT_CACHE_DIR"] = old

@@ -305,3 +305,30 @@ def test_every_package_declares_its_surface() -> None:
     undeclared = [p for p in packages if not hasattr(importlib.import_module(p), "__all__")]
     assert undeclared == []
     assert set(PUBLIC) - {"gait_runtime.errors"} <= set(packages)
+
+
+def test_the_gate_and_artifacts_packages_import_their_names_on_use() -> None:
+    """``import gait_runtime.gate`` (and ``.artifacts``) loads no YAML, signing or msgspec;
+    a name loads its module on first use; ``gate.evaluate`` stays the function even
+    after its submodule is imported by name."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "import gait_runtime.gate as g, gait_runtime.artifacts as a\n"
+        "heavy = sorted(m for m in sys.modules if m.split('.')[0] in"
+        " ('yaml', 'cryptography', 'msgspec', 'jsonschema'))\n"
+        "import gait_runtime.gate.evaluate\n"
+        "print(heavy, callable(g.evaluate), type(g.evaluate).__name__,"
+        " 'gait_runtime.gate.approval' in sys.modules)\n"
+        "g.mint_token, a.go_json\n"
+        "print('gait_runtime.gate.approval' in sys.modules, 'msgspec' in sys.modules,"
+        " sorted(set(dir(g)) & set(g.__all__)) == sorted(g.__all__))\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, timeout=60, check=True, text=True
+    )
+    assert proc.stdout.splitlines() == ["[] True function False", "True True True"]
+    with pytest.raises(AttributeError):
+        importlib.import_module("gait_runtime.gate").no_such_name  # noqa: B018

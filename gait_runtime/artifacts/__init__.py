@@ -13,23 +13,28 @@ directory fsync), ``lockfile`` (the one ``O_EXCL`` lock-file protocol),
 
 The package re-exports only what is cheap to import (no ``cryptography``, no
 ``jsonschema``, no ``yaml``), so ``gait verify`` and ``gait demo`` keep their
-start-up budget; signing, keys and schemas are imported from their modules.
+start-up budget; signing, keys and schemas are imported from their modules. The
+re-exports themselves are imported on first use (PEP 562 ``__getattr__``): importing
+one module of the package (``jcs`` for a digest) does not import the others
+(``gojson``, ``fsutil``, ``lockfile``).
 """
 
 from __future__ import annotations
 
-from .fsutil import write_atomic as write_atomic
-from .gojson import go_json as go_json
-from .gojson import go_json_indent as go_json_indent
-from .jcs import canonicalize as canonicalize
-from .jcs import digest as digest
-from .jcs import sha256_hex as sha256_hex
-from .lockfile import release_lock_file as release_lock_file
-from .lockfile import take_lock_file as take_lock_file
-from .timefmt import format_go_duration as format_go_duration
-from .timefmt import format_ns as format_ns
-from .timefmt import parse_go_duration as parse_go_duration
-from .timefmt import parse_rfc3339 as parse_rfc3339
+TYPE_CHECKING = False  # type checkers treat this name as True
+if TYPE_CHECKING:
+    from .fsutil import write_atomic as write_atomic
+    from .gojson import go_json as go_json
+    from .gojson import go_json_indent as go_json_indent
+    from .jcs import canonicalize as canonicalize
+    from .jcs import digest as digest
+    from .jcs import sha256_hex as sha256_hex
+    from .lockfile import release_lock_file as release_lock_file
+    from .lockfile import take_lock_file as take_lock_file
+    from .timefmt import format_go_duration as format_go_duration
+    from .timefmt import format_ns as format_ns
+    from .timefmt import parse_go_duration as parse_go_duration
+    from .timefmt import parse_rfc3339 as parse_rfc3339
 
 __all__ = [
     "canonicalize",
@@ -45,3 +50,34 @@ __all__ = [
     "take_lock_file",
     "write_atomic",
 ]
+
+_LAZY = {
+    "canonicalize": "jcs",
+    "digest": "jcs",
+    "format_go_duration": "timefmt",
+    "format_ns": "timefmt",
+    "go_json": "gojson",
+    "go_json_indent": "gojson",
+    "parse_go_duration": "timefmt",
+    "parse_rfc3339": "timefmt",
+    "release_lock_file": "lockfile",
+    "sha256_hex": "jcs",
+    "take_lock_file": "lockfile",
+    "write_atomic": "fsutil",
+}
+
+
+def __getattr__(name: str) -> object:
+    """Import a public name's module on first use (PEP 562)."""
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from importlib import import_module
+
+    value = getattr(import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

@@ -12,25 +12,65 @@ msgspec's compact encoding with sorted keys. ``_fast_ok`` proves a value has
 that shape before the fast encoder is used; everything else goes to rfc8785.
 ``tests/artifacts/test_jcs.py`` checks the two paths byte-for-byte with
 Hypothesis.
+
+msgspec is imported on the first fast-path call (:func:`fast_encoder`), not at
+module import. A one-shot process that canonicalises one small document (the
+coding-agent hook) calls :func:`use_reference_encoder` first: then every value
+goes to rfc8785 (the same bytes) and msgspec, whose import costs more there than
+the whole encoding, is never imported.
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from typing import Final
 
-import msgspec
 import rfc8785
 
 from ..errors import ArtifactInputError
 
-__all__ = ["canonicalize", "digest", "sha256_hex", "short_id", "JSONValue"]
+__all__ = [
+    "JSONValue",
+    "canonicalize",
+    "digest",
+    "fast_encoder",
+    "sha256_hex",
+    "short_id",
+    "use_reference_encoder",
+]
 
 JSONValue = object
 """Any value made of dict/list/str/int/float/bool/None (kept loose on purpose)."""
 
 _SAFE_INT: Final = 2**53
-_encoder: Final = msgspec.json.Encoder(order="sorted")
+_encode: Callable[[object], bytes] | None = None
+"""msgspec's compact sorted-keys encoder, created by the first :func:`fast_encoder` call."""
+_reference_only = False
+
+
+def fast_encoder() -> Callable[[object], bytes] | None:
+    """msgspec's compact sorted-keys encoder (msgspec is imported on the first call).
+
+    Its bytes are RFC 8785's for the values :func:`canonicalize` sends it (see the
+    module doc). ``None`` after :func:`use_reference_encoder`.
+    """
+    global _encode
+    if _encode is None and not _reference_only:
+        import msgspec
+
+        _encode = msgspec.json.Encoder(order="sorted").encode
+    return _encode
+
+
+def use_reference_encoder() -> None:
+    """From now on, in this process, canonicalise with the rfc8785 package only.
+
+    The bytes do not change; what changes is that msgspec is never imported (worth it
+    in a short process that canonicalises a few small values). There is no way back.
+    """
+    global _reference_only
+    _reference_only = True
 
 
 def _fast_ok(value: object, depth: int = 0) -> bool:
@@ -87,8 +127,10 @@ def canonicalize(value: object) -> bytes:
         ArtifactInputError: the value cannot be canonicalised (NaN, infinity,
             an integer outside ±2**53, a non-JSON type).
     """
-    if _fast_ok(value):
-        return _encoder.encode(value)
+    if not _reference_only and _fast_ok(value):
+        encode = _encode or fast_encoder()
+        if encode is not None:
+            return encode(value)
     try:
         # rfc8785 types its input as a closed union; we pass arbitrary JSON-ish values.
         return rfc8785.dumps(value)  # type: ignore[arg-type]

@@ -364,9 +364,10 @@ def run() -> None:
     the regular command.
     """
     if sys.argv[1:3] == ["hook", "claude-code"]:
+        from ..hookcli import exit_now
         from ..hookcli import main as hook_main
 
         code = hook_main(sys.argv[3:])
         if code is not None:
-            sys.exit(code)
+            exit_now(code)
     sys.exit(main())

@@ -11,26 +11,35 @@ Public API (the supervisor calls these on every request):
 
 This package never imports anyio and does no network I/O; files are touched only
 by :func:`load_policy` and the explicit writers in :mod:`.trace`.
+
+Names are imported on first use (PEP 562 ``__getattr__``), so a caller that needs only
+:func:`evaluate` and :func:`normalize_intent` (the coding-agent hook) does not pay for
+YAML, approvals, traces or signing (``cryptography``). :mod:`.evaluate` is imported at
+once: its module name equals the function's, and importing the submodule later would
+otherwise rebind ``gait_runtime.gate.evaluate`` to the module.
 """
 
 from __future__ import annotations
 
-from .approval import mint_token as mint_token
-from .approval import validate_token as validate_token
 from .evaluate import GateResult as GateResult
 from .evaluate import evaluate as evaluate
-from .intent import NormalizedIntent as NormalizedIntent
-from .intent import Target as Target
-from .intent import normalize_intent as normalize_intent
-from .intent import parse_intent_json as parse_intent_json
-from .pipeline import FinalDecision as FinalDecision
-from .pipeline import decide as decide
-from .policy import CompiledPolicy as CompiledPolicy
-from .policy import compile_policy as compile_policy
-from .policy import load_policy as load_policy
-from .trace import TraceVerifyResult as TraceVerifyResult
-from .trace import build_trace as build_trace
-from .trace import verify_trace as verify_trace
+
+TYPE_CHECKING = False  # type checkers treat this name as True
+if TYPE_CHECKING:
+    from .approval import mint_token as mint_token
+    from .approval import validate_token as validate_token
+    from .intent import NormalizedIntent as NormalizedIntent
+    from .intent import Target as Target
+    from .intent import normalize_intent as normalize_intent
+    from .intent import parse_intent_json as parse_intent_json
+    from .pipeline import FinalDecision as FinalDecision
+    from .pipeline import decide as decide
+    from .policy import CompiledPolicy as CompiledPolicy
+    from .policy import compile_policy as compile_policy
+    from .policy import load_policy as load_policy
+    from .trace import TraceVerifyResult as TraceVerifyResult
+    from .trace import build_trace as build_trace
+    from .trace import verify_trace as verify_trace
 
 __all__ = [
     "CompiledPolicy",
@@ -50,3 +59,36 @@ __all__ = [
     "validate_token",
     "verify_trace",
 ]
+
+_LAZY = {
+    "CompiledPolicy": "policy",
+    "FinalDecision": "pipeline",
+    "NormalizedIntent": "intent",
+    "Target": "intent",
+    "TraceVerifyResult": "trace",
+    "build_trace": "trace",
+    "compile_policy": "policy",
+    "decide": "pipeline",
+    "load_policy": "policy",
+    "mint_token": "approval",
+    "normalize_intent": "intent",
+    "parse_intent_json": "intent",
+    "validate_token": "approval",
+    "verify_trace": "trace",
+}
+
+
+def __getattr__(name: str) -> object:
+    """Import a public name's module on first use (PEP 562)."""
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from importlib import import_module
+
+    value = getattr(import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

@@ -13,7 +13,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from ..artifacts.jcs import canonicalize
+from ..artifacts.jcs import canonicalize, fast_encoder
 from ..artifacts.timefmt import ZERO_TIME_TEXT, parse_rfc3339
 from ..errors import ArtifactInputError, IntentError
 from ._intent_values import (
@@ -23,7 +23,6 @@ from ._intent_values import (
     SECRET_KEY_OK_SUFFIX,
     SECRET_PREFIX,
     SECRET_SAFE_PREFIX,
-    SORTED,
     SURROGATE_ESCAPE,
 )
 from ._strings import is_hex64, trim, trim_lower
@@ -240,13 +239,16 @@ def canonical_bytes(value: Any, safe: bool) -> bytes:
     """RFC 8785 bytes: the sorted msgspec encoding when ``safe`` (no floats, BMP keys).
 
     For such values the two encodings are byte-identical (property-tested in
-    ``tests/gate/test_intent.py``); anything else goes through :func:`canonicalize`.
+    ``tests/gate/test_intent.py``); anything else goes through :func:`canonicalize`
+    (as everything does after :func:`~gait_runtime.artifacts.jcs.use_reference_encoder`).
     """
     if safe:
-        try:
-            return SORTED.encode(value)
-        except UnicodeEncodeError:
-            pass
+        encode = fast_encoder()
+        if encode is not None:
+            try:
+                return encode(value)
+            except UnicodeEncodeError:
+                pass
     return canonicalize(value)
 
 

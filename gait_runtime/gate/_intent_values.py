@@ -12,12 +12,9 @@ import re
 from dataclasses import dataclass
 from typing import Any, Final
 
-import msgspec
-
 INTENT_SCHEMA_ID: Final = "gait.gate.intent_request"
 INTENT_SCHEMA_VERSION: Final = "1.0.0"
 SAFE: Final = 2**53
-SORTED: Final = msgspec.json.Encoder(order="sorted")
 
 TARGET_KINDS: Final = frozenset(
     {"path", "url", "host", "repo", "bucket", "table", "queue", "topic", "other"}

@@ -10,10 +10,12 @@ annotations Go's way with :data:`ANNOTATIONS`.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from ..errors import PolicyError
-from ._yaml import Marks
+
+if TYPE_CHECKING:
+    from ._yaml import Marks
 
 LEGACY: Final = (
     (

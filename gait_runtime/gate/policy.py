@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..artifacts.jcs import digest
 from ..errors import PolicyError
@@ -51,7 +51,6 @@ from ._policy_keys import (
     legacy_error,
 )
 from ._strings import sanitize_rule_name, trim, trim_lower, uniq_sorted, uniq_sorted_lower
-from ._yaml import load_yaml
 from .intent import DISCOVERY_METHODS, ENDPOINT_CLASSES, PROVENANCE_SOURCES, TARGET_KINDS
 from .model import POLICY_SCHEMA_ID as POLICY_SCHEMA_ID
 from .model import POLICY_SCHEMA_VERSION as POLICY_SCHEMA_VERSION
@@ -64,6 +63,9 @@ from .model import Match as Match
 from .model import Rule as Rule
 from .predicates import compile_predicates
 
+if TYPE_CHECKING:
+    from ._yaml import Marks
+
 __all__ = [
     "POLICY_SCHEMA_ID",
     "POLICY_SCHEMA_VERSION",
@@ -75,8 +77,11 @@ __all__ = [
     "Match",
     "Rule",
     "check_oss_prod",
+    "compile_document",
     "compile_policy",
     "load_policy",
+    "parse_policy",
+    "read_policy",
 ]
 
 
@@ -108,8 +113,36 @@ def compile_policy(text: str, *, source: str = "<policy>") -> CompiledPolicy:
     Raises:
         PolicyError: the policy is invalid; it is never partially applied.
     """
-    doc, marks = load_yaml(text, source)
-    ctx = Ctx(source, marks)
+    doc, marks = parse_policy(text, source=source)
+    return compile_document(doc, source=source, marks=marks)
+
+
+def parse_policy(text: str, *, source: str = "<policy>") -> tuple[Any, Marks]:
+    """The YAML step of :func:`compile_policy`: the document's plain value and key marks.
+
+    YAML is imported here, not at module import: a caller holding an already parsed
+    document (the coding-agent hook's policy cache) compiles it without the parser.
+
+    Raises:
+        PolicyError: malformed YAML, several documents, duplicate or non-string keys.
+    """
+    from ._yaml import load_yaml
+
+    return load_yaml(text, source)
+
+
+def compile_document(
+    doc: Any, *, source: str = "<policy>", marks: Marks | None = None
+) -> CompiledPolicy:
+    """The step of :func:`compile_policy` after YAML: validate, normalise, compile ``doc``.
+
+    ``doc`` is what :func:`parse_policy` returned (it is not modified); ``marks`` only
+    place error messages (without them an error names line 0, column 0).
+
+    Raises:
+        PolicyError: the policy is invalid; it is never partially applied.
+    """
+    ctx = Ctx(source, marks if marks is not None else {})
     if doc is None:
         doc = {}
     if not isinstance(doc, dict):
@@ -147,11 +180,11 @@ def compile_policy(text: str, *, source: str = "<policy>") -> CompiledPolicy:
     )
 
 
-def load_policy(path: str | Path) -> CompiledPolicy:
-    """Read and compile a policy file.
+def read_policy(path: str | Path) -> tuple[str, str]:
+    """The file step of :func:`load_policy`: (the policy text, its source name).
 
     Raises:
-        PolicyError: unreadable or invalid policy.
+        PolicyError: unreadable policy file.
     """
     p = Path(path)
     try:
@@ -160,7 +193,17 @@ def load_policy(path: str | Path) -> CompiledPolicy:
         raise PolicyError(
             f"read policy {p}: {exc.strerror or exc}", code="policy_unreadable"
         ) from exc
-    return compile_policy(text, source=str(p))
+    return text, str(p)
+
+
+def load_policy(path: str | Path) -> CompiledPolicy:
+    """Read and compile a policy file.
+
+    Raises:
+        PolicyError: unreadable or invalid policy.
+    """
+    text, source = read_policy(path)
+    return compile_policy(text, source=source)
 
 
 def _default_verdict(ctx: Ctx, doc: Mapping[str, Any]) -> str:

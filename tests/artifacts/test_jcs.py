@@ -114,3 +114,61 @@ def test_canonical_bytes_round_trip(value: object) -> None:
         return
     once = canonicalize(value)
     assert canonicalize(json.loads(once, parse_int=float)) == once
+
+
+@settings(max_examples=300, deadline=None)
+@given(json_values)
+def test_the_reference_encoder_gives_the_same_bytes(value: object) -> None:
+    """After ``use_reference_encoder`` (everything through rfc8785): the same bytes, or
+    the same error, as the fast path, for canonicalize and the intent digests' encoder."""
+    from gait_runtime.artifacts import jcs
+    from gait_runtime.gate._intent_parse import canonical_bytes
+
+    def both() -> tuple[object, object]:
+        out: list[object] = []
+        for fn in (canonicalize, lambda v: canonical_bytes(v, True)):
+            try:
+                out.append(fn(value))
+            except ArtifactInputError as exc:
+                out.append(("error", exc.code))
+        return out[0], out[1]
+
+    fast = both()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(jcs, "_reference_only", True)
+        assert jcs.fast_encoder() is None or jcs._encode is not None
+        reference = both()
+    assert reference == fast
+
+
+def test_a_reference_only_process_never_imports_msgspec() -> None:
+    """The hook's mode: an intent digest without msgspec, equal to the fast path's."""
+    import subprocess
+    import sys
+
+    from gait_runtime.gate.intent import normalize_intent
+
+    intent = {
+        "tool_name": "tool.read",
+        "args": {"path": "/srv/a", "n": 3},
+        "context": {"identity": "u", "workspace": "/w", "risk_class": "low"},
+    }
+    code = (
+        "import json, sys\n"
+        "from gait_runtime.artifacts.jcs import use_reference_encoder\n"
+        "use_reference_encoder()\n"
+        "from gait_runtime.gate.intent import normalize_intent\n"
+        "n = normalize_intent(json.loads(sys.argv[1]), strip_context_claims=True)\n"
+        "print(n.intent_digest, n.args_digest, 'msgspec' in sys.modules)\n"
+    )
+    import json
+
+    proc = subprocess.run(
+        [sys.executable, "-c", code, json.dumps(intent)],
+        capture_output=True,
+        timeout=60,
+        check=True,
+        text=True,
+    )
+    expected = normalize_intent(intent, strip_context_claims=True)
+    assert proc.stdout.split() == [expected.intent_digest, expected.args_digest, "False"]
