@@ -309,7 +309,8 @@ def test_every_package_declares_its_surface() -> None:
 
 def test_the_gate_and_artifacts_packages_import_their_names_on_use() -> None:
     """``import gait_runtime.gate`` (and ``.artifacts``) loads no YAML, signing or msgspec;
-    a name loads its module on first use; ``gate.evaluate`` stays the function even
+    a name loads its module on first use (``go_json`` loads msgspec on its first encode);
+    ``gate.evaluate`` stays the function even
     after its submodule is imported by name."""
     import subprocess
     import sys
@@ -322,7 +323,7 @@ def test_the_gate_and_artifacts_packages_import_their_names_on_use() -> None:
         "import gait_runtime.gate.evaluate\n"
         "print(heavy, callable(g.evaluate), type(g.evaluate).__name__,"
         " 'gait_runtime.gate.approval' in sys.modules)\n"
-        "g.mint_token, a.go_json\n"
+        "g.mint_token, a.go_json({})\n"
         "print('gait_runtime.gate.approval' in sys.modules, 'msgspec' in sys.modules,"
         " sorted(set(dir(g)) & set(g.__all__)) == sorted(g.__all__))\n"
     )

@@ -117,6 +117,7 @@ O_EXCL_USES = {
     "gait_runtime/artifacts/fsutil.py": "a fresh temp file for an atomic write",
     "gait_runtime/artifacts/tracelog.py": "a fresh temp file for an atomic write",
     "gait_runtime/supervisor/service/trace_writer.py": "a fresh temp file for an atomic write",
+    "gait_runtime/hookcache.py": "a fresh temp file for an atomic write (the hook loads no helpers)",
 }
 
 

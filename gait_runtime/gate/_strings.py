@@ -14,7 +14,7 @@ import re
 from collections.abc import Iterable
 from typing import Final
 
-from ..artifacts.gojson import go_json
+from ..artifacts.gojson import go_json_string
 
 __all__ = [
     "ASCII_SPACE",
@@ -95,13 +95,13 @@ _SURROGATE: Final = re.compile("[\ud800-\udfff]")
 def go_json_escape(text: str) -> str:
     """The body of Go's ``json.Marshal`` of a string, without the outer quotes.
 
-    The escapes are :func:`~gait_runtime.artifacts.gojson.go_json`'s (the one Go
-    JSON encoder); a lone surrogate, which Go never sees in a string, becomes
+    The escapes are :func:`~gait_runtime.artifacts.gojson.go_json_string`'s (the
+    one Go JSON encoder's, without loading msgspec); a lone surrogate, which Go never sees in a string, becomes
     U+FFFD as Go's decoder would have made it.
     """
     if not text.isascii():
         text = _SURROGATE.sub("\ufffd", text)
-    return go_json(text)[1:-1].decode("utf-8")
+    return go_json_string(text)[1:-1]
 
 
 def sanitize_rule_name(name: str) -> str:

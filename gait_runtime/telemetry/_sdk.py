@@ -31,7 +31,14 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from ..errors import DependencyMissingError, UsageError
 from ._tracing_stats import ExporterKind, SpanCounters
 
-__all__ = ["OTLP_EXTRA_HINT", "OTLP_GRPC_HINT", "build_pipeline", "otlp_protocol"]
+__all__ = [
+    "EXPORT_PROCESS_ENV",
+    "OTLP_EXTRA_HINT",
+    "OTLP_GRPC_HINT",
+    "build_pipeline",
+    "make_otlp_exporter",
+    "otlp_protocol",
+]
 
 OTLP_EXTRA_HINT: Final = "pip install 'gait-runtime[otlp]'"
 OTLP_GRPC_HINT: Final = "pip install 'gait-runtime[otlp-grpc]'"
@@ -39,6 +46,8 @@ DEFAULT_SERVICE_NAME: Final = "gait"
 _PROTOCOLS: Final = ("http/protobuf", "grpc")
 _TRACES_PATH: Final = "/v1/traces"
 _DEFAULT_BATCH: Final = 512
+EXPORT_PROCESS_ENV: Final = "GAIT_OTEL_EXPORT_PROCESS"
+"""``0``/``false``/``off``: encode and send OTLP spans in this process (default: a child)."""
 
 _log = structlog.get_logger("gait_runtime.telemetry.otel")
 
@@ -153,6 +162,7 @@ def otlp_protocol(environ: os._Environ[str] | dict[str, str] | None = None) -> s
 def _make_exporter(
     kind: ExporterKind,
     *,
+    resource: Resource,
     endpoint: str | None,
     export_timeout_s: float | None,
     console_stream: TextIO | None,
@@ -162,6 +172,27 @@ def _make_exporter(
         return memory, memory
     if kind == "console":
         return ConsoleSpanExporter(out=console_stream or sys.stderr), None
+    make_otlp_exporter(endpoint=endpoint, export_timeout_s=export_timeout_s, check_only=True)
+    if os.environ.get(EXPORT_PROCESS_ENV, "1").strip().lower() in ("0", "false", "off"):
+        return make_otlp_exporter(endpoint=endpoint, export_timeout_s=export_timeout_s), None
+    from ._export_process import ProcessSpanExporter
+
+    return (
+        ProcessSpanExporter(
+            dict(resource.attributes), endpoint=endpoint, export_timeout_s=export_timeout_s
+        ),
+        None,
+    )
+
+
+def make_otlp_exporter(
+    *, endpoint: str | None, export_timeout_s: float | None, check_only: bool = False
+) -> SpanExporter:
+    """The SDK's OTLP exporter the ``OTEL_*`` variables ask for (HTTP/protobuf or gRPC).
+
+    Raises:
+        DependencyMissingError: the extra for that transport is not installed.
+    """
     if otlp_protocol() == "grpc":
         try:
             from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import (
@@ -173,8 +204,10 @@ def _make_exporter(
                 code="otlp_extra_missing",
                 hint=OTLP_GRPC_HINT,
             ) from exc
+        if check_only:
+            return _NO_EXPORTER
         # gRPC takes host:port (or a URL) as is: no /v1/traces path.
-        return GrpcSpanExporter(endpoint=endpoint or None, timeout=export_timeout_s), None
+        return GrpcSpanExporter(endpoint=endpoint or None, timeout=export_timeout_s)
     try:
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
     except ImportError as exc:
@@ -183,8 +216,13 @@ def _make_exporter(
             code="otlp_extra_missing",
             hint=OTLP_EXTRA_HINT,
         ) from exc
+    if check_only:
+        return _NO_EXPORTER
     url = _traces_url(endpoint) if endpoint else None
-    return OTLPSpanExporter(endpoint=url, timeout=export_timeout_s), None
+    return OTLPSpanExporter(endpoint=url, timeout=export_timeout_s)
+
+
+_NO_EXPORTER: Final = SpanExporter()
 
 
 def _resource(service_version: str) -> Resource:
@@ -221,11 +259,13 @@ def build_pipeline(
     Raises:
         DependencyMissingError: ``kind`` is ``otlp`` and the extra is absent.
     """
+    resource = _resource(service_version)
     if span_exporter is not None:
         inner, memory = span_exporter, None
     else:
         inner, memory = _make_exporter(
             kind or "console",
+            resource=resource,
             endpoint=endpoint,
             export_timeout_s=export_timeout_s,
             console_stream=console_stream,
@@ -233,7 +273,6 @@ def build_pipeline(
     exporter = _CountingExporter(inner, counters)
     if max_queue_size is not None and max_export_batch_size is None:
         max_export_batch_size = min(max_queue_size, _DEFAULT_BATCH)
-    resource = _resource(service_version)
     provider = TracerProvider(resource=resource, shutdown_on_exit=False)
     provider.add_span_processor(
         _BoundedBatchSpanProcessor(

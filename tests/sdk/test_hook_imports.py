@@ -75,7 +75,6 @@ POLICY_FORBIDDEN = POLICY_COLD_FORBIDDEN | {
     "gait_runtime.gate._canon",
     "gait_runtime.artifacts.signing",
     "gait_runtime.artifacts.keys",
-    "gait_runtime.artifacts.gojson",
     "gait_runtime.artifacts.schemas",
     "gait_runtime.artifacts.fsutil",
     "gait_adapters.mcp",
