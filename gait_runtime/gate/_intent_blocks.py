@@ -10,7 +10,6 @@ from __future__ import annotations
 import posixpath
 from collections.abc import Mapping
 from typing import Any, Final
-from urllib.parse import urlsplit
 
 from ._intent_parse import (
     check_credentials,
@@ -83,6 +82,8 @@ def _infer_domain(kind: str, value: str) -> str:
         text = text.split("/", 1)[0].split(":", 1)[0]
         return trim_lower(text)
     if kind == "url":
+        from urllib.parse import urlsplit  # URL targets only (it imports ipaddress)
+
         try:
             host = urlsplit(value).hostname
         except ValueError:

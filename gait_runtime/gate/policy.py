@@ -19,8 +19,8 @@ where a string is expected are rejected.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..artifacts.jcs import digest
@@ -64,6 +64,8 @@ from .model import Rule as Rule
 from .predicates import compile_predicates
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from ._yaml import Marks
 
 __all__ = [
@@ -183,17 +185,37 @@ def compile_document(
 def read_policy(path: str | Path) -> tuple[str, str]:
     """The file step of :func:`load_policy`: (the policy text, its source name).
 
+    The source name is ``str(Path(path))``.
+
     Raises:
         PolicyError: unreadable policy file.
     """
-    p = Path(path)
+    source = _path_text(path)
     try:
-        text = p.read_bytes().decode("utf-8", errors="replace")
+        with open(source, "rb") as f:
+            text = f.read().decode("utf-8", errors="replace")
     except OSError as exc:
         raise PolicyError(
-            f"read policy {p}: {exc.strerror or exc}", code="policy_unreadable"
+            f"read policy {source}: {exc.strerror or exc}", code="policy_unreadable"
         ) from exc
-    return text, str(p)
+    return text, source
+
+
+def _path_text(path: str | Path) -> str:
+    """``str(Path(path))`` without importing pathlib for a path already in that form
+    (the coding-agent hook reads its policy on every call)."""
+    text = os.fspath(path)
+    if (
+        text
+        and "//" not in text
+        and "/./" not in text
+        and not text.startswith("./")
+        and not text.endswith(("/", "/."))
+    ):
+        return text
+    from pathlib import Path
+
+    return str(Path(text))
 
 
 def load_policy(path: str | Path) -> CompiledPolicy:

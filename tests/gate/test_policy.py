@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from gait_runtime.commands.policy_fmt import format_policy_text
 from gait_runtime.errors import PolicyError
 from gait_runtime.gate import compile_policy, load_policy
-from gait_runtime.gate.policy import check_oss_prod
+from gait_runtime.gate.policy import _path_text, check_oss_prod
 
 VECTORS = Path(__file__).resolve().parent.parent / "vectors"
 GATE = VECTORS / "gate"
@@ -253,3 +253,10 @@ def test_alias_bombs_are_rejected_not_expanded() -> None:
     lines += [f"a{i}: &a{i} [{','.join(['*a' + str(i - 1)] * 10)}]" for i in range(1, 9)]
     with pytest.raises(PolicyError, match="too large"):
         compile_policy("\n".join(lines))
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.text(alphabet="a/. ", max_size=8))
+def test_the_policy_source_name_is_str_of_path_without_pathlib(text: str) -> None:
+    """``read_policy``'s source name equals ``str(Path(path))`` for any path spelling."""
+    assert _path_text(text) == str(Path(text))

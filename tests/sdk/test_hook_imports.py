@@ -57,6 +57,9 @@ URL_FORBIDDEN = {
 POLICY_COLD_FORBIDDEN = {"rich", "structlog", "httpx", "http.client", "gait_runtime.cli._frame"}
 # never on the --policy path once its caches are warm (every call after the first)
 POLICY_FORBIDDEN = POLICY_COLD_FORBIDDEN | {
+    "pathlib",
+    "urllib.parse",
+    "ipaddress",
     "cryptography",
     "yaml",
     "jsonschema",
