@@ -19,7 +19,6 @@ where a string is expected are rejected.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -28,6 +27,7 @@ from ..errors import PolicyError
 from ._glob import DomainPattern, GlobError, PathPattern
 from ._limits import SCOPES, WINDOWS, RateLimit
 from ._policy_digest import policy_payload
+from ._policy_file import read_policy as read_policy
 from ._policy_keys import (
     DATAFLOW_KEYS,
     ENDPOINT_KEYS,
@@ -180,42 +180,6 @@ def compile_document(
         source=source,
         payload=payload,
     )
-
-
-def read_policy(path: str | Path) -> tuple[str, str]:
-    """The file step of :func:`load_policy`: (the policy text, its source name).
-
-    The source name is ``str(Path(path))``.
-
-    Raises:
-        PolicyError: unreadable policy file.
-    """
-    source = _path_text(path)
-    try:
-        with open(source, "rb") as f:
-            text = f.read().decode("utf-8", errors="replace")
-    except OSError as exc:
-        raise PolicyError(
-            f"read policy {source}: {exc.strerror or exc}", code="policy_unreadable"
-        ) from exc
-    return text, source
-
-
-def _path_text(path: str | Path) -> str:
-    """``str(Path(path))`` without importing pathlib for a path already in that form
-    (the coding-agent hook reads its policy on every call)."""
-    text = os.fspath(path)
-    if (
-        text
-        and "//" not in text
-        and "/./" not in text
-        and not text.startswith("./")
-        and not text.endswith(("/", "/."))
-    ):
-        return text
-    from pathlib import Path
-
-    return str(Path(text))
 
 
 def load_policy(path: str | Path) -> CompiledPolicy:

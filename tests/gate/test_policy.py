@@ -13,7 +13,8 @@ from hypothesis import strategies as st
 from gait_runtime.commands.policy_fmt import format_policy_text
 from gait_runtime.errors import PolicyError
 from gait_runtime.gate import compile_policy, load_policy
-from gait_runtime.gate.policy import _path_text, check_oss_prod
+from gait_runtime.gate._policy_file import _path_text
+from gait_runtime.gate.policy import check_oss_prod
 
 VECTORS = Path(__file__).resolve().parent.parent / "vectors"
 GATE = VECTORS / "gate"
