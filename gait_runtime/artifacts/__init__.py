@@ -21,6 +21,8 @@ one module of the package (``jcs`` for a digest) does not import the others
 
 from __future__ import annotations
 
+from ._lazy import lazy_names as _lazy_names
+
 TYPE_CHECKING = False  # type checkers treat this name as True
 if TYPE_CHECKING:
     from .fsutil import write_atomic as write_atomic
@@ -67,17 +69,4 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> object:
-    """Import a public name's module on first use (PEP 562)."""
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    from importlib import import_module
-
-    value = getattr(import_module(f"{__name__}.{module}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})
+__getattr__, __dir__ = _lazy_names(__name__, _LAZY, globals(), __all__)

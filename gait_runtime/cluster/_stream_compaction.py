@@ -18,7 +18,7 @@ import nats.js.errors
 
 from ..errors import VerificationError
 from ..runpack import verify_runpack
-from ..supervisor.journal.compaction import CompactionReport, CompactResult
+from ..supervisor.journal.compaction import CompactionReport, CompactResult, report_of
 from ..supervisor.journal.scan import JournalScan
 from ._stream_checkpoint import checkpoint_object_name
 from .link import NatsLink
@@ -30,19 +30,7 @@ def stream_compaction_report(
     subject: str, data: bytes, result: CompactResult, *, dry_run: bool
 ) -> CompactionReport:
     """The report of compacting ``data`` (the subject's bytes) into ``result``."""
-    compacted = result.events_after < result.events_before or len(result.data) != len(data)
-    return CompactionReport(
-        journal_path=subject,
-        output_path=subject,
-        dry_run=dry_run,
-        compacted=compacted,
-        events_before=result.events_before,
-        events_after=result.events_after,
-        checkpoints=len(result.scan.checkpoints),
-        last_checkpoint_sequence=result.scan.last_checkpoint_end,
-        bytes_before=len(data),
-        bytes_after=len(result.data),
-    )
+    return report_of(subject, subject, data, result, dry_run=dry_run)
 
 
 def verify_stream_covering(link: NatsLink, scan: JournalScan) -> None:

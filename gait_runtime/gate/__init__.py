@@ -21,6 +21,7 @@ otherwise rebind ``gait_runtime.gate.evaluate`` to the module.
 
 from __future__ import annotations
 
+from ..artifacts._lazy import lazy_names as _lazy_names
 from .evaluate import GateResult as GateResult
 from .evaluate import evaluate as evaluate
 
@@ -78,17 +79,4 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> object:
-    """Import a public name's module on first use (PEP 562)."""
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    from importlib import import_module
-
-    value = getattr(import_module(f"{__name__}.{module}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})
+__getattr__, __dir__ = _lazy_names(__name__, _LAZY, globals(), __all__)

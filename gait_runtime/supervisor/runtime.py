@@ -55,7 +55,7 @@ from .service.server import BoundAddress, HTTPServerSettings, serve_http
 if TYPE_CHECKING:
     from ..cluster import ClusterJournal
 from ..artifacts.tracelog import LOG_DIR_NAME
-from .service.trace_export import TraceFileExporter
+from .service.trace_export import NO_EXPORT_STATS, TraceFileExporter
 from .service.trace_log import TraceLog
 from .service.trace_writer import TraceWriter
 from .sessions.config import SessionConfig
@@ -433,7 +433,7 @@ class Supervisor:
             metrics.mailbox_depth.labels(mailbox="trace_writer").set(self._traces.pending())
         if self._trace_log is not None:
             metrics.mailbox_depth.labels(mailbox="trace_log").set(self._trace_log.pending())
-            files = self._trace_files.stats() if self._trace_files else _NO_EXPORT
+            files = self._trace_files.stats() if self._trace_files else NO_EXPORT_STATS
             metrics.observe_trace_log(
                 lines_total=self._trace_log.written,
                 exported_total=files["exported"],
@@ -470,9 +470,6 @@ class Supervisor:
             traces=TraceParts(self._traces, self._trace_log, self._trace_files),
             tracing=self._tracing,
         )
-
-
-_NO_EXPORT: Final[dict[str, Any]] = {"exported": 0, "failures": 0, "lag_bytes": 0}
 
 
 async def _start_cluster(config: ServiceConfig, clock_ns: Callable[[], int]) -> ClusterJournal:

@@ -17,7 +17,7 @@ from ..telemetry.otel import TracingHandle
 from .service.config import ServiceConfig
 from .service.decisions import DecisionService
 from .service.policy_reload import PolicyHolder
-from .service.trace_export import TraceFileExporter
+from .service.trace_export import NO_EXPORT_STATS, TraceFileExporter
 from .service.trace_log import TraceLog
 from .service.trace_writer import TraceWriter
 from .sessions.manager import SessionManager
@@ -52,7 +52,7 @@ def _trace_health(config: ServiceConfig, parts: TraceParts) -> dict[str, Any]:
         },
         "export": {"enabled": True, **files.stats()}
         if files is not None
-        else {"enabled": False, "exported": 0, "failures": 0, "last_error": "", "lag_bytes": 0},
+        else {"enabled": False, **NO_EXPORT_STATS},
     }
 
 

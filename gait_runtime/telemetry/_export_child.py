@@ -70,7 +70,7 @@ def _child_main() -> int:
         return 0
     attributes, endpoint, timeout = msgspec.msgpack.decode(hello)
     resource = Resource(attributes)
-    exporter = make_otlp_exporter(endpoint=endpoint or None, export_timeout_s=timeout or None)
+    exporter = make_otlp_exporter(endpoint or None, timeout or None)
     decoder = msgspec.msgpack.Decoder()
     try:
         while True:

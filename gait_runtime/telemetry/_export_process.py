@@ -19,6 +19,7 @@ own: the spans themselves or the batch processor (``_sdk.py``).
 from __future__ import annotations
 
 import os
+import selectors
 import struct
 import subprocess
 import sys
@@ -193,8 +194,6 @@ def _write_frame(fd: int, payload: bytes) -> None:
 def _read_exact(fd: int, size: int, timeout_s: float | None = None) -> bytes:
     """Read exactly ``size`` bytes; ``b""`` at end of stream before any byte."""
     if timeout_s is not None:
-        import selectors
-
         with selectors.DefaultSelector() as selector:
             selector.register(fd, selectors.EVENT_READ)
             if not selector.select(timeout_s):

@@ -14,7 +14,7 @@ import os
 import sys
 import threading
 from collections.abc import Sequence
-from typing import Final, TextIO
+from typing import Any, Final, TextIO
 from urllib.parse import urlsplit
 
 import structlog
@@ -37,6 +37,7 @@ __all__ = [
     "OTLP_GRPC_HINT",
     "build_pipeline",
     "make_otlp_exporter",
+    "otlp_exporter_class",
     "otlp_protocol",
 ]
 
@@ -172,9 +173,9 @@ def _make_exporter(
         return memory, memory
     if kind == "console":
         return ConsoleSpanExporter(out=console_stream or sys.stderr), None
-    make_otlp_exporter(endpoint=endpoint, export_timeout_s=export_timeout_s, check_only=True)
     if os.environ.get(EXPORT_PROCESS_ENV, "1").strip().lower() in ("0", "false", "off"):
-        return make_otlp_exporter(endpoint=endpoint, export_timeout_s=export_timeout_s), None
+        return make_otlp_exporter(endpoint, export_timeout_s), None
+    otlp_exporter_class()  # a missing extra fails at start-up, in this process
     from ._export_process import ProcessSpanExporter
 
     return (
@@ -185,10 +186,8 @@ def _make_exporter(
     )
 
 
-def make_otlp_exporter(
-    *, endpoint: str | None, export_timeout_s: float | None, check_only: bool = False
-) -> SpanExporter:
-    """The SDK's OTLP exporter the ``OTEL_*`` variables ask for (HTTP/protobuf or gRPC).
+def otlp_exporter_class() -> type[SpanExporter]:
+    """The SDK's OTLP exporter class the ``OTEL_*`` variables ask for (HTTP/protobuf or gRPC).
 
     Raises:
         DependencyMissingError: the extra for that transport is not installed.
@@ -204,10 +203,7 @@ def make_otlp_exporter(
                 code="otlp_extra_missing",
                 hint=OTLP_GRPC_HINT,
             ) from exc
-        if check_only:
-            return _NO_EXPORTER
-        # gRPC takes host:port (or a URL) as is: no /v1/traces path.
-        return GrpcSpanExporter(endpoint=endpoint or None, timeout=export_timeout_s)
+        return GrpcSpanExporter
     try:
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
     except ImportError as exc:
@@ -216,13 +212,21 @@ def make_otlp_exporter(
             code="otlp_extra_missing",
             hint=OTLP_EXTRA_HINT,
         ) from exc
-    if check_only:
-        return _NO_EXPORTER
+    return OTLPSpanExporter
+
+
+def make_otlp_exporter(endpoint: str | None, export_timeout_s: float | None) -> SpanExporter:
+    """The OTLP exporter of :func:`otlp_exporter_class` for ``endpoint``.
+
+    Raises:
+        DependencyMissingError: the extra for that transport is not installed.
+    """
+    exporter_class: Any = otlp_exporter_class()
+    if otlp_protocol() == "grpc":
+        # gRPC takes host:port (or a URL) as is: no /v1/traces path.
+        return exporter_class(endpoint=endpoint or None, timeout=export_timeout_s)  # type: ignore[no-any-return]
     url = _traces_url(endpoint) if endpoint else None
-    return OTLPSpanExporter(endpoint=url, timeout=export_timeout_s)
-
-
-_NO_EXPORTER: Final = SpanExporter()
+    return exporter_class(endpoint=url, timeout=export_timeout_s)  # type: ignore[no-any-return]
 
 
 def _resource(service_version: str) -> Resource:

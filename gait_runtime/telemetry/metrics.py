@@ -215,14 +215,14 @@ class Metrics:
         self._restarts_seen = 0
         # Labelled children looked up once per label set (``labels()`` costs a few
         # µs a call; every label set here is bounded: verdicts, routes, statuses).
-        self._children: dict[tuple[str, ...], Any] = {}
+        self._decision_children: dict[str, Any] = {}
+        self._http_children: dict[tuple[str, str, str], tuple[Any, Any]] = {}
 
     def observe_decision(self, verdict: str, latency_s: float) -> None:
         """Count one decision and record how long it took."""
-        key = ("decisions", verdict)
-        child = self._children.get(key)
+        child = self._decision_children.get(verdict)
         if child is None:
-            child = self._children[key] = self.decisions.labels(verdict=verdict)
+            child = self._decision_children[verdict] = self.decisions.labels(verdict=verdict)
         child.inc()
         self.decision_latency.observe(latency_s)
 
@@ -232,9 +232,9 @@ class Metrics:
         if method not in ("GET", "POST", "HEAD", "PUT", "DELETE", "PATCH", "OPTIONS"):
             method = "other"
         key = (method, route, str(status))
-        pair = self._children.get(key)
+        pair = self._http_children.get(key)
         if pair is None:
-            pair = self._children[key] = (
+            pair = self._http_children[key] = (
                 self.http_requests.labels(method=method, route=route, status=key[2]),
                 self.http_duration.labels(route=route),
             )

@@ -32,6 +32,7 @@ __all__ = [
     "CompactionReport",
     "compact_bytes",
     "compaction_report",
+    "report_of",
     "verify_covering_checkpoints",
 ]
 
@@ -147,12 +148,26 @@ def compaction_report(
     or the bytes change (a Go ``events: null`` header, blank lines).
     """
     in_place = os.path.abspath(target) == os.path.abspath(journal)
+    return report_of(str(journal), str(target), data, result, dry_run=dry_run, in_place=in_place)
+
+
+def report_of(
+    journal: str,
+    output: str,
+    data: bytes,
+    result: CompactResult,
+    *,
+    dry_run: bool,
+    in_place: bool = True,
+) -> CompactionReport:
+    """The §3 report of compacting ``journal`` (bytes ``data``) into ``output`` (a file
+    path or a stream subject); ``compacted`` as :func:`compaction_report` says."""
     compacted = (
         result.events_after < result.events_before or not in_place or len(result.data) != len(data)
     )
     return CompactionReport(
-        journal_path=str(journal),
-        output_path=str(target),
+        journal_path=journal,
+        output_path=output,
         dry_run=dry_run,
         compacted=compacted,
         events_before=result.events_before,

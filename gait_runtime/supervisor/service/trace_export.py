@@ -29,7 +29,15 @@ from ...artifacts.tracelog import (
 from ...errors import IOFailure
 from .trace_log import TraceLog
 
-__all__ = ["TraceFileExporter"]
+__all__ = ["NO_EXPORT_STATS", "TraceFileExporter"]
+
+NO_EXPORT_STATS: Final[dict[str, Any]] = {
+    "exported": 0,
+    "failures": 0,
+    "last_error": "",
+    "lag_bytes": 0,
+}
+"""The exporter's counters when ``--trace-files off`` runs none."""
 
 _RETRY_S: Final = 1.0
 _FINAL_PASS_S: Final = 5.0
@@ -77,7 +85,7 @@ class TraceFileExporter:
             await self._stepped.wait()
 
     def stats(self) -> dict[str, Any]:
-        """Counters for ``/v1/health`` and ``/metrics``."""
+        """Counters for ``/v1/health`` and ``/metrics`` (:data:`NO_EXPORT_STATS` when off)."""
         return {
             "exported": self.exported,
             "failures": self.failures,

@@ -39,6 +39,7 @@ from ...artifacts.tracelog import (
     segment_paths,
 )
 from ...errors import IOFailure
+from ._mailbox import leftovers, take_batch
 
 __all__ = ["TraceLog"]
 
@@ -207,12 +208,7 @@ class TraceLog:
             task_status.started()
             try:
                 async for first in self._receive:
-                    batch = [first]
-                    while len(batch) < self._batch_limit:
-                        try:
-                            batch.append(self._receive.receive_nowait())
-                        except (anyio.WouldBlock, anyio.EndOfStream):
-                            break
+                    batch = take_batch(self._receive, first, self._batch_limit)
                     with anyio.CancelScope(shield=True):
                         await anyio.to_thread.run_sync(segments.append, batch)
                     self.batches += 1
@@ -233,10 +229,6 @@ class TraceLog:
                 self.committed.set()
 
     def _fail_pending(self) -> None:
-        while True:
-            try:
-                job = self._receive.receive_nowait()
-            except (anyio.WouldBlock, anyio.EndOfStream, anyio.ClosedResourceError):
-                return
+        for job in leftovers(self._receive):
             job.error = "append trace log: trace log is stopped"
             job.done = True

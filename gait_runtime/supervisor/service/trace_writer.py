@@ -34,6 +34,7 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 
 from ...artifacts.fsutil import ensure_dir, fsync_dir
 from ...errors import IOFailure
+from ._mailbox import leftovers, take_batch
 from .trace_log import TraceLog
 
 __all__ = ["DEFAULT_TRACE_BATCH", "DEFAULT_TRACE_MAILBOX", "TraceWriter"]
@@ -162,12 +163,7 @@ class TraceWriter:
             task_status.started()
             try:
                 async for first in self._receive:
-                    batch = [first]
-                    while len(batch) < self._batch_limit:
-                        try:
-                            batch.append(self._receive.receive_nowait())
-                        except (anyio.WouldBlock, anyio.EndOfStream):
-                            break
+                    batch = take_batch(self._receive, first, self._batch_limit)
                     with anyio.CancelScope(shield=True):
                         await anyio.to_thread.run_sync(_write_batch, batch)
                     self.batches += 1
@@ -178,10 +174,6 @@ class TraceWriter:
                 self._fail_pending()
 
     def _fail_pending(self) -> None:
-        while True:
-            try:
-                job = self._receive.receive_nowait()
-            except (anyio.WouldBlock, anyio.EndOfStream, anyio.ClosedResourceError):
-                return
+        for job in leftovers(self._receive):
             job.error = f"write trace {job.path}: trace writer is stopped"
             job.done.set()
