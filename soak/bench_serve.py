@@ -315,8 +315,20 @@ def _client_process(args: tuple[str, str, int, int, int, float, str]) -> ClientR
 
 
 def _cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+    """User + system CPU of ``pid`` and its live descendants (the server's export workers)."""
+    stats: dict[int, list[str]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stats[int(entry.name)] = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue  # exited while we looked
+    tree, grew = {pid}, True
+    while grew:
+        more = {p for p, fields in stats.items() if int(fields[1]) in tree} - tree
+        tree |= more
+        grew = bool(more)
+    return sum(int(stats[p][11]) + int(stats[p][12]) for p in tree if p in stats) / CLK_TCK
 
 
 @dataclass

@@ -47,6 +47,7 @@ __all__ = [
     "encode_line",
     "export_cursor_segment",
     "export_step",
+    "export_step_or_error",
     "log_lag_bytes",
     "read_lines",
     "segment_name",
@@ -203,6 +204,8 @@ class ExportStep:
     existing: int = 0
     more: bool = False
     error: str = ""
+    pid: int = 0
+    """The process that ran the step (set by :func:`export_step_or_error`)."""
 
 
 def _read_cursor(log_dir: Path) -> tuple[str, int]:
@@ -395,3 +398,17 @@ def cursor_reached(log_dir: Path, target: tuple[str, int]) -> bool:
     if target[1] == 0:
         return not name or name >= target[0]
     return (name, offset) >= target
+
+
+def export_step_or_error(
+    log_dir: Path, trace_dir: Path, limit: int, durable: tuple[str, int] | None
+) -> ExportStep:
+    """:func:`export_step` with an :class:`~gait_runtime.errors.IOFailure` as the step's
+    ``error`` (positional and importable on its own: the server runs it in a worker
+    process)."""
+    try:
+        step = export_step(log_dir, trace_dir, limit=limit, durable=durable)
+    except IOFailure as exc:
+        step = ExportStep(error=exc.message)
+    step.pid = os.getpid()
+    return step
