@@ -4,7 +4,7 @@ Owns: the child side of the server's export hops. It reads one JSON request a li
 on stdin (``log_dir``, ``trace_dir``, ``hop``, ``durable``), runs
 :func:`~gait_runtime.artifacts.tracelog.export_step_or_error` and writes one JSON
 answer a line on stdout (the :class:`~gait_runtime.artifacts.tracelog.ExportStep`
-fields); it exits at the end of its input, so it never outlives the server.
+itself, as a JSON object); it exits at the end of its input, so it never outlives the server.
 An unexpected exception is the step's ``error``, never a dead worker. Does not
 own: when hops run, or their counters (``supervisor/service/trace_export.py``).
 """
@@ -17,6 +17,8 @@ import signal
 import sys
 from pathlib import Path
 from typing import Any
+
+import msgspec
 
 from .tracelog import ExportStep, export_step_or_error
 
@@ -45,14 +47,7 @@ def main() -> int:
             step = ExportStep(
                 error=f"trace export worker: {type(exc).__name__}: {exc}", pid=os.getpid()
             )
-        reply = {
-            "exported": step.exported,
-            "existing": step.existing,
-            "more": step.more,
-            "error": step.error,
-            "pid": step.pid,
-        }
-        out.write(json.dumps(reply).encode() + b"\n")
+        out.write(msgspec.json.encode(step) + b"\n")
         out.flush()
     return 0
 

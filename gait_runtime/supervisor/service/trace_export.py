@@ -23,6 +23,7 @@ import anyio
 import anyio.abc
 import anyio.lowlevel
 import anyio.to_thread
+import msgspec
 from anyio.streams.buffered import BufferedByteReceiveStream
 
 from ...artifacts.tracelog import (
@@ -191,9 +192,7 @@ _ANSWER_MAX: Final = 1 << 16
 _WORKER_EXIT_S: Final = 5.0
 _WORKER_GONE: Final = (
     OSError,
-    ValueError,
-    KeyError,
-    TypeError,
+    ValueError,  # msgspec's decode and validation errors among them
     anyio.EndOfStream,
     anyio.BrokenResourceError,
     anyio.ClosedResourceError,
@@ -225,21 +224,15 @@ class _ExportWorker:
                 process, answers = await self._started()
                 assert process.stdin is not None
                 await process.stdin.send(json.dumps(request).encode() + b"\n")
-                reply = json.loads(await answers.receive_until(b"\n", _ANSWER_MAX))
-                step = ExportStep(
-                    exported=int(reply["exported"]),
-                    existing=int(reply["existing"]),
-                    more=bool(reply["more"]),
-                    error=str(reply["error"]),
-                    pid=int(reply["pid"]),
-                )
+                reply = await answers.receive_until(b"\n", _ANSWER_MAX)
+                step = msgspec.json.decode(reply, type=ExportStep)
             except _WORKER_GONE as exc:
                 await self.aclose(kill=True)
                 step = ExportStep(error=f"trace export process failed: {exc!r}")
         return step
 
     async def _started(self) -> tuple[anyio.abc.Process, BufferedByteReceiveStream]:
-        if self._process is None or self._answers is None:
+        if self._process is None or self._answers is None:  # set and cleared together
             process = await anyio.open_process(
                 list(_WORKER_ARGV), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=None
             )
